@@ -1,0 +1,275 @@
+"""An OAuth client for agent runtimes and apps, speaking to the IAM over HTTP.
+
+It performs the real flows: client_credentials with private_key_jwt (RFC 7523 §2.2) or
+client_secret_basic (RFC 6749 §2.3.1); the authorization code flow with PKCE (RFC 7636),
+driving the login and consent pages as a browser would, optionally with
+``requested_actor`` (draft-oauth-ai-agents-on-behalf-of-user-02 §4); code redemption with
+an ``actor_token``; RFC 8693 token exchange; introspection and revocation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+SESSION_COOKIE = "iam_session"
+
+
+class OAuthClientError(Exception):
+    """The server refused a request; ``error`` is its OAuth error code."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(f"{status} {error}: {description}")
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCredentials:
+    agent_id: str
+    private_key: ec.EllipticCurvePrivateKey
+    kid: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppCredentials:
+    client_id: str
+    secret: str | None = None  # None for a public client
+
+
+def decode_unverified(token: str) -> dict[str, Any]:
+    """The claims of a JWT, for display only: never a basis for a decision."""
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+class OAuthClient:
+    def __init__(self, http: httpx.AsyncClient, issuer: str) -> None:
+        self.http = http
+        self.issuer = issuer.rstrip("/")
+        self.token_endpoint = f"{self.issuer}/token"
+
+    # -- client authentication -----------------------------------------------------------
+    def client_assertion(self, agent: AgentCredentials, lifetime: int = 60) -> str:
+        """An RFC 7523 §2.2 assertion: iss = sub = client_id, aud = token endpoint, one jti."""
+        now = int(time.time())
+        claims = {
+            "iss": agent.agent_id,
+            "sub": agent.agent_id,
+            "aud": self.token_endpoint,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": secrets.token_urlsafe(16),
+        }
+        return jwt.encode(claims, agent.private_key, algorithm="ES256", headers={"kid": agent.kid})
+
+    def _agent_auth(self, agent: AgentCredentials) -> dict[str, str]:
+        return {
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": self.client_assertion(agent),
+        }
+
+    @staticmethod
+    def _basic(app: AppCredentials) -> dict[str, str]:
+        if app.secret is None:
+            return {}
+        raw = f"{app.client_id}:{app.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    async def _post(
+        self, path: str, form: Mapping[str, str], headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        response = await self.http.post(
+            f"{self.issuer}{path}",
+            data={k: v for k, v in form.items() if v is not None},
+            headers=dict(headers or {}),
+        )
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except json.JSONDecodeError:
+                body = {"error": "http_error", "error_description": response.text[:200]}
+            raise OAuthClientError(
+                response.status_code, str(body.get("error")), str(body.get("error_description"))
+            )
+        return response
+
+    # -- grants --------------------------------------------------------------------------
+    async def agent_token(
+        self, agent: AgentCredentials, *, resource: str | None = None, scope: str | None = None
+    ) -> dict[str, Any]:
+        form = {"grant_type": "client_credentials", **self._agent_auth(agent)}
+        form.update(_optional(resource=resource, scope=scope))
+        return dict((await self._post("/token", form)).json())
+
+    async def app_token(
+        self, app: AppCredentials, *, resource: str | None = None, scope: str | None = None
+    ) -> dict[str, Any]:
+        form = {"grant_type": "client_credentials", **_optional(resource=resource, scope=scope)}
+        return dict((await self._post("/token", form, self._basic(app))).json())
+
+    async def authorize(
+        self,
+        app: AppCredentials,
+        *,
+        user: str,
+        password: str,
+        scope: str,
+        redirect_uri: str,
+        requested_actor: str | None = None,
+        resource: str | None = None,
+        authorization_details: list[dict[str, Any]] | None = None,
+        approve: bool = True,
+    ) -> tuple[str, str]:
+        """Log in and answer the consent page as the user; returns (code, code_verifier)."""
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(12)
+        params = {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **_optional(requested_actor=requested_actor, resource=resource),
+        }
+        if authorization_details:
+            params["authorization_details"] = json.dumps(authorization_details)
+        # The browser session lives only for this flow: it is never left in the shared jar,
+        # so one user's session cannot carry over into another user's flow.
+        self.http.cookies.clear()
+        step = await self.http.get(f"{self.issuer}/authorize?{urlencode(params)}")
+        location = self._redirect(step, redirect_uri)
+        request_id = parse_qs(urlsplit(location).query)["request_id"][0]
+        login = await self.http.post(
+            f"{self.issuer}/login",
+            data={"request_id": request_id, "username": user, "password": password},
+        )
+        session = login.cookies.get(SESSION_COOKIE)
+        self.http.cookies.clear()
+        if login.status_code != 303 or not session:
+            raise OAuthClientError(login.status_code, "login_failed", "login was refused")
+        decision = await self.http.post(
+            f"{self.issuer}/consent",
+            headers={"Cookie": f"{SESSION_COOKIE}={session}"},
+            data={"request_id": request_id, "decision": "approve" if approve else "deny"},
+        )
+        query = parse_qs(urlsplit(self._redirect(decision, redirect_uri)).query)
+        if query.get("state") != [state] or query.get("iss") != [self.issuer]:
+            raise OAuthClientError(400, "invalid_response", "state or iss mismatch (RFC 9207)")
+        if "error" in query:
+            raise OAuthClientError(400, query["error"][0], query.get("error_description", [""])[0])
+        return query["code"][0], verifier
+
+    def _redirect(self, response: httpx.Response, redirect_uri: str) -> str:
+        if response.status_code not in (302, 303):
+            raise OAuthClientError(response.status_code, "unexpected_page", response.text[:200])
+        location = response.headers["location"]
+        if location.startswith(redirect_uri):
+            query = parse_qs(urlsplit(location).query)
+            if "error" in query and "code" not in query and "state" not in query:
+                raise OAuthClientError(400, query["error"][0], "")
+        return location
+
+    async def redeem_code(
+        self,
+        app: AppCredentials,
+        code: str,
+        verifier: str,
+        *,
+        redirect_uri: str,
+        actor_token: str | None = None,
+        resource: str | None = None,
+    ) -> dict[str, Any]:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": redirect_uri,
+            **_optional(resource=resource, actor_token=actor_token),
+        }
+        if app.secret is None:
+            form["client_id"] = app.client_id
+        if actor_token:
+            form["actor_token_type"] = ACCESS_TOKEN_TYPE
+        return dict((await self._post("/token", form, self._basic(app))).json())
+
+    async def exchange(
+        self,
+        agent: AgentCredentials,
+        *,
+        subject_token: str,
+        actor_token: str,
+        scope: str | None = None,
+        resource: str | None = None,
+    ) -> dict[str, Any]:
+        form = {
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "actor_token": actor_token,
+            "actor_token_type": ACCESS_TOKEN_TYPE,
+            **self._agent_auth(agent),
+            **_optional(scope=scope, resource=resource),
+        }
+        return dict((await self._post("/token", form)).json())
+
+    async def withdraw_consent(
+        self, *, user: str, password: str, actor: str, client_id: str | None = None
+    ) -> None:
+        """Sign in to the account page as the user and withdraw consent for ``actor``."""
+        self.http.cookies.clear()
+        login = await self.http.post(
+            f"{self.issuer}/login", data={"username": user, "password": password}
+        )
+        session = login.cookies.get(SESSION_COOKIE)
+        self.http.cookies.clear()
+        if login.status_code != 303 or not session:
+            raise OAuthClientError(login.status_code, "login_failed", "login was refused")
+        response = await self.http.post(
+            f"{self.issuer}/account/consents/withdraw",
+            headers={"Cookie": f"{SESSION_COOKIE}={session}"},
+            data={"actor": actor, **_optional(client_id=client_id)},
+        )
+        if response.status_code != 303:
+            raise OAuthClientError(response.status_code, "withdraw_failed", response.text[:200])
+
+    # -- token status --------------------------------------------------------------------
+    async def introspect(self, token: str, *, as_app: AppCredentials) -> dict[str, Any]:
+        response = await self._post("/introspect", {"token": token}, self._basic(as_app))
+        return dict(response.json())
+
+    async def revoke(
+        self,
+        token: str,
+        *,
+        as_app: AppCredentials | None = None,
+        as_agent: AgentCredentials | None = None,
+    ) -> None:
+        form = {"token": token, **(self._agent_auth(as_agent) if as_agent else {})}
+        await self._post("/revoke", form, self._basic(as_app) if as_app else None)
+
+
+def _optional(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v}

@@ -1,0 +1,198 @@
+"""The audit log's own keys: an ES256 key that signs checkpoints and an HMAC key that seals the head.
+
+Both live outside the audit database (one JSON file, mode 0600), so that whoever can rewrite the
+database file still cannot produce a checkpoint or a head seal that verifies. They are dedicated
+to the audit log and are never the keys that sign access tokens: a token-signing key is used on
+every request and is the first thing to rotate, while the audit key must keep verifying old
+checkpoints.
+
+A checkpoint is a compact JWS (RFC 7515) over ``{"seq", "hash", "iat"}`` with header
+``{"alg": "ES256", "kid": <RFC 7638 thumbprint>, "typ": "audit-checkpoint+jwt"}``; the explicit
+``typ`` keeps a checkpoint from being confused with any other JWT (RFC 8725 §3.11).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from iam_core.errors import IAMError
+
+CHECKPOINT_TYP = "audit-checkpoint+jwt"
+_ALG = "ES256"
+_MAC_KEY_BYTES = 32
+_COORD_BYTES = 32  # P-256 coordinates and private scalar
+
+
+class AuditError(IAMError):
+    """The audit log cannot record an event, or an audit key file is unusable."""
+
+
+def _b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointClaim:
+    """What a verified checkpoint vouches for: the chain hash after entry ``seq``."""
+
+    seq: int
+    hash: str
+
+
+class AuditKey:
+    """The checkpoint-signing key pair and the head-sealing MAC key of one audit log."""
+
+    __slots__ = ("_mac", "_mac_key", "_private", "_public", "kid")
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey, mac_key: bytes) -> None:
+        if not isinstance(private_key.curve, ec.SECP256R1):
+            raise AuditError("the audit checkpoint key must be on P-256 (ES256)")
+        if len(mac_key) != _MAC_KEY_BYTES:
+            raise AuditError(f"the audit MAC key must be {_MAC_KEY_BYTES} bytes")
+        self._private = private_key
+        self._public = private_key.public_key()
+        self._mac_key = mac_key
+        # Copying a keyed HMAC is the cheapest seal (OpenSSL 3 re-fetches the digest on each
+        # hmac.new/hmac.digest), and sealing is on the append path.
+        self._mac = hmac.new(mac_key, digestmod=hashlib.sha256)
+        self.kid = self._thumbprint()
+
+    @classmethod
+    def generate(cls) -> AuditKey:
+        """A fresh P-256 key and a fresh 32-byte MAC key."""
+        return cls(ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(_MAC_KEY_BYTES))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> AuditKey:
+        """Load the key file at ``path``, creating it (mode 0600) if it does not exist yet.
+
+        Creation writes a private temporary file and hard-links it into place, so that two
+        processes starting together agree on one key and never read a half-written file.
+        """
+        path = Path(path)
+        if not path.exists():
+            key = cls.generate()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(key._to_file(), out)
+                    out.flush()
+                    os.fsync(out.fileno())
+                try:
+                    os.link(tmp, path)
+                    return key
+                except FileExistsError:
+                    pass  # another process won the race; use its key
+            finally:
+                tmp.unlink(missing_ok=True)
+        return cls._from_file(path)
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public checkpoint key as a JWK (RFC 7517), for verifiers outside this process."""
+        return {**self._jwk_members(), "kid": self.kid, "alg": _ALG, "use": "sig"}
+
+    def sign_checkpoint(self, seq: int, chain_hash: str, iat: int) -> str:
+        """A compact JWS binding the chain hash at ``seq``; called by ``AuditLog``."""
+        return jwt.encode(
+            {"seq": seq, "hash": chain_hash, "iat": iat},
+            self._private,
+            algorithm=_ALG,
+            headers={"kid": self.kid, "typ": CHECKPOINT_TYP},
+        )
+
+    def read_checkpoint(self, token: str) -> CheckpointClaim:
+        """The (seq, hash) a checkpoint vouches for; raises :class:`AuditError` naming the flaw.
+
+        The algorithm is pinned to ES256 and the key to this one, so neither ``alg: none`` nor a
+        checkpoint signed by some other key is accepted (RFC 8725 §3.1).
+        """
+        try:
+            decoded = jwt.PyJWS().decode_complete(token, self._public, algorithms=[_ALG])
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise AuditError(f"signature invalid ({exc})") from exc
+        header = decoded["header"]
+        if header.get("typ") != CHECKPOINT_TYP:
+            raise AuditError(f"typ is {header.get('typ')!r}, not {CHECKPOINT_TYP!r}")
+        if header.get("kid") != self.kid:
+            raise AuditError(f"signed under kid {header.get('kid')!r}, not the audit key")
+        try:
+            claims = json.loads(decoded["payload"])
+        except ValueError as exc:
+            raise AuditError("payload is not JSON") from exc
+        if not isinstance(claims, dict):
+            raise AuditError("payload is not a JSON object")
+        seq, chain_hash = claims.get("seq"), claims.get("hash")
+        if type(seq) is not int or not isinstance(chain_hash, str):
+            raise AuditError("payload lacks an integer seq and a string hash")
+        return CheckpointClaim(seq, chain_hash)
+
+    def seal_head(self, seq: int, chain_hash: str) -> str:
+        """HMAC-SHA256 over ``f"{seq}:{hash}"``: proves the head was written by the key holder."""
+        mac = self._mac.copy()
+        mac.update(f"{seq}:{chain_hash}".encode("utf-8", "surrogatepass"))
+        return mac.hexdigest()
+
+    def head_seal_valid(self, seq: object, chain_hash: object, seal: object) -> bool:
+        """Whether ``seal`` is this key's seal of (seq, hash), compared in constant time.
+
+        Takes whatever the head row holds, since a tampered row may hold any type.
+        """
+        if type(seq) is not int or not isinstance(chain_hash, str) or not isinstance(seal, str):
+            return False
+        expected = self.seal_head(seq, chain_hash).encode("ascii")
+        return hmac.compare_digest(expected, seal.encode("utf-8", "surrogatepass"))
+
+    def _thumbprint(self) -> str:
+        # RFC 7638 §3.2: the required members only, lexicographic order, no whitespace.
+        jwk = self._jwk_members()
+        canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":"))
+        return _b64u(hashlib.sha256(canonical.encode("ascii")).digest())
+
+    def _jwk_members(self) -> dict[str, str]:
+        # The RFC 7638 required members of an EC public JWK.
+        numbers = self._public.public_numbers()
+        return {
+            "crv": "P-256",
+            "kty": "EC",
+            "x": _b64u(numbers.x.to_bytes(_COORD_BYTES, "big")),
+            "y": _b64u(numbers.y.to_bytes(_COORD_BYTES, "big")),
+        }
+
+    def _to_file(self) -> dict[str, Any]:
+        private_value = self._private.private_numbers().private_value
+        jwk = {**self.public_jwk(), "d": _b64u(private_value.to_bytes(_COORD_BYTES, "big"))}
+        return {"jwk": jwk, "mac_key": _b64u(self._mac_key)}
+
+    @classmethod
+    def _from_file(cls, path: Path) -> AuditKey:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            jwk = data["jwk"]
+            if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+                raise ValueError("not a P-256 EC key")
+            d = int.from_bytes(_unb64u(jwk["d"]), "big")
+            private_key = ec.derive_private_key(d, ec.SECP256R1())
+            key = cls(private_key, _unb64u(data["mac_key"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AuditError(f"{path} is not a usable audit key file: {exc}") from exc
+        # The stored public half must be the one derived from d, or the file was altered.
+        if key._jwk_members() != {k: jwk.get(k) for k in ("crv", "kty", "x", "y")}:
+            raise AuditError(f"{path}: the public key does not match the private key")
+        return key

@@ -1,0 +1,203 @@
+"""Client authentication at the token, introspection and revocation endpoints.
+
+* ``client_secret_basic`` (RFC 6749 §2.3.1) for confidential apps;
+* ``private_key_jwt`` (RFC 7523 §2.2 and §3; OpenID Connect Core §9) for agents and any app
+  registered with public keys: ``iss`` = ``sub`` = client_id, ``aud`` names the issuer or
+  the token endpoint, a short ``exp``, and a ``jti`` accepted once;
+* ``none`` for public clients, whose code redemption PKCE protects (RFC 7636).
+
+A request that uses more than one method is refused (RFC 6749 §2.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote_plus
+
+import jwt
+
+from iam_core.errors import InvalidClient, InvalidRequest
+from iam_core.iam import IAM
+from iam_core.keys import VerificationKey, verification_key_from_jwk
+from iam_core.registry import (
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_TOKEN_EXCHANGE,
+    Agent,
+    App,
+)
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_ASSERTION_LENGTH = 8192
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS assertion_jtis (
+    client_id TEXT NOT NULL, jti TEXT NOT NULL, exp INTEGER NOT NULL,
+    PRIMARY KEY (client_id, jti)
+);
+CREATE INDEX IF NOT EXISTS assertion_jtis_exp ON assertion_jtis (exp);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """An authenticated (or, for public clients, identified) OAuth client."""
+
+    id: str
+    kind: Literal["agent", "app"]
+    method: Literal["none", "client_secret_basic", "private_key_jwt"]
+    grant_types: frozenset[str]
+    agent: Agent | None = None
+    app: App | None = None
+
+
+AGENT_GRANTS = frozenset({GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE})
+
+
+class ClientAuthenticator:
+    def __init__(self, iam: IAM, token_endpoint: str) -> None:
+        self._iam = iam
+        self._audiences = {iam.issuer, iam.issuer + "/", token_endpoint}
+        self._key_cache: dict[str, tuple[str, list[VerificationKey]]] = {}
+        iam.store.ensure_schema(SCHEMA)
+
+    def authenticate(self, form: Mapping[str, str], authorization: str | None) -> Client:
+        """Authenticate the client of a request; raises InvalidClient (401) or InvalidRequest."""
+        basic = authorization is not None and authorization[:6].lower() == "basic "
+        assertion = form.get("client_assertion")
+        if basic and assertion:
+            raise InvalidRequest("use one client authentication method, not several")
+        if "client_secret" in form:
+            raise InvalidClient("client_secret_post is not supported; use client_secret_basic")
+        if basic:
+            assert authorization is not None
+            return self._basic(authorization[6:], form.get("client_id"))
+        if assertion is not None:
+            return self._assertion(assertion, form)
+        client_id = form.get("client_id")
+        if not client_id:
+            raise InvalidClient("client authentication is required")
+        app = self._iam.registry.get_app(client_id)
+        if app is None or not app.active or app.auth_method != "none":
+            raise InvalidClient(f"client {client_id[:64]!r} must authenticate")
+        return Client(app.id, "app", "none", app.grant_types, app=app)
+
+    def _basic(self, credentials: str, form_client_id: str | None) -> Client:
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+            raw_id, raw_secret = decoded.split(":", 1)
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidClient("malformed Basic credentials") from exc
+        # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+        client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        if form_client_id is not None and form_client_id != client_id:
+            raise InvalidRequest("client_id does not match the authenticated client")
+        app = self._iam.registry.check_secret(client_id, secret)
+        if app is None or app.auth_method != "client_secret_basic":
+            raise InvalidClient("client authentication failed")
+        return Client(app.id, "app", "client_secret_basic", app.grant_types, app=app)
+
+    def _assertion(self, assertion: str, form: Mapping[str, str]) -> Client:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
+        if len(assertion) > MAX_ASSERTION_LENGTH:
+            raise InvalidClient("client_assertion is too long")
+        try:
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError as exc:
+            raise InvalidClient("client_assertion is not a valid JWT") from exc
+        client_id = unverified.get("iss")
+        if not isinstance(client_id, str) or not client_id:
+            raise InvalidClient("client_assertion has no iss")
+        if form.get("client_id") not in (None, client_id):
+            raise InvalidClient("client_id does not match the assertion's iss")
+        client, keys = self._keyed_client(client_id)
+        claims = self._verify_assertion(assertion, header, keys, client_id)
+        self._accept_once(client_id, str(claims["jti"]), int(claims["exp"])  # type: ignore[call-overload]  # checked numeric above)
+        return client
+
+    def _keyed_client(self, client_id: str) -> tuple[Client, list[VerificationKey]]:
+        agent = self._iam.registry.get_agent(client_id)
+        if agent is not None:
+            if not agent.active:
+                raise InvalidClient(f"agent {client_id} is blocked")
+            client = Client(agent.id, "agent", "private_key_jwt", AGENT_GRANTS, agent=agent)
+            return client, self._keys(client_id, agent.jwks)
+        raise InvalidClient(f"client {client_id[:64]!r} is not registered for private_key_jwt")
+
+    def _keys(self, client_id: str, jwks: tuple[dict[str, object], ...]) -> list[VerificationKey]:
+        """Parsed public keys, cached until the registered key set changes."""
+        fingerprint = repr(jwks)
+        cached = self._key_cache.get(client_id)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+        keys = [verification_key_from_jwk(dict(jwk)) for jwk in jwks]
+        self._key_cache[client_id] = (fingerprint, keys)
+        return keys
+
+    def _verify_assertion(
+        self,
+        assertion: str,
+        header: Mapping[str, object],
+        keys: list[VerificationKey],
+        client_id: str,
+    ) -> dict[str, object]:
+        kid = header.get("kid")
+        candidates = [k for k in keys if kid is None or k.kid == kid]
+        if not candidates:
+            raise InvalidClient("client_assertion kid is not among the client's registered keys")
+        now = self._iam.clock.now()
+        leeway = self._iam.config.leeway
+        for key in candidates:
+            if header.get("alg") != key.alg:
+                continue
+            try:
+                claims: dict[str, object] = jwt.decode(
+                    assertion,
+                    key.key,
+                    algorithms=[key.alg],
+                    audience=list(self._audiences),
+                    issuer=client_id,
+                    options={
+                        "require": ["iss", "sub", "aud", "exp", "jti"],
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
+                )
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.InvalidAudienceError as exc:
+                raise InvalidClient(
+                    "client_assertion aud must be the issuer or token endpoint"
+                ) from exc
+            except jwt.PyJWTError as exc:
+                raise InvalidClient(f"client_assertion rejected: {exc}") from exc
+            if claims.get("sub") != client_id:
+                raise InvalidClient("client_assertion sub must equal iss (the client_id)")
+            exp = claims["exp"]
+            if not isinstance(exp, (int, float)) or exp <= now - leeway:
+                raise InvalidClient("client_assertion expired")
+            if exp > now + self._iam.config.assertion_max_lifetime + leeway:
+                raise InvalidClient("client_assertion lives too long; keep exp within 5 minutes")
+            if not isinstance(claims["jti"], str) or not claims["jti"]:
+                raise InvalidClient("client_assertion jti must be a non-empty string")
+            return claims
+        raise InvalidClient("client_assertion signature or algorithm is not valid for this client")
+
+    def _accept_once(self, client_id: str, jti: str, exp: int) -> None:
+        """RFC 7523 §3 item 7: a jti is accepted once while its assertion could be valid."""
+        with self._iam.store.transaction() as tx:
+            cur = tx.execute(
+                "INSERT OR IGNORE INTO assertion_jtis VALUES (?, ?, ?)", (client_id, jti, exp)
+            )
+            if cur.rowcount == 0:
+                raise InvalidClient("client_assertion jti was used before (replay)")
+            tx.execute(
+                "DELETE FROM assertion_jtis WHERE exp < ?",
+                (int(self._iam.clock.now()) - self._iam.config.leeway - 60,),
+            )

@@ -1,0 +1,109 @@
+"""Consents: what a user allowed a client and an agent (the actor) to do on their behalf.
+
+A consent is recorded when the user approves the consent page of an authorization
+request (RFC 6749 §4.1.1; with ``requested_actor`` per draft-oauth-ai-agents-on-behalf-of-
+user-02 §4). It is the "consented" term of the OBO scope rule and the record that a
+withdrawal removes, which revokes every token it backed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from iam_core.clock import Clock
+from iam_core.policy import format_scope, parse_scope
+from iam_core.store import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS consents (
+    user_id TEXT NOT NULL, client_id TEXT NOT NULL, actor TEXT NOT NULL,
+    scopes TEXT NOT NULL, authorization_details TEXT NOT NULL, granted_at REAL NOT NULL,
+    PRIMARY KEY (user_id, client_id, actor)
+);
+"""
+
+NO_ACTOR = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    user_id: str
+    client_id: str
+    actor: str  # agent id, or "" when the user consented to the client alone
+    scopes: frozenset[str]
+    authorization_details: tuple[dict[str, Any], ...]
+    granted_at: float
+
+
+class ConsentStore:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        store.ensure_schema(SCHEMA)
+
+    def grant(
+        self,
+        user_id: str,
+        client_id: str,
+        actor: str | None,
+        scopes: frozenset[str],
+        authorization_details: tuple[dict[str, Any], ...] = (),
+    ) -> Consent:
+        """Record (or widen) a consent; a new approval adds to what was consented before."""
+        actor = actor or NO_ACTOR
+        previous = self.get(user_id, client_id, actor)
+        merged = scopes | (previous.scopes if previous else frozenset())
+        consent = Consent(
+            user_id, client_id, actor, merged, authorization_details, self._clock.now()
+        )
+        self._store.execute(
+            "INSERT OR REPLACE INTO consents VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                user_id,
+                client_id,
+                actor,
+                format_scope(merged),
+                json.dumps(list(authorization_details)),
+                consent.granted_at,
+            ),
+        )
+        return consent
+
+    def get(self, user_id: str, client_id: str, actor: str | None) -> Consent | None:
+        row = self._store.one(
+            "SELECT * FROM consents WHERE user_id = ? AND client_id = ? AND actor = ?",
+            (user_id, client_id, actor or NO_ACTOR),
+        )
+        return _consent(row) if row else None
+
+    def for_user(self, user_id: str) -> list[Consent]:
+        rows = self._store.all(
+            "SELECT * FROM consents WHERE user_id = ? ORDER BY client_id, actor", (user_id,)
+        )
+        return [_consent(r) for r in rows]
+
+    def withdraw(self, user_id: str, actor: str, client_id: str | None = None) -> int:
+        """Remove the user's consents for ``actor`` (for one client, or all); returns how many."""
+        if client_id is None:
+            cur = self._store.execute(
+                "DELETE FROM consents WHERE user_id = ? AND actor = ?", (user_id, actor)
+            )
+        else:
+            cur = self._store.execute(
+                "DELETE FROM consents WHERE user_id = ? AND actor = ? AND client_id = ?",
+                (user_id, actor, client_id),
+            )
+        return cur.rowcount
+
+
+def _consent(row: Any) -> Consent:
+    return Consent(
+        user_id=row["user_id"],
+        client_id=row["client_id"],
+        actor=row["actor"],
+        scopes=parse_scope(row["scopes"]),
+        authorization_details=tuple(json.loads(row["authorization_details"])),
+        granted_at=row["granted_at"],
+    )

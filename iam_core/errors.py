@@ -1,0 +1,97 @@
+"""Errors of the IAM core.
+
+Every error that reaches a client carries its wire code and HTTP status, as in authlib::
+
+    IAMError
+    ├── OAuthError                 error, status, description     (RFC 6749 §5.2)
+    │   ├── InvalidRequest         invalid_request         400
+    │   ├── InvalidClient          invalid_client          401
+    │   ├── InvalidGrant           invalid_grant           400
+    │   ├── UnauthorizedClient     unauthorized_client     400
+    │   ├── UnsupportedGrantType   unsupported_grant_type  400
+    │   ├── InvalidScope           invalid_scope           400
+    │   ├── InvalidTarget          invalid_target          400   (RFC 8707 §2)
+    │   ├── AccessDenied           access_denied           403
+    │   ├── InvalidToken           invalid_token           401   (RFC 6750 §3.1)
+    │   └── InsufficientScope      insufficient_scope      403   (RFC 6750 §3.1)
+    ├── TokenError                 a JWT failed verification (reason in ``str(e)``)
+    └── ScimError                  status, scim_type, detail      (RFC 7644 §3.12)
+"""
+
+from __future__ import annotations
+
+
+class IAMError(Exception):
+    """Base of every error raised by ``iam_core``."""
+
+
+class OAuthError(IAMError):
+    """An OAuth error response (RFC 6749 §5.2); ``description`` is safe to show to clients."""
+
+    error: str = "server_error"
+    status: int = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class InvalidToken(OAuthError):
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(OAuthError):
+    error = "insufficient_scope"
+    status = 403
+
+
+class TokenError(IAMError):
+    """A JWT did not pass verification; the message names the failed check."""
+
+
+class ScimError(IAMError):
+    """A SCIM error response (RFC 7644 §3.12)."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type

@@ -1,0 +1,258 @@
+"""The IAM: one object that wires storage, keys, tokens, policy, consent, revocation and audit.
+
+Routes (``server.py``) and the grants call into it; it owns the lifecycle actions whose
+effects cross modules — blocking an agent revokes its tokens *and* is audited, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+
+from iam_core.audit import AuditEvent, AuditKey, AuditLog
+from iam_core.clock import Clock, SystemClock
+from iam_core.consent import ConsentStore
+from iam_core.errors import InsufficientScope, InvalidTarget, InvalidToken, TokenError
+from iam_core.keys import KeyRing
+from iam_core.policy import Policy, format_scope, scope_service
+from iam_core.registry import STRONG_HASHER, Registry
+from iam_core.revocation import RevocationRegistry
+from iam_core.store import Store
+from iam_core.tokens import Lifetimes, Token, TokenMinter, TokenType, TokenVerifier
+from iam_core.trace import current_trace_id
+
+HOTEL_SERVICES = ("availability", "booking", "payment", "concierge")
+IAM_SCOPE_SERVICES = ("audit", "scim")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A protected resource (RFC 8707): one audience, and the scope services it owns."""
+
+    name: str
+    uri: str
+    services: tuple[str, ...]
+
+    def owns(self, scope: str) -> bool:
+        return scope_service(scope) in self.services
+
+
+def default_resources(issuer: str) -> dict[str, Resource]:
+    """The four hotel services under ``{issuer}/hotel/<name>``, and the IAM itself."""
+    base = issuer.rstrip("/")
+    resources = {name: Resource(name, f"{base}/hotel/{name}", (name,)) for name in HOTEL_SERVICES}
+    resources["iam"] = Resource("iam", base, IAM_SCOPE_SERVICES)
+    return resources
+
+
+@dataclass(frozen=True)
+class IAMConfig:
+    issuer: str = "http://127.0.0.1:8000"
+    resources: Mapping[str, Resource] | None = None
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    policy: Policy = field(default_factory=Policy)
+    leeway: int = 30
+    code_lifetime: int = 60
+    assertion_max_lifetime: int = 300
+    checkpoint_every: int = 1000
+    signing_alg: str = "ES256"
+
+    def resource_map(self) -> Mapping[str, Resource]:
+        return self.resources or default_resources(self.issuer)
+
+
+class IAM:
+    """The identity provider and authorization server's state and lifecycle actions."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: IAMConfig | None = None,
+        clock: Clock | None = None,
+        audit_key: AuditKey | None = None,
+        hasher: PasswordHasher = STRONG_HASHER,
+    ) -> None:
+        self.store = store
+        self.config = config or IAMConfig()
+        self.clock = clock or SystemClock()
+        self.issuer = self.config.issuer.rstrip("/")
+        self.policy = self.config.policy
+        self.resources = self.config.resource_map()
+        lifetimes = self.config.lifetimes
+        self.registry = Registry(store, self.clock, hasher)
+        self.keys = KeyRing(
+            store,
+            self.clock,
+            alg=self.config.signing_alg,
+            retain_for=lifetimes.longest + self.config.leeway,
+        )
+        self.minter = TokenMinter(self.keys, self.clock, self.issuer, lifetimes)
+        self.verifier = TokenVerifier(self.keys, self.clock, self.issuer, leeway=self.config.leeway)
+        self.consents = ConsentStore(store, self.clock)
+        self.revocations = RevocationRegistry(store, self.clock)
+        self.audit = AuditLog(
+            store,
+            audit_key or AuditKey.generate(),
+            self.clock,
+            checkpoint_every=self.config.checkpoint_every,
+        )
+
+    @classmethod
+    def open(cls, path: str | Path, **kwargs: Any) -> IAM:
+        """An IAM over a database file, with its audit key in ``audit-key.json`` beside it."""
+        path = Path(path)
+        key = AuditKey.load_or_create(path.parent / "audit-key.json")
+        return cls(Store(path), audit_key=key, **kwargs)
+
+    def record(self, event: AuditEvent) -> None:
+        """Append to the audit log, tagging the entry with the current request's trace id."""
+        if event.trace_id is None:
+            event = replace(event, trace_id=current_trace_id.get())
+        self.audit.append(event)
+
+    # -- resources -----------------------------------------------------------------------
+    def resource(self, uri: str | None, scopes: frozenset[str]) -> Resource:
+        """The audience for a request (RFC 8707 §2); see the README for the default rule.
+
+        Without ``resource``, the audience is the one resource that owns every requested
+        scope; a request whose scopes span services must name its resource.
+        """
+        if uri is not None:
+            for resource in self.resources.values():
+                if resource.uri == uri.rstrip("/") or resource.uri == uri:
+                    return resource
+            raise InvalidTarget(f"unknown resource {uri[:200]!r}")
+        owners = {r.name for s in scopes for r in self.resources.values() if r.owns(s)}
+        if len(owners) == 1:
+            return self.resources[owners.pop()]
+        if not owners:
+            raise InvalidTarget("name the resource (RFC 8707 resource parameter)")
+        raise InvalidTarget(
+            f"the scopes span {', '.join(sorted(owners))}: ask for one resource at a time"
+        )
+
+    # -- token state ---------------------------------------------------------------------
+    def inactive_reason(self, token: Token) -> str | None:
+        """Why a verified token is no longer active, or None when it is."""
+        revoked = self.revocations.reason_revoked(token.jti)
+        if revoked:
+            return f"revoked: {revoked}"
+        for identity in (token.sub, *token.actors):
+            reason = self._identity_inactive(identity, token)
+            if reason:
+                return reason
+        return None
+
+    def _identity_inactive(self, identity: str, token: Token) -> str | None:
+        agent = self.registry.get_agent(identity)
+        if agent is not None:
+            return None if agent.active else f"agent {identity} is blocked"
+        user = self.registry.get_user(identity)
+        if user is not None:
+            return None if user.active else f"user {identity} is disabled"
+        app = self.registry.get_app(identity)
+        if app is not None and token.token_type is TokenType.APP:
+            return None if app.active else f"app {identity} is disabled"
+        return f"identity {identity} no longer exists"
+
+    def verify_active(self, token: str, *, audience: str | None) -> Token:
+        """Verify a token and check that it is still active; raises InvalidToken."""
+        try:
+            verified = self.verifier.verify(token, audience=audience)
+        except TokenError as exc:
+            raise InvalidToken(str(exc)) from exc
+        reason = self.inactive_reason(verified)
+        if reason:
+            raise InvalidToken(reason)
+        return verified
+
+    def authorize_bearer(self, authorization: str | None, scope: str) -> Token:
+        """Check a Bearer token for the IAM's own APIs (SCIM, audit), RFC 6750 §2.1."""
+        if not authorization or not authorization.startswith("Bearer "):
+            raise InvalidToken("a Bearer access token is required")
+        token = self.verify_active(authorization[7:].strip(), audience=self.issuer)
+        if scope not in token.scopes:
+            raise InsufficientScope(f"the {scope} scope is required")
+        return token
+
+    # -- lifecycle actions ---------------------------------------------------------------
+    def block_agent(self, agent_id: str, *, by: str | None, reason: str = "agent blocked") -> int:
+        agent = self.registry.get_agent(agent_id)
+        if agent is None:
+            raise KeyError(agent_id)
+        self.registry.save_agent(replace(agent, status="blocked"))
+        jtis = self.revocations.revoke_naming(agent_id, reason)
+        self._record("agent.blocked", by, agent_id, reason, len(jtis))
+        return len(jtis)
+
+    def unblock_agent(self, agent_id: str, *, by: str | None) -> None:
+        agent = self.registry.get_agent(agent_id)
+        if agent is None:
+            raise KeyError(agent_id)
+        self.registry.save_agent(replace(agent, status="active"))
+        self._record("agent.unblocked", by, agent_id, "agent unblocked", 0)
+
+    def set_user_active(self, user_id: str, active: bool, *, by: str | None) -> int:
+        user = self.registry.get_user(user_id)
+        if user is None:
+            raise KeyError(user_id)
+        self.registry.save_user(replace(user, active=active))
+        jtis: tuple[str, ...] = ()
+        if not active:
+            jtis = self.revocations.revoke_naming(user_id, "user disabled")
+        event = "user.enabled" if active else "user.disabled"
+        self._record(event, by, user_id, event.replace(".", " "), len(jtis))
+        return len(jtis)
+
+    def withdraw_consent(self, user_id: str, actor: str, *, client_id: str | None = None) -> int:
+        """The user withdraws consent for ``actor``: every token it backed is revoked."""
+        removed = self.consents.withdraw(user_id, actor, client_id)
+        jtis = self.revocations.revoke_delegation(user_id, actor, "consent withdrawn")
+        self.record(
+            AuditEvent(
+                event="consent.withdrawn",
+                outcome="allowed",
+                reason=f"{user_id} withdrew consent for {actor}",
+                sub=user_id,
+                act=(actor,),
+                client_id=client_id,
+                object_id=actor,
+                details={"consents_removed": removed, "tokens_revoked": len(jtis)},
+            )
+        )
+        return len(jtis)
+
+    def revoke_token(self, token: Token, *, by: str) -> bool:
+        revoked = self.revocations.revoke_jti(token.jti, f"revoked by {by}")
+        self.record(
+            AuditEvent(
+                event="token.revoked",
+                outcome="allowed",
+                reason=f"revoked by {by}",
+                sub=token.sub,
+                act=token.actors,
+                client_id=token.client_id,
+                token_type=token.token_type.value,
+                jti=token.jti,
+                scope=format_scope(token.scopes),
+                details={"newly_revoked": revoked},
+            )
+        )
+        return revoked
+
+    def _record(self, event: str, by: str | None, target: str, reason: str, revoked: int) -> None:
+        self.record(
+            AuditEvent(
+                event=event,
+                outcome="allowed",
+                reason=reason,
+                sub=by,
+                object_id=target,
+                details={"tokens_revoked": revoked},
+            )
+        )

@@ -1,0 +1,211 @@
+"""Signing keys of the issuer: generation, rotation and the published JWKS.
+
+The private keys never leave this module: callers ask a :class:`KeyRing` to *sign* claims
+and read *public* keys from it. Agents' private keys are not here at all; they live with
+the agent runtime, and the registry only holds their public JWKs.
+
+Rotation (RFC 7517 §5, RFC 8725 §3.1): :meth:`KeyRing.rotate` makes a new key the signer;
+retired keys stay in the JWKS for ``retain_for`` seconds (the longest token lifetime plus
+leeway), so every token they signed still verifies until it has expired.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from iam_core.clock import Clock
+from iam_core.store import Store
+
+SUPPORTED_ALGS = ("ES256", "RS256")
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    alg TEXT NOT NULL,
+    private_pem BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    retired_at REAL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """A public key as a verifier needs it: the algorithm is pinned by the key, not the token."""
+
+    kid: str
+    alg: str
+    key: PublicKey
+
+
+class KeySource(Protocol):
+    """Where a verifier finds the public key for a ``kid`` (a local key ring or a remote JWKS)."""
+
+    def get_key(self, kid: str) -> VerificationKey | None: ...
+
+
+def generate_private_key(alg: str) -> PrivateKey:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ValueError(f"unsupported signing algorithm {alg!r}; use one of {SUPPORTED_ALGS}")
+
+
+def public_jwk(key: PublicKey) -> dict[str, Any]:
+    """The public JWK members of ``key`` (RFC 7517 §4, RFC 7518 §6)."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return dict(ECAlgorithm.to_jwk(key, as_dict=True))
+    return dict(RSAAlgorithm.to_jwk(key, as_dict=True))
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 §3 thumbprint: SHA-256 over the required members in lexicographic order."""
+    required = {
+        "EC": ("crv", "kty", "x", "y"),
+        "RSA": ("e", "kty", "n"),
+        "OKP": ("crv", "kty", "x"),
+    }
+    members = required.get(str(jwk.get("kty")))
+    if members is None or any(m not in jwk for m in members):
+        raise ValueError("JWK lacks the members its key type requires")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def alg_for_key(key: PublicKey) -> str:
+    return "ES256" if isinstance(key, ec.EllipticCurvePublicKey) else "RS256"
+
+
+def verification_key_from_jwk(jwk: dict[str, Any]) -> VerificationKey:
+    """Parse a public JWK; the ``alg`` is pinned from the key type, never chosen by a token."""
+    pyjwk = jwt.PyJWK.from_dict(dict(jwk))
+    key = pyjwk.key
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        raise ValueError("only EC P-256 and RSA public keys are accepted")
+    if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("only the P-256 curve is accepted for EC keys")
+    alg = alg_for_key(key)
+    if jwk.get("alg") not in (None, alg):
+        raise ValueError(f"JWK alg {jwk.get('alg')!r} does not fit its key type")
+    kid = str(jwk.get("kid") or jwk_thumbprint(jwk))
+    return VerificationKey(kid=kid, alg=alg, key=key)
+
+
+@dataclass(slots=True)
+class _Key:
+    kid: str
+    alg: str
+    private: PrivateKey
+    created_at: float
+    retired_at: float | None
+    public: VerificationKey
+
+
+def _key(kid: str, alg: str, private: PrivateKey, created: float, retired: float | None) -> _Key:
+    return _Key(
+        kid, alg, private, created, retired, VerificationKey(kid, alg, private.public_key())
+    )
+
+
+class KeyRing:
+    """The issuer's signing keys for one purpose, persisted in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        purpose: str = "access-token",
+        alg: str = "ES256",
+        retain_for: float = 3600.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._purpose = purpose
+        self._retain_for = retain_for
+        store.ensure_schema(SCHEMA)
+        self._keys: dict[str, _Key] = {}
+        for row in store.all(
+            "SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at", (purpose,)
+        ):
+            private = serialization.load_pem_private_key(row["private_pem"], password=None)
+            assert isinstance(private, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
+            self._keys[row["kid"]] = _key(
+                row["kid"], row["alg"], private, row["created_at"], row["retired_at"]
+            )
+        if not any(k.retired_at is None for k in self._keys.values()):
+            self.rotate(alg)
+
+    @property
+    def current_kid(self) -> str:
+        return self._current().kid
+
+    def _current(self) -> _Key:
+        return next(k for k in reversed(self._keys.values()) if k.retired_at is None)
+
+    def rotate(self, alg: str | None = None) -> str:
+        """Make a new key the signer and retire the old one; returns the new ``kid``."""
+        alg = alg or (self._current().alg if self._keys else "ES256")
+        private = generate_private_key(alg)
+        kid = jwk_thumbprint(public_jwk(private.public_key()))
+        now = self._clock.now()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with self._store.transaction() as tx:
+            tx.execute(
+                "UPDATE signing_keys SET retired_at = ? WHERE purpose = ? AND retired_at IS NULL",
+                (now, self._purpose),
+            )
+            tx.execute(
+                "INSERT INTO signing_keys VALUES (?, ?, ?, ?, ?, NULL)",
+                (kid, self._purpose, alg, pem, now),
+            )
+        for key in self._keys.values():
+            if key.retired_at is None:
+                key.retired_at = now
+        self._keys[kid] = _key(kid, alg, private, now, None)
+        return kid
+
+    def _published(self, key: _Key) -> bool:
+        return key.retired_at is None or key.retired_at + self._retain_for > self._clock.now()
+
+    def sign(self, claims: dict[str, Any], *, typ: str) -> str:
+        """A compact JWS over ``claims`` by the current key, with ``kid`` and ``typ`` headers."""
+        key = self._current()
+        return jwt.encode(
+            claims, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": typ}
+        )
+
+    def get_key(self, kid: str) -> VerificationKey | None:
+        key = self._keys.get(kid)
+        if key is None or not self._published(key):
+            return None
+        return key.public
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        """The public JWK Set (RFC 7517 §5): the signer and retired keys still in their window."""
+        keys = []
+        for key in self._keys.values():
+            if self._published(key):
+                jwk = public_jwk(key.private.public_key())
+                jwk.update(kid=key.kid, alg=key.alg, use="sig")
+                keys.append(jwk)
+        return {"keys": keys}

@@ -1,0 +1,324 @@
+"""The identity registry: users, agents and apps, in SQLite.
+
+Agents are first-class identities beside users and apps: each has an owner, a kind
+(interactive or background), a status (active or blocked), roles, the public JWKs it
+authenticates with (RFC 7523 private_key_jwt), the scopes it may be *delegated* by a user
+and the scopes it may use *on its own*. Their private keys are never stored here.
+
+Passwords are hashed with Argon2id (RFC 9106). App secrets are 256-bit random strings,
+so a SHA-256 digest compared in constant time protects them as well as a slow KDF would,
+without making every ``client_secret_basic`` request cost tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from iam_core.clock import Clock
+from iam_core.keys import VerificationKey, verification_key_from_jwk
+from iam_core.store import Store
+
+AgentKind = Literal["interactive", "background"]
+AgentStatus = Literal["active", "blocked"]
+AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
+
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+# RFC 9106 §4 second recommended option (64 MiB, t=3) for deployments; simulations build
+# hundreds of fresh worlds and use a cheaper, still memory-hard setting.
+STRONG_HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
+SIMULATION_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, display_name TEXT NOT NULL, email TEXT, roles TEXT NOT NULL,
+    active INTEGER NOT NULL, password_hash TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY, display_name TEXT NOT NULL, owner TEXT NOT NULL, kind TEXT NOT NULL,
+    status TEXT NOT NULL, roles TEXT NOT NULL, jwks TEXT NOT NULL, delegable TEXT NOT NULL,
+    autonomous TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, confidential INTEGER NOT NULL,
+    redirect_uris TEXT NOT NULL, grant_types TEXT NOT NULL, auth_method TEXT NOT NULL,
+    scopes TEXT NOT NULL, secret_digest TEXT, active INTEGER NOT NULL, created_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    display_name: str
+    roles: tuple[str, ...] = ()
+    email: str | None = None
+    active: bool = True
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    display_name: str
+    owner: str
+    kind: AgentKind = "interactive"
+    status: AgentStatus = "active"
+    roles: tuple[str, ...] = ()
+    jwks: tuple[dict[str, Any], ...] = ()
+    delegable: frozenset[str] = frozenset()
+    autonomous: frozenset[str] = frozenset()
+    created_at: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def verification_keys(self) -> list[VerificationKey]:
+        return [verification_key_from_jwk(jwk) for jwk in self.jwks]
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    id: str
+    name: str
+    confidential: bool
+    auth_method: AuthMethod
+    grant_types: frozenset[str]
+    redirect_uris: tuple[str, ...] = ()
+    scopes: frozenset[str] = frozenset()
+    active: bool = True
+    created_at: float = 0.0
+
+
+class DuplicateIdentity(ValueError):
+    """An identity with that id exists already (users, agents and apps share one namespace)."""
+
+
+def _words(values: Iterable[str]) -> str:
+    return " ".join(sorted(values))
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(value.split()) if value else ()
+
+
+def secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Registry:
+    """CRUD over users, agents and apps; ids are unique across all three."""
+
+    def __init__(self, store: Store, clock: Clock, hasher: PasswordHasher = STRONG_HASHER) -> None:
+        self._store = store
+        self._clock = clock
+        self._hasher = hasher
+        store.ensure_schema(SCHEMA)
+        # A throwaway hash so that a login for an unknown user costs as much as a real one.
+        self._dummy_hash = hasher.hash("no such user")
+
+    # -- shared --------------------------------------------------------------------------
+    def _check_free(self, identity: str) -> None:
+        for table in ("users", "agents", "apps"):
+            if self._store.one(f"SELECT 1 FROM {table} WHERE id = ?", (identity,)):  # noqa: S608 - fixed table names
+                raise DuplicateIdentity(f"identity {identity!r} exists already")
+
+    def kind_of(self, identity: str) -> Literal["user", "agent", "app"] | None:
+        if self.get_user(identity):
+            return "user"
+        if self.get_agent(identity):
+            return "agent"
+        if self.get_app(identity):
+            return "app"
+        return None
+
+    # -- users ---------------------------------------------------------------------------
+    def add_user(self, user: User, password: str) -> User:
+        user = replace(user, created_at=user.created_at or self._clock.now())
+        with self._store.transaction() as tx:
+            self._check_free(user.id)
+            tx.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id,
+                    user.display_name,
+                    user.email,
+                    _words(user.roles),
+                    int(user.active),
+                    self._hasher.hash(password),
+                    user.created_at,
+                ),
+            )
+        return user
+
+    def get_user(self, user_id: str) -> User | None:
+        row = self._store.one("SELECT * FROM users WHERE id = ?", (user_id,))
+        return _user(row) if row else None
+
+    def users(self) -> list[User]:
+        return [_user(r) for r in self._store.all("SELECT * FROM users ORDER BY id")]
+
+    def save_user(self, user: User) -> User:
+        self._store.execute(
+            "UPDATE users SET display_name = ?, email = ?, roles = ?, active = ? WHERE id = ?",
+            (user.display_name, user.email, _words(user.roles), int(user.active), user.id),
+        )
+        return user
+
+    def set_password(self, user_id: str, password: str) -> None:
+        self._store.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?",
+            (self._hasher.hash(password), user_id),
+        )
+
+    def check_password(self, user_id: str, password: str) -> User | None:
+        """The active user whose password this is, or None; same cost for unknown users."""
+        row = self._store.one("SELECT * FROM users WHERE id = ?", (user_id,))
+        stored = row["password_hash"] if row else self._dummy_hash
+        try:
+            self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        user = _user(row) if row else None
+        return user if user and user.active else None
+
+    def delete_user(self, user_id: str) -> bool:
+        return self._store.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+
+    # -- agents --------------------------------------------------------------------------
+    def add_agent(self, agent: Agent) -> Agent:
+        for jwk in agent.jwks:
+            verification_key_from_jwk(jwk)  # refuse keys we could not verify with
+        agent = replace(agent, created_at=agent.created_at or self._clock.now())
+        with self._store.transaction() as tx:
+            self._check_free(agent.id)
+            tx.execute(
+                "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _agent_row(agent)
+            )
+        return agent
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        row = self._store.one("SELECT * FROM agents WHERE id = ?", (agent_id,))
+        return _agent(row) if row else None
+
+    def agents(self) -> list[Agent]:
+        return [_agent(r) for r in self._store.all("SELECT * FROM agents ORDER BY id")]
+
+    def save_agent(self, agent: Agent) -> Agent:
+        for jwk in agent.jwks:
+            verification_key_from_jwk(jwk)
+        row = _agent_row(agent)
+        self._store.execute(
+            "UPDATE agents SET display_name = ?, owner = ?, kind = ?, status = ?, roles = ?,"
+            " jwks = ?, delegable = ?, autonomous = ?, created_at = ? WHERE id = ?",
+            (*row[1:], agent.id),
+        )
+        return agent
+
+    def delete_agent(self, agent_id: str) -> bool:
+        return self._store.execute("DELETE FROM agents WHERE id = ?", (agent_id,)).rowcount > 0
+
+    # -- apps ----------------------------------------------------------------------------
+    def add_app(self, app: App, secret: str | None = None) -> App:
+        if app.confidential and app.auth_method == "client_secret_basic" and not secret:
+            raise ValueError("a confidential client_secret_basic app needs a secret")
+        app = replace(app, created_at=app.created_at or self._clock.now())
+        with self._store.transaction() as tx:
+            self._check_free(app.id)
+            tx.execute(
+                "INSERT INTO apps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    app.id,
+                    app.name,
+                    int(app.confidential),
+                    json.dumps(list(app.redirect_uris)),
+                    _words(app.grant_types),
+                    app.auth_method,
+                    _words(app.scopes),
+                    secret_digest(secret) if secret else None,
+                    int(app.active),
+                    app.created_at,
+                ),
+            )
+        return app
+
+    def get_app(self, app_id: str) -> App | None:
+        row = self._store.one("SELECT * FROM apps WHERE id = ?", (app_id,))
+        return _app(row) if row else None
+
+    def apps(self) -> list[App]:
+        return [_app(r) for r in self._store.all("SELECT * FROM apps ORDER BY id")]
+
+    def check_secret(self, app_id: str, secret: str) -> App | None:
+        """The active app whose secret this is, compared in constant time."""
+        row = self._store.one("SELECT * FROM apps WHERE id = ?", (app_id,))
+        expected = (row["secret_digest"] if row else None) or secret_digest("\x00no secret")
+        ok = hmac.compare_digest(expected, secret_digest(secret))
+        app = _app(row) if row else None
+        return app if ok and app and app.active and row and row["secret_digest"] else None
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        display_name=row["display_name"],
+        roles=_split(row["roles"]),
+        email=row["email"],
+        active=bool(row["active"]),
+        created_at=row["created_at"],
+    )
+
+
+def _agent_row(agent: Agent) -> tuple[Any, ...]:
+    return (
+        agent.id,
+        agent.display_name,
+        agent.owner,
+        agent.kind,
+        agent.status,
+        _words(agent.roles),
+        json.dumps(list(agent.jwks)),
+        _words(agent.delegable),
+        _words(agent.autonomous),
+        agent.created_at,
+    )
+
+
+def _agent(row: Any) -> Agent:
+    return Agent(
+        id=row["id"],
+        display_name=row["display_name"],
+        owner=row["owner"],
+        kind=row["kind"],
+        status=row["status"],
+        roles=_split(row["roles"]),
+        jwks=tuple(json.loads(row["jwks"])),
+        delegable=frozenset(_split(row["delegable"])),
+        autonomous=frozenset(_split(row["autonomous"])),
+        created_at=row["created_at"],
+    )
+
+
+def _app(row: Any) -> App:
+    return App(
+        id=row["id"],
+        name=row["name"],
+        confidential=bool(row["confidential"]),
+        auth_method=row["auth_method"],
+        grant_types=frozenset(_split(row["grant_types"])),
+        redirect_uris=tuple(json.loads(row["redirect_uris"])),
+        scopes=frozenset(_split(row["scopes"])),
+        active=bool(row["active"]),
+        created_at=row["created_at"],
+    )

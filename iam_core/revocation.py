@@ -1,0 +1,134 @@
+"""Revocation: by token, and of every token that names an identity.
+
+The issuer remembers each token it minted (``jti``, subject, actors, expiry) — never the
+token itself. Revoking an identity (blocking an agent, disabling a user) or a consent marks
+every live token that names it, as ``sub`` or anywhere in ``act``, revoked at once; the
+introspection endpoint (RFC 7662) and the exchange grant then see it inactive. Listeners
+receive each revocation, which is how later layers push it to resource servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from iam_core.clock import Clock
+from iam_core.store import Store
+from iam_core.tokens import Token
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS issued_tokens (
+    jti TEXT PRIMARY KEY, sub TEXT NOT NULL, client_id TEXT NOT NULL,
+    token_type TEXT NOT NULL, iat INTEGER NOT NULL, exp INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS issued_tokens_sub ON issued_tokens (sub, exp);
+CREATE TABLE IF NOT EXISTS token_actors (
+    jti TEXT NOT NULL, actor TEXT NOT NULL, PRIMARY KEY (actor, jti)
+);
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+    jti TEXT PRIMARY KEY, exp INTEGER NOT NULL, reason TEXT NOT NULL, revoked_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revocation decision: which tokens, why, and of whom (for event subscribers)."""
+
+    jtis: tuple[str, ...]
+    reason: str
+    subject: str | None = None
+    actor: str | None = None
+    at: float = 0.0
+
+
+class RevocationRegistry:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._listeners: list[Callable[[Revocation], None]] = []
+        store.ensure_schema(SCHEMA)
+
+    def subscribe(self, listener: Callable[[Revocation], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def record_issued(self, token: Token) -> None:
+        with self._store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO issued_tokens VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    token.jti,
+                    token.sub,
+                    token.client_id,
+                    token.token_type.value,
+                    token.iat,
+                    token.exp,
+                ),
+            )
+            tx.executemany(
+                "INSERT OR IGNORE INTO token_actors VALUES (?, ?)",
+                [(token.jti, actor) for actor in token.actors],
+            )
+
+    def reason_revoked(self, jti: str) -> str | None:
+        row = self._store.one("SELECT reason FROM revoked_tokens WHERE jti = ?", (jti,))
+        return str(row["reason"]) if row else None
+
+    def revoke_jti(self, jti: str, reason: str) -> bool:
+        """Revoke one token the issuer minted; False when unknown or already revoked."""
+        row = self._store.one("SELECT exp FROM issued_tokens WHERE jti = ?", (jti,))
+        if row is None:
+            return False
+        return bool(self._revoke([(jti, row["exp"])], reason, None, None))
+
+    def revoke_naming(self, identity: str, reason: str) -> tuple[str, ...]:
+        """Revoke every live token whose ``sub`` or ``act`` chain names ``identity``."""
+        now = int(self._clock.now())
+        rows = self._store.all(
+            "SELECT jti, exp FROM issued_tokens WHERE sub = ? AND exp > ?"
+            " UNION SELECT t.jti, t.exp FROM token_actors a JOIN issued_tokens t USING (jti)"
+            " WHERE a.actor = ? AND t.exp > ?",
+            (identity, now, identity, now),
+        )
+        return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, identity, None)
+
+    def revoke_delegation(self, user_id: str, actor: str, reason: str) -> tuple[str, ...]:
+        """Revoke every live token of ``user_id`` in whose ``act`` chain ``actor`` appears."""
+        rows = self._store.all(
+            "SELECT t.jti, t.exp FROM token_actors a JOIN issued_tokens t USING (jti)"
+            " WHERE a.actor = ? AND t.sub = ? AND t.exp > ?",
+            (actor, user_id, int(self._clock.now())),
+        )
+        return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, user_id, actor)
+
+    def _revoke(
+        self, tokens: Iterable[tuple[str, int]], reason: str, subject: str | None, actor: str | None
+    ) -> tuple[str, ...]:
+        now = self._clock.now()
+        revoked: list[str] = []
+        with self._store.transaction() as tx:
+            for jti, exp in tokens:
+                cur = tx.execute(
+                    "INSERT OR IGNORE INTO revoked_tokens VALUES (?, ?, ?, ?)",
+                    (jti, exp, reason, now),
+                )
+                if cur.rowcount:
+                    revoked.append(jti)
+        event = Revocation(tuple(revoked), reason, subject, actor, now)
+        for listener in list(self._listeners):
+            listener(event)
+        return event.jtis
+
+    def prune(self, margin: int = 300) -> int:
+        """Forget tokens expired more than ``margin`` seconds ago (well past any leeway)."""
+        now = int(self._clock.now()) - margin
+        with self._store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM token_actors WHERE jti IN"
+                " (SELECT jti FROM issued_tokens WHERE exp <= ?)",
+                (now,),
+            )
+            removed = tx.execute("DELETE FROM issued_tokens WHERE exp <= ?", (now,)).rowcount
+            tx.execute("DELETE FROM revoked_tokens WHERE exp <= ?", (now,))
+        return int(removed)

@@ -1,0 +1,549 @@
+"""The SCIM resources of this IAM: the User and Agent schemas, and how they map to the registry.
+
+Each schema publishes exactly the attributes the registry stores, so that what a client writes
+is what it reads back and an attribute we would drop is refused instead (RFC 7643 §7; the SCIM
+interoperability profile §5.3). Differences from the core User schema (RFC 7643 §4.1):
+
+* ``id`` is the ``userName``, the login id; ``userName`` is therefore immutable and, like
+  every identifier in the registry, case-exact.
+* one email address is kept (its ``value``); roles keep their ``value``.
+* ``password`` is write-only and never returned (RFC 7643 §4.1.1); it is required on creation.
+* ``externalId`` is not stored, so it is refused rather than lost.
+
+Agents are a resource type of their own, schema :data:`AGENT_SCHEMA`, endpoint ``/Agents``.
+``active`` mirrors ``status``. An ``active`` or ``status`` left out of a write keeps the
+current state: RFC 7644 §3.5.1 lets the provider choose the value of an unassigned attribute,
+and an omission must never block, or unblock, an identity.
+
+Status changes go through the IAM's lifecycle actions, which revoke every token naming the
+identity and audit it; the backends never write a status to the registry themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import model_validator
+from scim2_models import (
+    URN,
+    AuthenticationScheme,
+    Bulk,
+    CaseExact,
+    ChangePassword,
+    ComplexAttribute,
+    Email,
+    ETag,
+    Filter,
+    InvalidValueException,
+    ListResponse,
+    Meta,
+    Mutability,
+    Pagination,
+    Patch,
+    PatchOp,
+    Required,
+    Resource,
+    ResourceType,
+    ResponseParameters,
+    Returned,
+    Role,
+    ScimProvider,
+    SearchRequest,
+    ServiceProviderConfig,
+    Sort,
+    Uniqueness,
+)
+
+from iam_core import registry as reg
+from iam_core.errors import ScimError
+from iam_core.iam import IAM
+from iam_core.keys import verification_key_from_jwk
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+AGENT_SCHEMA = "urn:agent-iam-lab:params:scim:schemas:core:2.0:Agent"
+DEFAULT_PAGE_SIZE = 100
+MAX_RESULTS = 200
+PASSWORD_LENGTHS = (8, 256)
+# RFC 7517 §4 members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4).
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# Login and agent ids travel in tokens (sub, act) and audit entries: keep them plain.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+# Roles and scopes are stored space-separated: RFC 6749 §3.3 scope-token characters only.
+_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
+
+
+class Jwk(ComplexAttribute):
+    """A public JSON Web Key (RFC 7517 §4; RFC 7518 §6.2.1 EC, §6.3.1 RSA)."""
+
+    kty: Annotated[str | None, Required.true, CaseExact.true] = None
+    """The key type, "EC" or "RSA"."""
+
+    kid: Annotated[str | None, CaseExact.true] = None
+    """The key id the agent puts in its client assertions."""
+
+    use: Annotated[str | None, CaseExact.true] = None
+    """The intended use, "sig"."""
+
+    alg: Annotated[str | None, CaseExact.true] = None
+    """The algorithm, which must fit the key type (ES256 for P-256)."""
+
+    crv: Annotated[str | None, CaseExact.true] = None
+    """The curve of an EC key, "P-256"."""
+
+    x: Annotated[str | None, CaseExact.true] = None
+    """The x coordinate of an EC key, base64url."""
+
+    y: Annotated[str | None, CaseExact.true] = None
+    """The y coordinate of an EC key, base64url."""
+
+    n: Annotated[str | None, CaseExact.true] = None
+    """The modulus of an RSA key, base64url."""
+
+    e: Annotated[str | None, CaseExact.true] = None
+    """The exponent of an RSA key, base64url."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_members_only(cls, data: Any) -> Any:
+        # Checked before anything else so that the answer names the problem (a private key
+        # sent to the IAM) instead of an "unknown attribute d".
+        if isinstance(data, dict):
+            private = sorted(PRIVATE_JWK_MEMBERS & set(data))
+            if private:
+                raise InvalidValueException(
+                    detail=f"jwks take public keys only; private members {private} refused"
+                ).as_pydantic_error()
+        return data
+
+
+class AgentType(StrEnum):
+    interactive = "interactive"
+    background = "background"
+
+
+class AgentStatus(StrEnum):
+    active = "active"
+    blocked = "blocked"
+
+
+class User(Resource[Any]):
+    """User Account"""
+
+    __schema__ = URN(USER_SCHEMA)
+
+    user_name: Annotated[
+        str | None, Required.true, Mutability.immutable, Uniqueness.server, CaseExact.true
+    ] = None
+    """The login id, which is also the resource's id."""
+
+    display_name: str | None = None
+    """The name of the user, suitable for display."""
+
+    active: bool | None = None
+    """Whether the user may log in; false revokes every token naming the user."""
+
+    password: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = None
+    """The user's cleartext password: required on creation, never returned."""
+
+    emails: list[Email] | None = None
+    """The user's email address (one is kept)."""
+
+    roles: list[Role] | None = None
+    """The user's roles, which decide the scopes the user may grant (e.g. guest, manager)."""
+
+
+class Agent(Resource[Any]):
+    """AI Agent"""
+
+    __schema__ = URN(AGENT_SCHEMA)
+
+    agent_id: Annotated[
+        str | None, Required.true, Mutability.immutable, Uniqueness.global_, CaseExact.true
+    ] = None
+    """The agent id: its OAuth client id, token subject and actor; also the resource's id."""
+
+    display_name: str | None = None
+    """The name of the agent, suitable for display."""
+
+    owner: Annotated[str | None, Required.true, CaseExact.true] = None
+    """The id of the user accountable for the agent."""
+
+    agent_type: AgentType | None = None
+    """Whether the agent acts for a present user (interactive) or on its own (background)."""
+
+    status: AgentStatus | None = None
+    """Whether the agent may obtain and use tokens; blocked revokes every token naming it."""
+
+    active: bool | None = None
+    """The status as a boolean: true when active."""
+
+    roles: list[Role] | None = None
+    """The agent's roles."""
+
+    delegable_scopes: Annotated[list[str] | None, CaseExact.true] = None
+    """The scopes a user may delegate to the agent (on-behalf-of tokens)."""
+
+    autonomous_scopes: Annotated[list[str] | None, CaseExact.true] = None
+    """The scopes the agent may use on its own (agent tokens)."""
+
+    jwks: list[Jwk] | None = None
+    """The public keys the agent authenticates with (RFC 7523 private_key_jwt)."""
+
+
+R = TypeVar("R", bound=Resource[Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a write did, for the audit entry: the object and safe facts about it."""
+
+    object_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ResourceBackend(Generic[R]):
+    """One resource type over the registry; the router speaks RFC 7644 on top of it."""
+
+    noun: str
+    resource_type: str
+    endpoint: str
+    model: type[R]
+    patch_op: type[PatchOp[R]]
+    search_request: type[SearchRequest[R]]
+    response_parameters: type[ResponseParameters[R]]
+    list_response: type[ListResponse[R]]
+
+    def __init__(self, iam: IAM) -> None:
+        self.iam = iam
+
+    def resources(self) -> list[R]:
+        raise NotImplementedError
+
+    def get(self, resource_id: str) -> R | None:
+        raise NotImplementedError
+
+    def create(self, resource: R, *, by: str | None) -> Change:
+        raise NotImplementedError
+
+    def update(self, before: R, after: R, *, by: str | None, replacing: bool) -> Change:
+        """Write ``after`` over ``before``: a PUT when ``replacing``, else a PATCH result."""
+        raise NotImplementedError
+
+    def delete(self, resource: R, *, by: str | None) -> Change:
+        raise NotImplementedError
+
+
+class UserBackend(ResourceBackend[User]):
+    """``/Users`` (RFC 7643 §4.1) over :class:`iam_core.registry.User`."""
+
+    noun, resource_type, endpoint = "user", "User", "Users"
+    model = User
+    patch_op = PatchOp[User]
+    search_request = SearchRequest[User]
+    response_parameters = ResponseParameters[User]
+    list_response = ListResponse[User]
+
+    def resources(self) -> list[User]:
+        return [user_resource(user) for user in self.iam.registry.users()]
+
+    def get(self, resource_id: str) -> User | None:
+        user = self.iam.registry.get_user(resource_id)
+        return user_resource(user) if user else None
+
+    def create(self, resource: User, *, by: str | None) -> Change:
+        if resource.password is None:
+            raise ScimError(400, "password is required to create a user", "invalidValue")
+        record = _user_record(resource, active=resource.active is not False)
+        try:
+            self.iam.registry.add_user(record, _password(resource.password))
+        except reg.DuplicateIdentity as exc:
+            raise ScimError(409, str(exc), "uniqueness") from exc
+        return Change(record.id, {"active": record.active, "roles": list(record.roles)})
+
+    def update(self, before: User, after: User, *, by: str | None, replacing: bool) -> Change:
+        current = self._record(before)
+        record = _user_record(after, active=current.active if after.active is None else after.active)
+        password = None if after.password is None else _password(after.password)
+        self.iam.registry.save_user(replace(record, active=current.active))
+        details: dict[str, Any] = {"changed": _changed(before, after)}
+        if password is not None:
+            self.iam.registry.set_password(current.id, password)
+            details["password_changed"] = True
+        if record.active != current.active:
+            details["active"] = record.active
+            details["tokens_revoked"] = self.iam.set_user_active(current.id, record.active, by=by)
+        return Change(current.id, details)
+
+    def delete(self, resource: User, *, by: str | None) -> Change:
+        current = self._record(resource)
+        owned = sorted(a.id for a in self.iam.registry.agents() if a.owner == current.id)
+        if owned:
+            # An agent must always have an accountable owner (DESIGN.md, agents as identities).
+            raise ScimError(409, f"{current.id} owns agents {owned}: reassign or delete them first")
+        revoked = self.iam.set_user_active(current.id, False, by=by)
+        self.iam.registry.delete_user(current.id)
+        return Change(current.id, {"tokens_revoked": revoked})
+
+    def _record(self, resource: User) -> reg.User:
+        user = self.iam.registry.get_user(str(resource.id))
+        if user is None:
+            raise ScimError(404, f"user {resource.id} not found")
+        return user
+
+
+class AgentBackend(ResourceBackend[Agent]):
+    """``/Agents`` over :class:`iam_core.registry.Agent`."""
+
+    noun, resource_type, endpoint = "agent", "Agent", "Agents"
+    model = Agent
+    patch_op = PatchOp[Agent]
+    search_request = SearchRequest[Agent]
+    response_parameters = ResponseParameters[Agent]
+    list_response = ListResponse[Agent]
+
+    def resources(self) -> list[Agent]:
+        return [agent_resource(agent) for agent in self.iam.registry.agents()]
+
+    def get(self, resource_id: str) -> Agent | None:
+        agent = self.iam.registry.get_agent(resource_id)
+        return agent_resource(agent) if agent else None
+
+    def create(self, resource: Agent, *, by: str | None) -> Change:
+        status = _written_status(resource) or AgentStatus.active
+        record = self._agent_record(resource, status)
+        try:
+            self.iam.registry.add_agent(record)
+        except reg.DuplicateIdentity as exc:
+            raise ScimError(409, str(exc), "uniqueness") from exc
+        return Change(record.id, _agent_facts(record))
+
+    def update(self, before: Agent, after: Agent, *, by: str | None, replacing: bool) -> Change:
+        current = self._record(before)
+        wanted = _written_status(after) if replacing else _changed_status(before, after)
+        status = wanted or AgentStatus(current.status)
+        record = self._agent_record(after, status)
+        self.iam.registry.save_agent(replace(record, status=current.status))
+        details: dict[str, Any] = {"changed": _changed(before, after), **_agent_facts(record)}
+        if record.status != current.status:
+            if record.status == AgentStatus.blocked:
+                details["tokens_revoked"] = self.iam.block_agent(current.id, by=by)
+            else:
+                self.iam.unblock_agent(current.id, by=by)
+        return Change(current.id, details)
+
+    def delete(self, resource: Agent, *, by: str | None) -> Change:
+        current = self._record(resource)
+        # Block first: that revokes every token naming the agent, which deleting alone won't.
+        revoked = self.iam.block_agent(current.id, by=by, reason="agent deleted")
+        self.iam.registry.delete_agent(current.id)
+        return Change(current.id, {"tokens_revoked": revoked})
+
+    def _record(self, resource: Agent) -> reg.Agent:
+        agent = self.iam.registry.get_agent(str(resource.id))
+        if agent is None:
+            raise ScimError(404, f"agent {resource.id} not found")
+        return agent
+
+    def _agent_record(self, resource: Agent, status: AgentStatus) -> reg.Agent:
+        _refuse_external_id(resource)
+        agent_id = _identifier(resource.agent_id, "agentId")
+        owner = resource.owner or ""
+        if self.iam.registry.get_user(owner) is None:
+            raise ScimError(400, f"owner {owner[:128]!r} is not a user", "invalidValue")
+        return reg.Agent(
+            id=agent_id,
+            display_name=resource.display_name or agent_id,
+            owner=owner,
+            kind=(resource.agent_type or AgentType.interactive).value,
+            status=status.value,
+            roles=_tokens(resource.roles, "roles"),
+            jwks=tuple(_public_jwk(jwk) for jwk in resource.jwks or ()),
+            delegable=frozenset(_tokens(resource.delegable_scopes, "delegableScopes")),
+            autonomous=frozenset(_tokens(resource.autonomous_scopes, "autonomousScopes")),
+        )
+
+
+# -- registry → SCIM (reads must never fail on data the registry already holds) -------------
+def user_resource(user: reg.User) -> User:
+    # model_construct: an address stored before (e.g. at a reserved test domain) stays readable.
+    emails = [Email.model_construct(value=user.email, primary=True)] if user.email else None
+    return User(
+        id=user.id,
+        user_name=user.id,
+        display_name=user.display_name,
+        active=user.active,
+        emails=emails,
+        roles=[Role(value=role) for role in user.roles] or None,
+        meta=Meta(resource_type="User", created=_time(user.created_at)),
+    )
+
+
+def agent_resource(agent: reg.Agent) -> Agent:
+    jwks = [
+        Jwk.model_construct(**{k: v for k, v in jwk.items() if k in Jwk.model_fields})
+        for jwk in agent.jwks
+    ]
+    return Agent(
+        id=agent.id,
+        agent_id=agent.id,
+        display_name=agent.display_name,
+        owner=agent.owner,
+        agent_type=AgentType(agent.kind),
+        status=AgentStatus(agent.status),
+        active=agent.active,
+        roles=[Role(value=role) for role in agent.roles] or None,
+        delegable_scopes=sorted(agent.delegable) or None,
+        autonomous_scopes=sorted(agent.autonomous) or None,
+        jwks=jwks or None,
+        meta=Meta(resource_type="Agent", created=_time(agent.created_at)),
+    )
+
+
+# -- SCIM → registry (every check runs before the first write) -------------------------------
+def _user_record(resource: User, *, active: bool) -> reg.User:
+    _refuse_external_id(resource)
+    user_id = _identifier(resource.user_name, "userName")
+    emails = [email.value for email in resource.emails or () if email.value]
+    if len(emails) > 1:
+        raise ScimError(400, "one email address is kept per user", "invalidValue")
+    return reg.User(
+        id=user_id,
+        display_name=resource.display_name or user_id,
+        roles=_tokens(resource.roles, "roles"),
+        email=str(emails[0]) if emails else None,
+        active=active,
+    )
+
+
+def _written_status(resource: Agent) -> AgentStatus | None:
+    """The status a creation or replacement asks for; ``active`` and ``status`` must agree."""
+    from_active = None if resource.active is None else _status_of(resource.active)
+    if from_active and resource.status and from_active != resource.status:
+        raise ScimError(400, "active and status disagree", "invalidValue")
+    return resource.status or from_active
+
+
+def _changed_status(before: Agent, after: Agent) -> AgentStatus | None:
+    """The status a PATCH asks for: whichever of ``active``/``status`` it moved.
+
+    After a PATCH the other attribute still holds its old value, so only moves count.
+    """
+    wanted = set()
+    if after.active is not None and after.active != before.active:
+        wanted.add(_status_of(after.active))
+    if after.status is not None and after.status != before.status:
+        wanted.add(AgentStatus(after.status))
+    if len(wanted) > 1:
+        raise ScimError(400, "active and status disagree", "invalidValue")
+    return wanted.pop() if wanted else None
+
+
+def _status_of(active: bool) -> AgentStatus:
+    return AgentStatus.active if active else AgentStatus.blocked
+
+
+def _refuse_external_id(resource: Resource[Any]) -> None:
+    if resource.external_id is not None:
+        raise ScimError(400, "externalId is not stored by this service provider", "invalidValue")
+
+
+def _identifier(value: str | None, attribute: str) -> str:
+    if not value or not _IDENTIFIER.match(value):
+        raise ScimError(
+            400, f"{attribute} must be 1-128 letters, digits, '.', '_', '@' or '-'", "invalidValue"
+        )
+    return value
+
+
+def _tokens(values: list[Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
+    tokens = [value.value if isinstance(value, Role) else value for value in values or ()]
+    for token in tokens:
+        if not isinstance(token, str) or not _TOKEN.match(token):
+            raise ScimError(
+                400, f"each {attribute} value must be a scope-token (RFC 6749 §3.3)", "invalidValue"
+            )
+    return tuple(sorted(set(tokens)))
+
+
+def _public_jwk(jwk: Jwk) -> dict[str, Any]:
+    data = {k: v for k, v in jwk.model_dump(exclude_none=True).items() if k != "schemas"}
+    try:
+        verification_key_from_jwk(data)
+    except Exception as exc:  # PyJWT and cryptography raise several unrelated types
+        raise ScimError(400, f"unusable JWK: {str(exc)[:200]}", "invalidValue") from exc
+    return data
+
+
+def _password(password: str) -> str:
+    low, high = PASSWORD_LENGTHS
+    if not low <= len(password) <= high:
+        raise ScimError(400, f"password must be {low} to {high} characters", "invalidValue")
+    return password
+
+
+def _changed(before: Resource[Any], after: Resource[Any]) -> list[str]:
+    """The attribute names a write changed; values stay out of the audit log."""
+    old, new = before.model_dump(by_alias=True), after.model_dump(by_alias=True)
+    return sorted(
+        name
+        for name in old.keys() | new.keys()
+        if name not in ("meta", "schemas", "password") and old.get(name) != new.get(name)
+    )
+
+
+def _agent_facts(agent: reg.Agent) -> dict[str, Any]:
+    return {
+        "owner": agent.owner,
+        "agent_type": agent.kind,
+        "status": agent.status,
+        "delegable_scopes": sorted(agent.delegable),
+        "autonomous_scopes": sorted(agent.autonomous),
+        "jwk_kids": [str(jwk.get("kid", "")) for jwk in agent.jwks],
+    }
+
+
+def _time(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+# -- discovery (RFC 7644 §4, RFC 7643 §5-§7) -------------------------------------------------
+def _resource_type(model: type[Resource[Any]], description: str) -> ResourceType:
+    return ResourceType.from_resource(model).model_copy(update={"description": description})
+
+
+PROVIDER = ScimProvider(
+    models=[User, Agent],
+    resource_types=[
+        _resource_type(User, "User Account"),
+        _resource_type(Agent, "AI agent: a first-class identity beside users and apps"),
+    ],
+    config=ServiceProviderConfig(
+        documentation_uri=None,
+        patch=Patch(supported=True),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=Filter(supported=True, max_results=MAX_RESULTS),
+        change_password=ChangePassword(supported=True),
+        sort=Sort(supported=True),
+        etag=ETag(supported=True),
+        pagination=Pagination(
+            index=True, cursor=False, default_page_size=DEFAULT_PAGE_SIZE,
+            max_page_size=MAX_RESULTS,
+        ),
+        authentication_schemes=[
+            AuthenticationScheme(
+                type=AuthenticationScheme.Type.oauthbearertoken,
+                name="OAuth Bearer Token",
+                description=(
+                    "An access token from this IAM (RFC 6750) whose audience is the issuer "
+                    "and whose scope includes scim:admin"
+                ),
+                spec_uri="https://www.rfc-editor.org/rfc/rfc6750",
+                primary=True,
+            )
+        ],
+    ),
+)

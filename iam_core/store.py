@@ -1,0 +1,89 @@
+"""SQLite storage shared by the registry, keys, grants, revocation and audit modules.
+
+One database file (or ``:memory:`` for tests). Each module owns its tables and creates
+them through :meth:`Store.ensure_schema`. The connection runs in autocommit mode; writes
+that must be atomic go through :meth:`Store.transaction`, which takes ``BEGIN IMMEDIATE``
+so that two processes sharing the file serialise their writes instead of failing late.
+
+File databases use WAL with ``synchronous=NORMAL``: a committed transaction survives a
+crash of the process (it is in the WAL before ``COMMIT`` returns); only a power loss can
+drop the last transactions, which is the trade-off SQLite documents for WAL mode.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+MEMORY = ":memory:"
+
+
+class Store:
+    """A thread-safe SQLite connection with explicit transactions."""
+
+    def __init__(self, path: str | Path = MEMORY) -> None:
+        self.path = str(path)
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._in_tx = 0
+        if self.path != MEMORY:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+
+    @property
+    def is_memory(self) -> bool:
+        return self.path == MEMORY
+
+    def ensure_schema(self, ddl: str) -> None:
+        """Create tables, indexes and triggers if they do not exist yet."""
+        with self._lock:
+            self._conn.executescript(ddl)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An atomic unit of work; nested calls join the outer transaction."""
+        with self._lock:
+            if self._in_tx:
+                self._in_tx += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._in_tx -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_tx = 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._in_tx = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._in_tx = 0
+            self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            return row
+
+    def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,287 @@
+"""The four access tokens: minting and strict verification.
+
+Access tokens are JWTs in the RFC 9068 profile (``typ: at+jwt``; claims ``iss, sub, aud,
+exp, iat, jti, client_id, scope``) with the delegation claim ``act`` of RFC 8693 §4.1 and
+the token-kind claim ``aut`` of draft-oauth-ai-agents-on-behalf-of-user-02 §5.
+
+=========  =============  ==============  ==================
+type       ``sub``        ``act``         ``aut``
+=========  =============  ==============  ==================
+agent      agent id       —               ``AGENT``
+obo        user id        ``{sub: agent}``  ``APPLICATION_USER``
+user       user id        —               ``APPLICATION_USER``
+app        client id      —               ``APPLICATION``
+=========  =============  ==============  ==================
+
+Verification follows RFC 8725 §3 and RFC 9068 §4: the algorithm comes from the key that
+the ``kid`` names (never from the token), ``none`` and HMAC are never accepted, ``typ``,
+``iss``, ``aud`` and the time claims are checked with a small leeway, and an unknown
+``kid`` is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from iam_core.clock import Clock
+from iam_core.errors import TokenError
+from iam_core.keys import SUPPORTED_ALGS, KeyRing, KeySource
+from iam_core.policy import act_chain, format_scope, parse_scope
+
+ACCESS_TOKEN_TYP = "at+jwt"
+MAX_TOKEN_LENGTH = 8192
+_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+# Header parameters we never honour: a token must not tell us where to find its key.
+_FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
+
+
+class TokenType(StrEnum):
+    AGENT = "agent"
+    OBO = "obo"
+    USER = "user"
+    APP = "app"
+
+
+AUT: Mapping[TokenType, str] = {
+    TokenType.AGENT: "AGENT",
+    TokenType.OBO: "APPLICATION_USER",
+    TokenType.USER: "APPLICATION_USER",
+    TokenType.APP: "APPLICATION",
+}
+
+
+def classify(claims: Mapping[str, Any]) -> TokenType:
+    """The token type from ``aut`` and ``act``; inconsistent claims are refused."""
+    aut, act = claims.get("aut"), claims.get("act")
+    if aut == "AGENT" and act is None and claims.get("sub") == claims.get("client_id"):
+        return TokenType.AGENT
+    if aut == "APPLICATION" and act is None and claims.get("sub") == claims.get("client_id"):
+        return TokenType.APP
+    if aut == "APPLICATION_USER":
+        return TokenType.OBO if act is not None else TokenType.USER
+    raise TokenError("aut, act and sub/client_id do not describe any known token type")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A minted or verified access token's claims; never holds the encoded string."""
+
+    claims: Mapping[str, Any]
+    token_type: TokenType
+
+    @property
+    def sub(self) -> str:
+        return str(self.claims["sub"])
+
+    @property
+    def jti(self) -> str:
+        return str(self.claims["jti"])
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims["client_id"])
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return parse_scope(self.claims.get("scope"))
+
+    @property
+    def act(self) -> Mapping[str, Any] | None:
+        act = self.claims.get("act")
+        return act if isinstance(act, Mapping) else None
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The delegation chain, current actor first."""
+        return act_chain(self.act)
+
+    @property
+    def exp(self) -> int:
+        return int(self.claims["exp"])
+
+    @property
+    def iat(self) -> int:
+        return int(self.claims["iat"])
+
+    @property
+    def audience(self) -> str:
+        aud = self.claims["aud"]
+        return str(aud if isinstance(aud, str) else aud[0])
+
+    def names(self, identity: str) -> bool:
+        """Whether ``identity`` is this token's subject or anywhere in its ``act`` chain."""
+        return self.sub == identity or identity in self.actors
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    """Token lifetimes in seconds; short by design (RFC 9700 §2.2)."""
+
+    agent: int = 300
+    obo: int = 300
+    user: int = 900
+    app: int = 600
+
+    def of(self, token_type: TokenType) -> int:
+        return int(getattr(self, token_type.value))
+
+    @property
+    def longest(self) -> int:
+        return max(self.agent, self.obo, self.user, self.app)
+
+
+class TokenMinter:
+    """Signs access tokens with the issuer's current key."""
+
+    def __init__(self, keys: KeyRing, clock: Clock, issuer: str, lifetimes: Lifetimes) -> None:
+        self._keys = keys
+        self._clock = clock
+        self.issuer = issuer
+        self.lifetimes = lifetimes
+
+    def mint(
+        self,
+        token_type: TokenType,
+        *,
+        sub: str,
+        client_id: str,
+        audience: str,
+        scopes: frozenset[str],
+        act: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[str, Token]:
+        """Encode and sign a token; returns the compact JWT and its claims."""
+        if (token_type is TokenType.OBO) != (act is not None):
+            raise ValueError("exactly the OBO token type carries act")
+        now = int(self._clock.now())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": audience,
+            "client_id": client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.lifetimes.of(token_type),
+            "jti": secrets.token_urlsafe(16),
+            "scope": format_scope(scopes),
+            "aut": AUT[token_type],
+        }
+        if act is not None:
+            claims["act"] = dict(act)
+        if token_type is TokenType.AGENT:
+            claims["sub_profile"] = "ai_agent"
+        if extra:
+            claims.update({k: v for k, v in extra.items() if k not in claims})
+        return self._keys.sign(claims, typ=ACCESS_TOKEN_TYP), Token(claims, token_type)
+
+
+class TokenVerifier:
+    """Strict access-token verification (RFC 8725 §3, RFC 9068 §4)."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        clock: Clock,
+        issuer: str,
+        *,
+        leeway: int = 30,
+        max_length: int = MAX_TOKEN_LENGTH,
+    ) -> None:
+        self._keys = keys
+        self._clock = clock
+        self.issuer = issuer
+        self.leeway = leeway
+        self.max_length = max_length
+
+    def verify(self, token: str, *, audience: str | None) -> Token:
+        """Verify signature and claims; ``audience=None`` skips only the audience check."""
+        header = self._header(token)
+        key = self._keys.get_key(str(header["kid"]))
+        if key is None:
+            raise TokenError(f"unknown kid {str(header['kid'])[:64]!r}")
+        if header.get("alg") != key.alg:
+            raise TokenError(f"alg {header.get('alg')!r} does not match the key's {key.alg}")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.alg],
+                audience=audience,
+                issuer=self.issuer,
+                options={
+                    "require": list(_REQUIRED),
+                    "verify_aud": audience is not None,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidAudienceError as exc:
+            raise TokenError(f"audience mismatch: expected {audience}") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise TokenError("issuer mismatch") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenError(f"missing claim {exc.claim}") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise TokenError("signature invalid") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"malformed token: {type(exc).__name__}") from exc
+        self._check_times(claims)
+        if not isinstance(claims.get("scope", ""), str):
+            raise TokenError("scope must be a string")
+        try:
+            parse_scope(claims.get("scope"))
+        except ValueError as exc:
+            raise TokenError(str(exc)) from exc
+        act = claims.get("act")
+        if act is not None and not _valid_act(act):
+            raise TokenError("act must be an object with a string sub, nested the same way")
+        return Token(claims, classify(claims))
+
+    def _header(self, token: str) -> dict[str, Any]:
+        if not isinstance(token, str) or len(token) > self.max_length:
+            raise TokenError(f"token longer than {self.max_length} characters")
+        if not _COMPACT_JWS.match(token):
+            raise TokenError("not a compact JWS (three base64url segments)")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError("header is not valid base64url JSON") from exc
+        typ = str(header.get("typ", "")).lower()
+        if typ not in (ACCESS_TOKEN_TYP, "application/" + ACCESS_TOKEN_TYP):
+            raise TokenError(f"typ must be {ACCESS_TOKEN_TYP}")
+        if header.get("alg") not in SUPPORTED_ALGS:
+            raise TokenError(f"alg {str(header.get('alg'))[:16]!r} is not accepted")
+        if not isinstance(header.get("kid"), str):
+            raise TokenError("kid header missing")
+        for name in _FORBIDDEN_HEADERS:
+            if name in header:
+                raise TokenError(f"header parameter {name!r} is not accepted")
+        return header
+
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock.now()
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and not isinstance(claims[name], (int, float)):
+                raise TokenError(f"{name} must be a NumericDate")
+        if claims["exp"] <= now - self.leeway:
+            raise TokenError("token expired")
+        if claims.get("nbf", 0) > now + self.leeway:
+            raise TokenError("token not yet valid (nbf)")
+        if claims["iat"] > now + self.leeway:
+            raise TokenError("token issued in the future (iat)")
+
+
+def _valid_act(act: Any, depth: int = 0) -> bool:
+    if not isinstance(act, Mapping) or not isinstance(act.get("sub"), str) or depth > 16:
+        return False
+    inner = act.get("act")
+    return inner is None or _valid_act(inner, depth + 1)

@@ -1,0 +1,1 @@
+"""Scenarios, deployments and the ``agent-iam`` command line."""

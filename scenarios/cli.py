@@ -1,0 +1,171 @@
+"""``agent-iam``: the command line.
+
+agent-iam tour                      obtain the four tokens through the real flows, in memory
+agent-iam serve                     the IAM over HTTP (state in ./.agent-iam/)
+agent-iam token agent|app|user|obo|exchange …   run one flow and print the token
+agent-iam demo [--json]             the demo world and its credentials
+agent-iam audit verify|show         check or read the audit log
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from agents.oauth import OAuthClientError, decode_unverified
+from scenarios import token_flows
+from scenarios.deployment import deployment
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-iam", description="IAM for AI agents: a lab.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tour = sub.add_parser("tour", help="obtain each token type through the real flows")
+    tour.add_argument("--json", action="store_true", help="print the tour as JSON")
+
+    serve = sub.add_parser("serve", help="run the IAM over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--db", type=Path, help="database file (default ./.agent-iam/iam.db)")
+    serve.add_argument("--issuer", help="public issuer URL (default http://HOST:PORT)")
+
+    token = sub.add_parser("token", help="run one token flow and print the token")
+    token.add_argument("kind", choices=["agent", "app", "user", "obo", "exchange"])
+    token.add_argument("--server", help="a running IAM's URL (default: in-process on --db)")
+    token.add_argument("--db", type=Path, help="database of the in-process IAM")
+    token.add_argument("--agent", default="booking-assistant")
+    token.add_argument("--to", dest="to_agent", help="exchange: the agent of the next hop")
+    token.add_argument("--user", default="alice")
+    token.add_argument("--app", help="client app (default per kind)")
+    token.add_argument("--scope")
+    token.add_argument("--resource", help="RFC 8707 resource: a URL or a service name")
+    token.add_argument("--subject-token", help="exchange: the subject token (default: run obo)")
+    token.add_argument("--json", action="store_true", help="print the whole token response")
+    token.add_argument("--decode", action="store_true", help="print the decoded claims too")
+
+    demo = sub.add_parser("demo", help="print the demo world and its credentials")
+    demo.add_argument("--json", action="store_true")
+
+    audit = sub.add_parser("audit", help="verify or read the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain and checkpoints")
+    verify.add_argument("--db", type=Path)
+    show = audit_sub.add_parser("show", help="print audit entries")
+    show.add_argument("--db", type=Path)
+    show.add_argument("--agent")
+    show.add_argument("--user")
+    show.add_argument("--limit", type=int, default=50)
+    show.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "tour":
+            from scenarios.tour import run_tour
+
+            return asyncio.run(run_tour(console, as_json=args.json))
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "token":
+            return asyncio.run(_token(args))
+        if args.command == "demo":
+            from scenarios.demo import print_demo
+
+            return print_demo(console, as_json=args.json)
+        if args.command == "audit":
+            from scenarios.audit_cli import audit_show, audit_verify
+
+            if args.audit_command == "verify":
+                return audit_verify(console, args.db)
+            return audit_show(console, args.db, args.agent, args.user, args.limit, args.json)
+    except OAuthClientError as exc:
+        err.print(f"[red]refused[/red]: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from iam_core.server import create_app
+    from scenarios.deployment import agent_keystore, build_iam, default_db
+
+    issuer = args.issuer or f"http://{args.host}:{args.port}"
+    iam = build_iam(args.db or default_db(), issuer=issuer, keystore=agent_keystore())
+    err.print(f"IAM at {issuer}  (database {iam.store.path})")
+    uvicorn.run(create_app(iam), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+async def _token(args: argparse.Namespace) -> int:
+    async with deployment(server=args.server, db=args.db) as dep:
+        if args.kind == "agent":
+            response = await token_flows.agent_token(dep, args.agent, args.scope, args.resource)
+        elif args.kind == "app":
+            response = await token_flows.app_token(
+                dep, args.app or "booking-backend", args.scope, args.resource
+            )
+        elif args.kind == "user":
+            response = await token_flows.user_token(
+                dep, args.user, args.app or "hotel-web", _need(args.scope), args.resource
+            )
+        elif args.kind == "obo":
+            response = await token_flows.obo_token(
+                dep,
+                args.user,
+                args.agent,
+                args.app or "hotel-web",
+                _need(args.scope),
+                args.resource,
+            )
+        else:
+            subject = args.subject_token
+            if subject is None:
+                first = await token_flows.obo_token(
+                    dep,
+                    args.user,
+                    args.agent,
+                    args.app or "hotel-web",
+                    _need(args.scope),
+                    args.resource,
+                )
+                subject = first["access_token"]
+            response = await token_flows.exchange_token(
+                dep, subject, args.to_agent or "staff-assistant", args.scope, args.resource
+            )
+    _print_token(response, as_json=args.json, decode=args.decode)
+    return 0
+
+
+def _need(scope: str | None) -> str:
+    if not scope:
+        raise SystemExit("agent-iam token: --scope is required for this flow")
+    return scope
+
+
+def _print_token(response: dict[str, Any], *, as_json: bool, decode: bool) -> None:
+    if as_json:
+        print(json.dumps(response, indent=2))
+    else:
+        print(response["access_token"])
+    if decode:
+        print(json.dumps(decode_unverified(response["access_token"]), indent=2), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

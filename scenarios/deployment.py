@@ -1,0 +1,97 @@
+"""A deployment: the IAM (later the hotel services too), its demo world and the agent runtime.
+
+In-process by default — the apps are served through ``httpx.ASGITransport``, so every call
+is real HTTP semantics without a socket — or against a running server (``--server URL``).
+The default state lives in one documented folder under the current directory,
+``./.agent-iam/`` (override with ``AGENT_IAM_HOME``): ``iam.db``, ``audit-key.json`` and
+the agent runtime's ``agent-keys/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from agents.keystore import AgentKeyStore
+from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
+from iam_core.iam import IAM, IAMConfig
+from iam_core.registry import SIMULATION_HASHER, STRONG_HASHER
+from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, seed_demo_world
+from iam_core.server import create_app
+from iam_core.store import Store
+
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("AGENT_IAM_HOME", ".agent-iam"))
+
+
+def default_db() -> Path:
+    return state_dir() / "iam.db"
+
+
+def agent_keystore(in_memory: bool = False) -> AgentKeyStore:
+    return AgentKeyStore(None if in_memory else state_dir() / "agent-keys")
+
+
+def build_iam(
+    db: Path | None, *, issuer: str = DEFAULT_ISSUER, keystore: AgentKeyStore, seed: int = 0
+) -> IAM:
+    """An IAM on ``db`` (None: in memory) with the demo world registered."""
+    config = IAMConfig(issuer=issuer)
+    if db is None:
+        iam = IAM(Store(), config=config, hasher=SIMULATION_HASHER)
+    else:
+        iam = IAM.open(db, config=config, hasher=STRONG_HASHER)
+    seed_demo_world(iam, {a.id: keystore.public_jwk(a.id) for a in DEMO_AGENTS}, seed=seed)
+    return iam
+
+
+@dataclass
+class Deployment:
+    """What a client-side caller needs: an HTTP client, the OAuth client and credentials."""
+
+    http: httpx.AsyncClient
+    oauth: OAuthClient
+    keystore: AgentKeyStore
+    issuer: str
+    iam: IAM | None  # only for an in-process deployment
+
+    def agent(self, agent_id: str) -> AgentCredentials:
+        return AgentCredentials(
+            agent_id, self.keystore.private_key(agent_id), self.keystore.kid(agent_id)
+        )
+
+    @staticmethod
+    def app(client_id: str) -> AppCredentials:
+        return AppCredentials(client_id, DEMO_SECRETS.get(client_id))
+
+    def resource(self, name: str) -> str:
+        base = self.issuer.rstrip("/")
+        return base if name == "iam" else f"{base}/hotel/{name}"
+
+
+@asynccontextmanager
+async def deployment(
+    *, server: str | None = None, db: Path | None = None, in_memory: bool = False, seed: int = 0
+) -> AsyncIterator[Deployment]:
+    """In-process (``db`` file or memory) or remote (``server`` URL) deployment."""
+    keystore = agent_keystore(in_memory)
+    if server is not None:
+        issuer = server.rstrip("/")
+        async with httpx.AsyncClient(base_url=issuer, timeout=30.0) as http:
+            meta = (await http.get("/.well-known/oauth-authorization-server")).json()
+            issuer = meta["issuer"]
+            yield Deployment(http, OAuthClient(http, issuer), keystore, issuer, None)
+        return
+    iam = build_iam(None if in_memory else (db or default_db()), keystore=keystore, seed=seed)
+    transport = httpx.ASGITransport(app=create_app(iam))
+    async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
+        yield Deployment(http, OAuthClient(http, iam.issuer), keystore, iam.issuer, iam)
+    iam.store.close()

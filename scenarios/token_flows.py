@@ -1,0 +1,102 @@
+"""The four token flows end to end, as a client runs them: used by the CLI and the tour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from scenarios.deployment import Deployment
+
+
+def resource_for(dep: Deployment, resource: str | None, scope: str | None) -> str | None:
+    """A resource URL from a name or URL; by default the service of the first scope."""
+    if resource:
+        return resource if "://" in resource else dep.resource(resource)
+    if scope:
+        return dep.resource(scope.split()[0].split(":")[0])
+    return None
+
+
+async def agent_token(
+    dep: Deployment, agent: str, scope: str | None, resource: str | None
+) -> dict[str, Any]:
+    return await dep.oauth.agent_token(
+        dep.agent(agent), scope=scope, resource=resource_for(dep, resource, scope)
+    )
+
+
+async def actor_token(dep: Deployment, agent: str) -> str:
+    """An agent's scope-less identity token for the IAM, presented as ``actor_token``."""
+    response = await dep.oauth.agent_token(dep.agent(agent), resource=dep.resource("iam"))
+    return str(response["access_token"])
+
+
+async def app_token(
+    dep: Deployment, app: str, scope: str | None, resource: str | None
+) -> dict[str, Any]:
+    return await dep.oauth.app_token(
+        dep.app(app), scope=scope, resource=resource_for(dep, resource, scope)
+    )
+
+
+async def user_token(
+    dep: Deployment, user: str, app: str, scope: str, resource: str | None
+) -> dict[str, Any]:
+    redirect = REDIRECT_URIS[app]
+    code, verifier = await dep.oauth.authorize(
+        dep.app(app),
+        user=user,
+        password=DEMO_PASSWORDS[user],
+        scope=scope,
+        redirect_uri=redirect,
+    )
+    return await dep.oauth.redeem_code(
+        dep.app(app),
+        code,
+        verifier,
+        redirect_uri=redirect,
+        resource=resource_for(dep, resource, scope),
+    )
+
+
+async def obo_token(
+    dep: Deployment,
+    user: str,
+    agent: str,
+    app: str,
+    scope: str,
+    resource: str | None,
+    authorization_details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The user logs in and consents to ``agent``; the code is redeemed with its actor token."""
+    redirect = REDIRECT_URIS[app]
+    code, verifier = await dep.oauth.authorize(
+        dep.app(app),
+        user=user,
+        password=DEMO_PASSWORDS[user],
+        scope=scope,
+        redirect_uri=redirect,
+        requested_actor=agent,
+        authorization_details=authorization_details,
+    )
+    return await dep.oauth.redeem_code(
+        dep.app(app),
+        code,
+        verifier,
+        redirect_uri=redirect,
+        actor_token=await actor_token(dep, agent),
+        resource=resource_for(dep, resource, scope),
+    )
+
+
+async def exchange_token(
+    dep: Deployment, subject_token: str, agent: str, scope: str | None, resource: str | None
+) -> dict[str, Any]:
+    """RFC 8693: ``agent`` exchanges a user or OBO token for an OBO token naming itself."""
+    return await dep.oauth.exchange(
+        dep.agent(agent),
+        subject_token=subject_token,
+        actor_token=await actor_token(dep, agent),
+        scope=scope,
+        resource=resource_for(dep, resource, scope),
+    )
