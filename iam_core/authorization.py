@@ -295,14 +295,15 @@ class AuthorizationFlow:
         digest = _digest(code)
         with self._iam.store.transaction() as tx:
             row = tx.execute("SELECT * FROM auth_codes WHERE digest = ?", (digest,)).fetchone()
-            if row is None:
-                raise InvalidGrant("authorization code is invalid")
-            if row["used"]:
-                replayed = row["issued_jti"]
-                if replayed:
-                    self._iam.revocations.revoke_jti(replayed, "authorization code replayed")
-                raise InvalidGrant("authorization code was already used; its token is revoked")
-            tx.execute("UPDATE auth_codes SET used = 1 WHERE digest = ?", (digest,))
+            if row is not None and not row["used"]:
+                tx.execute("UPDATE auth_codes SET used = 1 WHERE digest = ?", (digest,))
+        if row is None:
+            raise InvalidGrant("authorization code is invalid")
+        if row["used"]:
+            # RFC 6749 §4.1.2: a replayed code revokes the token the first use produced.
+            if row["issued_jti"]:
+                self._iam.revocations.revoke_jti(row["issued_jti"], "authorization code replayed")
+            raise InvalidGrant("authorization code was already used; its token is revoked")
         if row["expires_at"] <= self._iam.clock.now():
             raise InvalidGrant("authorization code expired")
         if row["client_id"] != client_id:

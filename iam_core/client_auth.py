@@ -117,7 +117,9 @@ class ClientAuthenticator:
             raise InvalidClient("client_id does not match the assertion's iss")
         client, keys = self._keyed_client(client_id)
         claims = self._verify_assertion(assertion, header, keys, client_id)
-        self._accept_once(client_id, str(claims["jti"]), int(claims["exp"])  # type: ignore[call-overload]  # checked numeric above)
+        exp = claims["exp"]
+        assert isinstance(exp, (int, float))  # checked in _verify_assertion
+        self._accept_once(client_id, str(claims["jti"]), int(exp))
         return client
 
     def _keyed_client(self, client_id: str) -> tuple[Client, list[VerificationKey]]:

@@ -22,7 +22,7 @@ identity and audit it; the backends never write a status to the registry themsel
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -37,6 +37,7 @@ from scim2_models import (
     ComplexAttribute,
     Email,
     ETag,
+    External,
     Filter,
     InvalidValueException,
     ListResponse,
@@ -45,6 +46,7 @@ from scim2_models import (
     Pagination,
     Patch,
     PatchOp,
+    Reference,
     Required,
     Resource,
     ResourceType,
@@ -266,10 +268,12 @@ class UserBackend(ResourceBackend[User]):
 
     def update(self, before: User, after: User, *, by: str | None, replacing: bool) -> Change:
         current = self._record(before)
-        record = _user_record(after, active=current.active if after.active is None else after.active)
+        active = current.active if after.active is None else after.active
+        record = _user_record(after, active=active)
         password = None if after.password is None else _password(after.password)
+        record = replace(record, created_at=current.created_at)
         self.iam.registry.save_user(replace(record, active=current.active))
-        details: dict[str, Any] = {"changed": _changed(before, after)}
+        details: dict[str, Any] = {"changed": _changed(current, record)}
         if password is not None:
             self.iam.registry.set_password(current.id, password)
             details["password_changed"] = True
@@ -326,8 +330,9 @@ class AgentBackend(ResourceBackend[Agent]):
         wanted = _written_status(after) if replacing else _changed_status(before, after)
         status = wanted or AgentStatus(current.status)
         record = self._agent_record(after, status)
+        record = replace(record, created_at=current.created_at)
         self.iam.registry.save_agent(replace(record, status=current.status))
-        details: dict[str, Any] = {"changed": _changed(before, after), **_agent_facts(record)}
+        details: dict[str, Any] = {"changed": _changed(current, record), **_agent_facts(record)}
         if record.status != current.status:
             if record.status == AgentStatus.blocked:
                 details["tokens_revoked"] = self.iam.block_agent(current.id, by=by)
@@ -460,13 +465,15 @@ def _identifier(value: str | None, attribute: str) -> str:
 
 
 def _tokens(values: list[Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
-    tokens = [value.value if isinstance(value, Role) else value for value in values or ()]
-    for token in tokens:
+    tokens: set[str] = set()
+    for value in values or ():
+        token = value.value if isinstance(value, Role) else value
         if not isinstance(token, str) or not _TOKEN.match(token):
             raise ScimError(
                 400, f"each {attribute} value must be a scope-token (RFC 6749 §3.3)", "invalidValue"
             )
-    return tuple(sorted(set(tokens)))
+        tokens.add(token)
+    return tuple(sorted(tokens))
 
 
 def _public_jwk(jwk: Jwk) -> dict[str, Any]:
@@ -485,13 +492,12 @@ def _password(password: str) -> str:
     return password
 
 
-def _changed(before: Resource[Any], after: Resource[Any]) -> list[str]:
-    """The attribute names a write changed; values stay out of the audit log."""
-    old, new = before.model_dump(by_alias=True), after.model_dump(by_alias=True)
+def _changed(before: reg.User | reg.Agent, after: reg.User | reg.Agent) -> list[str]:
+    """The registry fields a write changed; values stay out of the audit log."""
     return sorted(
-        name
-        for name in old.keys() | new.keys()
-        if name not in ("meta", "schemas", "password") and old.get(name) != new.get(name)
+        f.name
+        for f in fields(before)
+        if f.name != "created_at" and getattr(before, f.name) != getattr(after, f.name)
     )
 
 
@@ -530,7 +536,9 @@ PROVIDER = ScimProvider(
         sort=Sort(supported=True),
         etag=ETag(supported=True),
         pagination=Pagination(
-            index=True, cursor=False, default_page_size=DEFAULT_PAGE_SIZE,
+            index=True,
+            cursor=False,
+            default_page_size=DEFAULT_PAGE_SIZE,
             max_page_size=MAX_RESULTS,
         ),
         authentication_schemes=[
@@ -541,7 +549,7 @@ PROVIDER = ScimProvider(
                     "An access token from this IAM (RFC 6750) whose audience is the issuer "
                     "and whose scope includes scim:admin"
                 ),
-                spec_uri="https://www.rfc-editor.org/rfc/rfc6750",
+                spec_uri=Reference[External]("https://www.rfc-editor.org/rfc/rfc6750"),
                 primary=True,
             )
         ],

@@ -19,6 +19,7 @@ import httpx
 
 from agents.keystore import AgentKeyStore
 from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
+from iam_core.clock import Clock
 from iam_core.iam import IAM, IAMConfig
 from iam_core.registry import SIMULATION_HASHER, STRONG_HASHER
 from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, seed_demo_world
@@ -41,14 +42,20 @@ def agent_keystore(in_memory: bool = False) -> AgentKeyStore:
 
 
 def build_iam(
-    db: Path | None, *, issuer: str = DEFAULT_ISSUER, keystore: AgentKeyStore, seed: int = 0
+    db: Path | None,
+    *,
+    issuer: str = DEFAULT_ISSUER,
+    keystore: AgentKeyStore,
+    seed: int = 0,
+    config: IAMConfig | None = None,
+    clock: Clock | None = None,
 ) -> IAM:
     """An IAM on ``db`` (None: in memory) with the demo world registered."""
-    config = IAMConfig(issuer=issuer)
+    config = config or IAMConfig(issuer=issuer)
     if db is None:
-        iam = IAM(Store(), config=config, hasher=SIMULATION_HASHER)
+        iam = IAM(Store(), config=config, clock=clock, hasher=SIMULATION_HASHER)
     else:
-        iam = IAM.open(db, config=config, hasher=STRONG_HASHER)
+        iam = IAM.open(db, config=config, clock=clock, hasher=STRONG_HASHER)
     seed_demo_world(iam, {a.id: keystore.public_jwk(a.id) for a in DEMO_AGENTS}, seed=seed)
     return iam
 
@@ -79,7 +86,13 @@ class Deployment:
 
 @asynccontextmanager
 async def deployment(
-    *, server: str | None = None, db: Path | None = None, in_memory: bool = False, seed: int = 0
+    *,
+    server: str | None = None,
+    db: Path | None = None,
+    in_memory: bool = False,
+    seed: int = 0,
+    config: IAMConfig | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Deployment]:
     """In-process (``db`` file or memory) or remote (``server`` URL) deployment."""
     keystore = agent_keystore(in_memory)
@@ -90,7 +103,13 @@ async def deployment(
             issuer = meta["issuer"]
             yield Deployment(http, OAuthClient(http, issuer), keystore, issuer, None)
         return
-    iam = build_iam(None if in_memory else (db or default_db()), keystore=keystore, seed=seed)
+    iam = build_iam(
+        None if in_memory else (db or default_db()),
+        keystore=keystore,
+        seed=seed,
+        config=config,
+        clock=clock,
+    )
     transport = httpx.ASGITransport(app=create_app(iam))
     async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
         yield Deployment(http, OAuthClient(http, iam.issuer), keystore, iam.issuer, iam)

@@ -8,13 +8,23 @@ from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment
 
 
+IAM_SCOPE_SERVICES = ("audit", "scim")
+
+
 def resource_for(dep: Deployment, resource: str | None, scope: str | None) -> str | None:
-    """A resource URL from a name or URL; by default the service of the first scope."""
+    """A resource URL from a name or URL.
+
+    Without one, the server's default applies when every scope belongs to one service;
+    scopes of several services go to the service of the first scope (the token's audience
+    is always one service, RFC 8707).
+    """
     if resource:
         return resource if "://" in resource else dep.resource(resource)
-    if scope:
-        return dep.resource(scope.split()[0].split(":")[0])
-    return None
+    services = [s.split(":")[0] for s in (scope or "").split()]
+    if len(set(services)) <= 1:
+        return None
+    first = services[0]
+    return dep.resource("iam" if first in IAM_SCOPE_SERVICES else first)
 
 
 async def agent_token(

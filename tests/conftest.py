@@ -1,0 +1,39 @@
+"""Shared fixtures: an in-memory deployment per test, reached over in-process HTTP.
+
+Hypothesis profiles: ``quick`` (default), ``ci`` (CI's longer run), ``deep`` (by hand);
+choose with ``HYPOTHESIS_PROFILE``. The example database is off in CI so that a stored
+failure from one run cannot make another flaky.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from scenarios.deployment import Deployment, deployment
+
+settings.register_profile(
+    "quick", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "deep", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def dep() -> AsyncIterator[Deployment]:
+    async with deployment(in_memory=True) as d:
+        yield d
