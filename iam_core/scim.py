@@ -362,7 +362,7 @@ class ScimService:
         """Replace (PUT, RFC 7644 §3.5.1) or modify (PATCH, §3.5.2) a resource."""
         before = self._stamp(call, backend, self._existing(backend, resource_id))
         self._check_version(call, before)
-        after = before.model_copy(deep=True)
+        after = backend.patch_target(before)
         if replacing:
             after = call.payload(backend.model, Context.RESOURCE_REPLACEMENT_REQUEST)
             # Copies read-only attributes, refuses a changed immutable one (userName, agentId).
@@ -370,7 +370,7 @@ class ScimService:
         else:
             operations = call.payload(backend.patch_op, Context.RESOURCE_PATCH_REQUEST)
             operations.patch(after)
-        change = backend.update(before, after, by=call.caller.sub, replacing=replacing)
+        change = backend.update(before, after, by=call.caller.sub)
         written = self._stamp(
             call, backend, self._existing(backend, resource_id), modified_at=self.iam.clock.now()
         )

@@ -231,8 +231,12 @@ class ResourceBackend(Generic[R]):
     def create(self, resource: R, *, by: str | None) -> Change:
         raise NotImplementedError
 
-    def update(self, before: R, after: R, *, by: str | None, replacing: bool) -> Change:
-        """Write ``after`` over ``before``: a PUT when ``replacing``, else a PATCH result."""
+    def patch_target(self, resource: R) -> R:
+        """The copy a PATCH writes on (RFC 7644 §3.5.2); ``update`` reads it back."""
+        return resource.model_copy(deep=True)
+
+    def update(self, before: R, after: R, *, by: str | None) -> Change:
+        """Write ``after`` (a PUT body, or a patched copy) over ``before``."""
         raise NotImplementedError
 
     def delete(self, resource: R, *, by: str | None) -> Change:
@@ -266,7 +270,7 @@ class UserBackend(ResourceBackend[User]):
             raise ScimError(409, str(exc), "uniqueness") from exc
         return Change(record.id, {"active": record.active, "roles": list(record.roles)})
 
-    def update(self, before: User, after: User, *, by: str | None, replacing: bool) -> Change:
+    def update(self, before: User, after: User, *, by: str | None) -> Change:
         current = self._record(before)
         active = current.active if after.active is None else after.active
         record = _user_record(after, active=active)
@@ -325,10 +329,14 @@ class AgentBackend(ResourceBackend[Agent]):
             raise ScimError(409, str(exc), "uniqueness") from exc
         return Change(record.id, _agent_facts(record))
 
-    def update(self, before: Agent, after: Agent, *, by: str | None, replacing: bool) -> Change:
+    def patch_target(self, resource: Agent) -> Agent:
+        # Cleared so that after the PATCH they hold only what its operations wrote: the
+        # untouched mirror of a changed attribute would otherwise read as a contradiction.
+        return resource.model_copy(update={"active": None, "status": None}, deep=True)
+
+    def update(self, before: Agent, after: Agent, *, by: str | None) -> Change:
         current = self._record(before)
-        wanted = _written_status(after) if replacing else _changed_status(before, after)
-        status = wanted or AgentStatus(current.status)
+        status = _written_status(after) or AgentStatus(current.status)
         record = self._agent_record(after, status)
         record = replace(record, created_at=current.created_at)
         self.iam.registry.save_agent(replace(record, status=current.status))
@@ -425,26 +433,11 @@ def _user_record(resource: User, *, active: bool) -> reg.User:
 
 
 def _written_status(resource: Agent) -> AgentStatus | None:
-    """The status a creation or replacement asks for; ``active`` and ``status`` must agree."""
+    """The status a write asks for, None when it names none; ``active`` and ``status`` agree."""
     from_active = None if resource.active is None else _status_of(resource.active)
     if from_active and resource.status and from_active != resource.status:
         raise ScimError(400, "active and status disagree", "invalidValue")
     return resource.status or from_active
-
-
-def _changed_status(before: Agent, after: Agent) -> AgentStatus | None:
-    """The status a PATCH asks for: whichever of ``active``/``status`` it moved.
-
-    After a PATCH the other attribute still holds its old value, so only moves count.
-    """
-    wanted = set()
-    if after.active is not None and after.active != before.active:
-        wanted.add(_status_of(after.active))
-    if after.status is not None and after.status != before.status:
-        wanted.add(AgentStatus(after.status))
-    if len(wanted) > 1:
-        raise ScimError(400, "active and status disagree", "invalidValue")
-    return wanted.pop() if wanted else None
 
 
 def _status_of(active: bool) -> AgentStatus:

@@ -48,7 +48,7 @@ async def read_form(request: Request) -> dict[str, str]:
     if len(body) > MAX_FORM_BYTES:
         raise InvalidRequest("request body too large")
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("the body is not valid form data") from exc
     form: dict[str, str] = {}

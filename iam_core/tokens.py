@@ -254,7 +254,7 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise TokenError("header is not valid base64url JSON") from exc
+            raise TokenError(f"header rejected: {str(exc)[:120]}") from exc
         typ = str(header.get("typ", "")).lower()
         if typ not in (ACCESS_TOKEN_TYP, "application/" + ACCESS_TOKEN_TYP):
             raise TokenError(f"typ must be {ACCESS_TOKEN_TYP}")
