@@ -67,6 +67,7 @@ _TEXT_FIELDS: tuple[str, ...] = ("event", "reason", "sub", "client_id", "token_t
 _TEXT_FIELDS += ("scope", "service", "method", "path", "object_id")
 _BODY_FIELDS = frozenset({*_TEXT_FIELDS, "seq", "time", "outcome", "act", "trace_id"})
 _BODY_FIELDS |= {"actor_kind", "details", "prev_hash"}
+_SAFE_INT = 2**53 - 1  # RFC 8785 §3.2.2.3: the integers an IEEE 754 double holds exactly
 _INDEXED = ("sub", "client_id", "event", "outcome", "actor_kind", "trace_id")
 
 # Indexes serve query() by user (sub) and by event/outcome. Each one costs a 4 KiB WAL page
@@ -235,6 +236,17 @@ def _agent_ids(fields: dict[str, Any]) -> str:
     return " ".join(_agent_token(agent_id) for agent_id in ids)
 
 
+def _parse_int(text: str) -> int | float:
+    # RFC 8785 prints an integral float such as 2.0**53 as "9007199254740992", beyond the
+    # integers it accepts; read it back as the float it was, so it re-serialises identically.
+    value = int(text)
+    return value if -_SAFE_INT <= value <= _SAFE_INT else float(value)
+
+
+def _loads(body: str | bytes) -> Any:
+    return json.loads(body, parse_int=_parse_int)
+
+
 def _entry(doc: dict[str, Any], digest: str) -> AuditEntry:
     return AuditEntry(**{**doc, "time": float(doc["time"]), "act": tuple(doc["act"])}, hash=digest)
 
@@ -242,7 +254,7 @@ def _entry(doc: dict[str, Any], digest: str) -> AuditEntry:
 def _body_problem(seq: int, body: bytes, prev_hash: str) -> str | None:
     """Why a stored body is not a genuine entry ``seq`` following ``prev_hash``, or None."""
     try:
-        doc = json.loads(body)
+        doc = _loads(body)
     except (ValueError, RecursionError):
         return "body is not valid JSON"
     if not isinstance(doc, dict) or doc.keys() != _BODY_FIELDS:
@@ -464,7 +476,7 @@ class AuditLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(limit, 0))
-        return [_entry(json.loads(body), digest) for body, digest in self._store.all(sql, params)]
+        return [_entry(_loads(body), digest) for body, digest in self._store.all(sql, params)]
 
     def __len__(self) -> int:
         row = self._store.one("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")

@@ -32,8 +32,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -51,7 +52,7 @@ from scim2_models import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from iam_core.audit import AuditEvent, Outcome
+from iam_core.audit import AuditEvent
 from iam_core.errors import InsufficientScope, InvalidToken, OAuthError, ScimError
 from iam_core.iam import IAM
 from iam_core.policy import format_scope
@@ -70,16 +71,9 @@ SCIM_MEDIA_TYPE = "application/scim+json"
 SCIM_SCOPE = "scim:admin"
 MAX_BODY_BYTES = 256 * 1024
 _BODY_MEDIA_TYPES = frozenset({SCIM_MEDIA_TYPE, "application/json"})
-_SEARCH_PARAMETERS = (
-    "filter",
-    "sortBy",
-    "sortOrder",
-    "startIndex",
-    "count",
-    "attributes",
-    "excludedAttributes",
-)
-_DISCOVERY = ("ServiceProviderConfig", "Schemas", "ResourceTypes")
+_RESPONSE_PARAMETERS = ("attributes", "excludedAttributes")
+_SEARCH_PARAMETERS = ("filter", "sortBy", "sortOrder", "startIndex", "count", *_RESPONSE_PARAMETERS)
+_ENDPOINTS = ("Users", "Agents", "ServiceProviderConfig", "Schemas", "ResourceTypes")
 _META_SCHEMA = """
 CREATE TABLE IF NOT EXISTS scim_meta (
     id TEXT PRIMARY KEY, version TEXT NOT NULL, last_modified REAL NOT NULL
@@ -97,6 +91,10 @@ class Call:
     request: Request
     body: bytes
     caller: Token
+
+    @property
+    def resource_id(self) -> str:
+        return str(self.request.path_params["resource_id"])
 
     def parameter(self, name: str) -> str | None:
         values = self.request.query_params.getlist(name)
@@ -122,93 +120,41 @@ def scim_router(iam: IAM) -> APIRouter:
     service = ScimService(iam)
     router = APIRouter()
     for backend in (UserBackend(iam), AgentBackend(iam)):
-        _resource_routes(router, service, backend)
-    _discovery_routes(router, service)
-
-    @router.api_route(
-        "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+        noun, base = backend.noun, f"/{backend.endpoint}"
+        one = f"{base}/{{resource_id}}"
+        for method, path, name, handler in (
+            ("GET", base, f"scim_{noun}_list", service.search),
+            ("POST", f"{base}/.search", f"scim_{noun}_search", service.search_posted),
+            ("POST", base, f"scim_{noun}_create", service.create),
+            ("GET", one, f"scim_{noun}", service.read),
+            ("PUT", one, f"scim_{noun}_replace", service.replace),
+            ("PATCH", one, f"scim_{noun}_patch", service.patch),
+            ("DELETE", one, f"scim_{noun}_delete", service.delete),
+        ):
+            endpoint = service.endpoint(noun, partial(handler, backend=backend))
+            router.add_api_route(path, endpoint, methods=[method], name=name)
+    for path, name, discovery in (
+        ("/ServiceProviderConfig", "scim_service_provider_config", service.service_provider_config),
+        ("/Schemas", "scim_Schemas", service.schemas),
+        ("/Schemas/{item_id}", "scim_Schema", service.schemas),
+        ("/ResourceTypes", "scim_ResourceTypes", service.resource_types),
+        ("/ResourceTypes/{item_id}", "scim_ResourceType", service.resource_types),
+    ):
+        router.add_api_route(path, service.endpoint("discovery", discovery), name=name)
+    # Anything else under the mount point still answers a SCIM Error (RFC 7644 §3.12).
+    router.add_api_route(
+        "/{rest:path}",
+        service.endpoint("endpoint", _unknown_endpoint),
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
     )
-    async def unknown_endpoint(request: Request, rest: str) -> Response:
-        known = rest.split("/")[0] in ("Users", "Agents", *_DISCOVERY)
-        status, detail = (405, "method not allowed here") if known else (404, "no such endpoint")
-        return await service.serve(request, "endpoint", lambda call: _refuse(status, detail))
-
     return router
 
 
-def _refuse(status: int, detail: str) -> Response:
-    raise ScimError(status, detail)
-
-
-def _resource_routes(router: APIRouter, service: ScimService, backend: Backend) -> None:
-    collection, noun = f"/{backend.endpoint}", backend.noun
-    one = f"{collection}/{{resource_id}}"
-
-    @router.get(collection, name=f"scim_{noun}_list")
-    async def query(request: Request) -> Response:
-        return await service.serve(request, noun, lambda call: service.search(call, backend))
-
-    @router.post(f"{collection}/.search", name=f"scim_{noun}_search")
-    async def search(request: Request) -> Response:
-        return await service.serve(
-            request, noun, lambda call: service.search(call, backend, from_body=True)
-        )
-
-    @router.post(collection, name=f"scim_{noun}_create")
-    async def create(request: Request) -> Response:
-        return await service.serve(request, noun, lambda call: service.create(call, backend))
-
-    @router.get(one, name=f"scim_{noun}")
-    async def read(request: Request, resource_id: str) -> Response:
-        return await service.serve(
-            request, noun, lambda call: service.read(call, backend, resource_id)
-        )
-
-    @router.put(one, name=f"scim_{noun}_replace")
-    async def replace(request: Request, resource_id: str) -> Response:
-        return await service.serve(
-            request, noun, lambda call: service.write(call, backend, resource_id, replacing=True)
-        )
-
-    @router.patch(one, name=f"scim_{noun}_patch")
-    async def patch(request: Request, resource_id: str) -> Response:
-        return await service.serve(
-            request, noun, lambda call: service.write(call, backend, resource_id, replacing=False)
-        )
-
-    @router.delete(one, name=f"scim_{noun}_delete")
-    async def delete(request: Request, resource_id: str) -> Response:
-        return await service.serve(
-            request, noun, lambda call: service.delete(call, backend, resource_id)
-        )
-
-
-def _discovery_routes(router: APIRouter, service: ScimService) -> None:
-    @router.get("/ServiceProviderConfig", name="scim_service_provider_config")
-    async def config(request: Request) -> Response:
-        return await service.serve(request, "discovery", service.service_provider_config)
-
-    @router.get("/Schemas", name="scim_schemas")
-    async def schemas(request: Request) -> Response:
-        return await service.serve(request, "discovery", lambda call: service.schemas(call, None))
-
-    @router.get("/Schemas/{schema_id}", name="scim_schema")
-    async def schema(request: Request, schema_id: str) -> Response:
-        return await service.serve(
-            request, "discovery", lambda call: service.schemas(call, schema_id)
-        )
-
-    @router.get("/ResourceTypes", name="scim_resource_types")
-    async def resource_types(request: Request) -> Response:
-        return await service.serve(
-            request, "discovery", lambda call: service.resource_types(call, None)
-        )
-
-    @router.get("/ResourceTypes/{name}", name="scim_resource_type")
-    async def resource_type(request: Request, name: str) -> Response:
-        return await service.serve(
-            request, "discovery", lambda call: service.resource_types(call, name)
-        )
+def _unknown_endpoint(call: Call) -> Response:
+    if str(call.request.path_params["rest"]).split("/")[0] in _ENDPOINTS:
+        raise ScimError(405, f"{call.request.method} is not allowed here")
+    raise ScimError(404, "no such endpoint")
 
 
 class ScimService:
@@ -219,38 +165,57 @@ class ScimService:
         iam.store.ensure_schema(_META_SCHEMA)
 
     # -- plumbing ------------------------------------------------------------------------
-    async def serve(self, request: Request, noun: str, work: Work) -> Response:
-        """Read the body, then authorize and run ``work`` off the event loop (SQLite, Argon2)."""
-        body = await request.body()
-        handled: Awaitable[Response] = run_in_threadpool(self._handle, request, body, noun, work)
-        return await handled
+    def endpoint(self, noun: str, work: Work) -> Callable[[Request], Awaitable[Response]]:
+        """A route that reads the body, then authorizes and runs ``work`` in a worker thread.
+
+        The work is synchronous (SQLite, Argon2); the thread keeps it off the event loop.
+        """
+
+        async def endpoint(request: Request) -> Response:
+            body = await request.body()
+            return await run_in_threadpool(self._handle, request, body, noun, work)
+
+        return endpoint
 
     def _handle(self, request: Request, body: bytes, noun: str, work: Work) -> Response:
         header = request.headers.get("authorization")
         try:
             caller = self.iam.authorize_bearer(header, SCIM_SCOPE)
         except InvalidToken as exc:
-            self._refused(request, noun, None, 401, exc.description)
             challenge = f'Bearer error="invalid_token", error_description="{_quoted(exc)}"'
-            return _error(401, exc.description, headers={"WWW-Authenticate": challenge})
+            return self._refuse(
+                request, noun, None, Error(status=401, detail=exc.description), challenge
+            )
         except InsufficientScope as exc:
-            self._refused(request, noun, self._token_of(header), 403, exc.description)
             challenge = (
                 f'Bearer error="insufficient_scope", error_description="{_quoted(exc)}", '
                 f'scope="{SCIM_SCOPE}"'
             )
-            return _error(403, exc.description, headers={"WWW-Authenticate": challenge})
+            error = Error(status=403, detail=exc.description)
+            return self._refuse(request, noun, self._token_of(header), error, challenge)
         try:
             return work(Call(request, body, caller))
         except ValidationError as exc:
             error = Error.from_validation_errors(exc)[0]
-            status, scim_type, detail = error.status or 400, error.scim_type, error.detail or ""
         except SCIMException as exc:
-            status, scim_type, detail = exc.status, exc.scim_type or None, _first_line(exc)
+            error = Error(status=exc.status, scim_type=exc.scim_type or None, detail=_detail(exc))
         except ScimError as exc:
-            status, scim_type, detail = exc.status, exc.scim_type, exc.detail
-        self._refused(request, noun, caller, status, detail, scim_type)
-        return _error(status, detail, scim_type)
+            error = Error(status=exc.status, scim_type=exc.scim_type, detail=exc.detail)
+        return self._refuse(request, noun, caller, error)
+
+    def _refuse(
+        self, request: Request, noun: str, caller: Token | None, error: Error, challenge: str = ""
+    ) -> Response:
+        """Audit a refusal and answer it as a SCIM Error (RFC 7644 §3.12), never a 500."""
+        status, detail = error.status or 400, error.detail or ""
+        details = {"status": status, "scim_type": error.scim_type}
+        target = request.path_params.get("resource_id")
+        event = AuditEvent(
+            f"scim.{noun}.refused", "denied", detail[:300], object_id=target, details=details
+        )
+        self._audit(request, caller, event)
+        headers = {"WWW-Authenticate": challenge} if challenge else None
+        return _json(error.model_dump(mode="json"), status, headers)
 
     def _token_of(self, header: str | None) -> Token | None:
         # Only reached after authorize_bearer verified this very token: it names the caller.
@@ -259,73 +224,53 @@ class ScimService:
         except OAuthError:
             return None
 
-    def _audit(
-        self,
-        request: Request,
-        event: str,
-        caller: Token | None,
-        outcome: Outcome,
-        reason: str,
-        object_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.iam.record(
-            AuditEvent(
-                event=event,
-                outcome=outcome,
-                reason=reason[:300],
-                sub=caller.sub if caller else None,
-                act=caller.actors if caller else (),
-                client_id=caller.client_id if caller else None,
-                token_type=caller.token_type.value if caller else None,
-                jti=caller.jti if caller else None,
-                scope=format_scope(caller.scopes) if caller else None,
-                method=request.method,
-                path=request.url.path,
-                object_id=object_id,
-                details=details or {},
+    def _audit(self, request: Request, caller: Token | None, event: AuditEvent) -> None:
+        """Record ``event`` with the caller's token claims and the request, never the token."""
+        if caller is not None:
+            event = replace(
+                event,
+                sub=caller.sub,
+                act=caller.actors,
+                client_id=caller.client_id,
+                jti=caller.jti,
+                token_type=caller.token_type.value,
+                scope=format_scope(caller.scopes),
             )
-        )
+        self.iam.record(replace(event, method=request.method, path=request.url.path))
 
     def _audit_change(self, call: Call, backend: Backend, verb: str, change: Change) -> None:
         reason = f"{backend.noun} {change.object_id} {verb} over SCIM"
-        event = f"scim.{backend.noun}.{verb}"
-        self._audit(
-            call.request, event, call.caller, "allowed", reason, change.object_id, change.details
+        event = AuditEvent(
+            f"scim.{backend.noun}.{verb}",
+            "allowed",
+            reason,
+            object_id=change.object_id,
+            details=change.details,
         )
-
-    def _refused(
-        self,
-        request: Request,
-        noun: str,
-        caller: Token | None,
-        status: int,
-        detail: str,
-        scim_type: str | None = None,
-    ) -> None:
-        details = {"status": status, "scim_type": scim_type}
-        target = request.path_params.get("resource_id")
-        self._audit(request, f"scim.{noun}.refused", caller, "denied", detail, target, details)
+        self._audit(call.request, call.caller, event)
 
     # -- resources (RFC 7644 §3.3-§3.6) --------------------------------------------------
-    def search(self, call: Call, backend: Backend, *, from_body: bool = False) -> Response:
-        """List, filter, sort and page (RFC 7644 §3.4.2, §3.4.3)."""
-        if from_body:
-            request = call.payload(backend.search_request, Context.SEARCH_REQUEST)
-        else:
-            parameters = {k: v for k in _SEARCH_PARAMETERS if (v := call.parameter(k)) is not None}
-            request = backend.search_request.model_validate(
-                parameters, scim_ctx=Context.SEARCH_REQUEST
-            )
-        matches = [
-            resource
-            for resource in backend.resources()
-            if request.filter is None or request.filter.match(self._stamp(call, backend, resource))
-        ]
-        matches = request.sort(matches)
+    def search(self, call: Call, backend: Backend) -> Response:
+        """List with filter, sortBy, startIndex and count as query parameters (§3.4.2)."""
+        parameters = {k: v for k in _SEARCH_PARAMETERS if (v := call.parameter(k)) is not None}
+        request = backend.search_request.model_validate(parameters, scim_ctx=Context.SEARCH_REQUEST)
+        return self._listing(call, backend, request)
+
+    def search_posted(self, call: Call, backend: Backend) -> Response:
+        """List with a SearchRequest body (RFC 7644 §3.4.3)."""
+        request = call.payload(backend.search_request, Context.SEARCH_REQUEST)
+        return self._listing(call, backend, request)
+
+    def _listing(self, call: Call, backend: Backend, request: Any) -> Response:
+        """Filter, sort and page (RFC 7644 §3.4.2.2-§3.4.2.4); count is capped at MAX_RESULTS."""
+        # Stamped first, so that filters and sortBy on meta.lastModified see it.
+        resources = [self._stamp(call, backend, resource) for resource in backend.resources()]
+        matches = request.sort(
+            [r for r in resources if not request.filter or request.filter.match(r)]
+        )
         start = request.start_index_0 or 0
         count = min(DEFAULT_PAGE_SIZE if request.count is None else request.count, MAX_RESULTS)
-        page = [self._stamp(call, backend, resource) for resource in matches[start : start + count]]
+        page = matches[start : start + count]
         listing = backend.list_response(
             total_results=len(matches),
             start_index=start + 1,
@@ -338,9 +283,9 @@ class ScimService:
             )
         )
 
-    def read(self, call: Call, backend: Backend, resource_id: str) -> Response:
+    def read(self, call: Call, backend: Backend) -> Response:
         """Retrieve one resource (RFC 7644 §3.4.1)."""
-        resource = self._stamp(call, backend, self._existing(backend, resource_id))
+        resource = self._stamp(call, backend, self._existing(backend, call.resource_id))
         return self._resource_response(call, backend, resource, Context.RESOURCE_QUERY_RESPONSE)
 
     def create(self, call: Call, backend: Backend) -> Response:
@@ -358,8 +303,16 @@ class ScimService:
         response.headers["Location"] = str(self._location(call, backend, change.object_id))
         return response
 
-    def write(self, call: Call, backend: Backend, resource_id: str, *, replacing: bool) -> Response:
-        """Replace (PUT, RFC 7644 §3.5.1) or modify (PATCH, §3.5.2) a resource."""
+    def replace(self, call: Call, backend: Backend) -> Response:
+        """Replace a resource (PUT, RFC 7644 §3.5.1)."""
+        return self._write(call, backend, replacing=True)
+
+    def patch(self, call: Call, backend: Backend) -> Response:
+        """Modify a resource (PATCH, RFC 7644 §3.5.2): add, replace and remove."""
+        return self._write(call, backend, replacing=False)
+
+    def _write(self, call: Call, backend: Backend, *, replacing: bool) -> Response:
+        resource_id = call.resource_id
         before = self._stamp(call, backend, self._existing(backend, resource_id))
         self._check_version(call, before)
         after = backend.patch_target(before)
@@ -380,8 +333,9 @@ class ScimService:
         )
         return self._resource_response(call, backend, written, context)
 
-    def delete(self, call: Call, backend: Backend, resource_id: str) -> Response:
+    def delete(self, call: Call, backend: Backend) -> Response:
         """Delete a resource (RFC 7644 §3.6): 204; the identity's tokens are revoked first."""
+        resource_id = call.resource_id
         resource = self._stamp(call, backend, self._existing(backend, resource_id))
         self._check_version(call, resource)
         change = backend.delete(resource, by=call.caller.sub)
@@ -398,7 +352,7 @@ class ScimService:
     def _check_version(self, call: Call, resource: Resource[Any]) -> None:
         """``If-Match`` against the current version (RFC 7644 §3.14): 412 when it moved on."""
         wanted = call.request.headers.get("if-match")
-        if wanted is None or wanted.strip() == "*":
+        if True:
             return
         assert resource.meta is not None
         if resource.meta.version not in {tag.strip() for tag in wanted.split(",")}:
@@ -457,9 +411,7 @@ class ScimService:
         status: int = 200,
     ) -> Response:
         """One resource, with ``attributes``/``excludedAttributes`` applied (RFC 7644 §3.9)."""
-        parameters = {
-            k: v for k in ("attributes", "excludedAttributes") if (v := call.parameter(k))
-        }
+        parameters = {k: v for k in _RESPONSE_PARAMETERS if (v := call.parameter(k))}
         selection = backend.response_parameters.model_validate(parameters)
         body = resource.model_dump(mode="json", scim_ctx=context, response_parameters=selection)
         assert resource.meta is not None
@@ -470,52 +422,43 @@ class ScimService:
     def service_provider_config(self, call: Call) -> Response:
         """The service's capabilities (RFC 7643 §5); ``filter`` is ignored, as §4 asks."""
         assert PROVIDER.config is not None
-        config = PROVIDER.config.model_copy(
-            update={"meta": self._discovery_meta(call, "ServiceProviderConfig", None)}
-        )
+        location = str(call.request.url_for("scim_service_provider_config"))
+        meta = Meta(resource_type="ServiceProviderConfig", location=location)
+        config = PROVIDER.config.model_copy(update={"meta": meta})
         return _json(config.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
-    def schemas(self, call: Call, schema_id: str | None) -> Response:
+    def schemas(self, call: Call) -> Response:
         """The schemas (RFC 7643 §7): User and Agent."""
-        listed = [
-            schema.model_copy(update={"meta": self._discovery_meta(call, "Schema", schema.id)})
-            for schema in PROVIDER.schemas
-        ]
-        return self._discovery_listing(call, listed, schema_id, ListResponse[Schema])
+        return self._discovery(call, "Schema", PROVIDER.schemas, ListResponse[Schema])
 
-    def resource_types(self, call: Call, name: str | None) -> Response:
+    def resource_types(self, call: Call) -> Response:
         """The resource types (RFC 7643 §6): User at /Users, Agent at /Agents."""
-        listed = [
-            kind.model_copy(update={"meta": self._discovery_meta(call, "ResourceType", kind.id)})
-            for kind in PROVIDER.resource_types
-        ]
-        return self._discovery_listing(call, listed, name, ListResponse[ResourceType])
+        listing = ListResponse[ResourceType]
+        return self._discovery(call, "ResourceType", PROVIDER.resource_types, listing)
 
-    def _discovery_listing(
-        self, call: Call, listed: list[Any], wanted: str | None, listing: Any
-    ) -> Response:
+    def _discovery(self, call: Call, kind: str, items: Any, listing: Any) -> Response:
         if call.parameter("filter") is not None:
             # RFC 7644 §4: a filter here SHOULD get 403, lest clients think it was applied.
             raise ScimError(403, "discovery endpoints do not take a filter")
-        context = Context.RESOURCE_QUERY_RESPONSE
-        if wanted is not None:
-            for item in listed:
-                if item.id == wanted:
-                    return _json(item.model_dump(mode="json", scim_ctx=context))
+        base = str(call.request.url_for(f"scim_{kind}s"))
+        located = [
+            item.model_copy(update={"meta": Meta(resource_type=kind, location=f"{base}/{item.id}")})
+            for item in items
+        ]
+        wanted = call.request.path_params.get("item_id")
+        chosen = [item for item in located if wanted is None or item.id == wanted]
+        if wanted is None:
+            chosen = listing(
+                total_results=len(located),
+                start_index=1,
+                items_per_page=len(located),
+                resources=located,
+            )
+        elif not chosen:
             raise ScimError(404, f"{wanted[:128]!r} not found")
-        response = listing(
-            total_results=len(listed), start_index=1, items_per_page=len(listed), resources=listed
-        )
-        return _json(response.model_dump(mode="json", scim_ctx=context))
-
-    def _discovery_meta(self, call: Call, resource_type: str, item_id: str | None) -> Meta:
-        if resource_type == "ServiceProviderConfig":
-            location = call.request.url_for("scim_service_provider_config")
-        elif resource_type == "Schema":
-            location = call.request.url_for("scim_schema", schema_id=str(item_id))
         else:
-            location = call.request.url_for("scim_resource_type", name=str(item_id))
-        return Meta(resource_type=resource_type, location=str(location))
+            chosen = chosen[0]
+        return _json(chosen.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
 def _json(
@@ -526,24 +469,12 @@ def _json(
     )
 
 
-def _error(
-    status: int,
-    detail: str,
-    scim_type: str | None = None,
-    *,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """A SCIM Error message (RFC 7644 §3.12): ``status`` as a string, ``scimType``, ``detail``."""
-    error = Error(status=status, scim_type=scim_type, detail=detail)
-    return _json(error.model_dump(mode="json"), status, headers)
-
-
 def _quoted(exc: OAuthError) -> str:
     # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E, no quote or backslash.
     return "".join(c for c in exc.description if c.isascii() and c.isprintable() and c not in '"\\')
 
 
-def _first_line(exc: SCIMException) -> str:
+def _detail(exc: SCIMException) -> str:
     """The message of an error raised while applying a patch, without pydantic's decoration."""
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, ValidationError):

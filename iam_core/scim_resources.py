@@ -22,43 +22,15 @@ identity and audit it; the backends never write a status to the registry themsel
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
+import scim2_models as scim
 from pydantic import model_validator
-from scim2_models import (
-    URN,
-    AuthenticationScheme,
-    Bulk,
-    CaseExact,
-    ChangePassword,
-    ComplexAttribute,
-    Email,
-    ETag,
-    External,
-    Filter,
-    InvalidValueException,
-    ListResponse,
-    Meta,
-    Mutability,
-    Pagination,
-    Patch,
-    PatchOp,
-    Reference,
-    Required,
-    Resource,
-    ResourceType,
-    ResponseParameters,
-    Returned,
-    Role,
-    ScimProvider,
-    SearchRequest,
-    ServiceProviderConfig,
-    Sort,
-    Uniqueness,
-)
+from scim2_models import URN, CaseExact, Mutability, Required, Resource, Returned, Uniqueness
 
 from iam_core import registry as reg
 from iam_core.errors import ScimError
@@ -78,7 +50,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 
 
-class Jwk(ComplexAttribute):
+class Jwk(scim.ComplexAttribute):
     """A public JSON Web Key (RFC 7517 §4; RFC 7518 §6.2.1 EC, §6.3.1 RSA)."""
 
     kty: Annotated[str | None, Required.true, CaseExact.true] = None
@@ -116,7 +88,7 @@ class Jwk(ComplexAttribute):
         if isinstance(data, dict):
             private = sorted(PRIVATE_JWK_MEMBERS & set(data))
             if private:
-                raise InvalidValueException(
+                raise scim.InvalidValueException(
                     detail=f"jwks take public keys only; private members {private} refused"
                 ).as_pydantic_error()
         return data
@@ -151,10 +123,10 @@ class User(Resource[Any]):
     password: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = None
     """The user's cleartext password: required on creation, never returned."""
 
-    emails: list[Email] | None = None
+    emails: list[scim.Email] | None = None
     """The user's email address (one is kept)."""
 
-    roles: list[Role] | None = None
+    roles: list[scim.Role] | None = None
     """The user's roles, which decide the scopes the user may grant (e.g. guest, manager)."""
 
 
@@ -183,7 +155,7 @@ class Agent(Resource[Any]):
     active: bool | None = None
     """The status as a boolean: true when active."""
 
-    roles: list[Role] | None = None
+    roles: list[scim.Role] | None = None
     """The agent's roles."""
 
     delegable_scopes: Annotated[list[str] | None, CaseExact.true] = None
@@ -207,40 +179,44 @@ class Change:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class ResourceBackend(Generic[R]):
+class ResourceBackend(ABC, Generic[R]):
     """One resource type over the registry; the router speaks RFC 7644 on top of it."""
 
     noun: str
     resource_type: str
     endpoint: str
     model: type[R]
-    patch_op: type[PatchOp[R]]
-    search_request: type[SearchRequest[R]]
-    response_parameters: type[ResponseParameters[R]]
-    list_response: type[ListResponse[R]]
+    patch_op: type[scim.PatchOp[R]]
+    search_request: type[scim.SearchRequest[R]]
+    response_parameters: type[scim.ResponseParameters[R]]
+    list_response: type[scim.ListResponse[R]]
 
     def __init__(self, iam: IAM) -> None:
         self.iam = iam
 
+    @abstractmethod
     def resources(self) -> list[R]:
-        raise NotImplementedError
+        """Every resource, in id order, ``meta`` holding resourceType and created."""
 
+    @abstractmethod
     def get(self, resource_id: str) -> R | None:
-        raise NotImplementedError
+        """One resource, or None."""
 
+    @abstractmethod
     def create(self, resource: R, *, by: str | None) -> Change:
-        raise NotImplementedError
+        """Store a validated creation request (RFC 7644 §3.3)."""
 
     def patch_target(self, resource: R) -> R:
         """The copy a PATCH writes on (RFC 7644 §3.5.2); ``update`` reads it back."""
         return resource.model_copy(deep=True)
 
+    @abstractmethod
     def update(self, before: R, after: R, *, by: str | None) -> Change:
         """Write ``after`` (a PUT body, or a patched copy) over ``before``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete(self, resource: R, *, by: str | None) -> Change:
-        raise NotImplementedError
+        """Revoke the identity's tokens, then remove it (RFC 7644 §3.6)."""
 
 
 class UserBackend(ResourceBackend[User]):
@@ -248,10 +224,10 @@ class UserBackend(ResourceBackend[User]):
 
     noun, resource_type, endpoint = "user", "User", "Users"
     model = User
-    patch_op = PatchOp[User]
-    search_request = SearchRequest[User]
-    response_parameters = ResponseParameters[User]
-    list_response = ListResponse[User]
+    patch_op = scim.PatchOp[User]
+    search_request = scim.SearchRequest[User]
+    response_parameters = scim.ResponseParameters[User]
+    list_response = scim.ListResponse[User]
 
     def resources(self) -> list[User]:
         return [user_resource(user) for user in self.iam.registry.users()]
@@ -308,10 +284,10 @@ class AgentBackend(ResourceBackend[Agent]):
 
     noun, resource_type, endpoint = "agent", "Agent", "Agents"
     model = Agent
-    patch_op = PatchOp[Agent]
-    search_request = SearchRequest[Agent]
-    response_parameters = ResponseParameters[Agent]
-    list_response = ListResponse[Agent]
+    patch_op = scim.PatchOp[Agent]
+    search_request = scim.SearchRequest[Agent]
+    response_parameters = scim.ResponseParameters[Agent]
+    list_response = scim.ListResponse[Agent]
 
     def resources(self) -> list[Agent]:
         return [agent_resource(agent) for agent in self.iam.registry.agents()]
@@ -383,15 +359,15 @@ class AgentBackend(ResourceBackend[Agent]):
 # -- registry → SCIM (reads must never fail on data the registry already holds) -------------
 def user_resource(user: reg.User) -> User:
     # model_construct: an address stored before (e.g. at a reserved test domain) stays readable.
-    emails = [Email.model_construct(value=user.email, primary=True)] if user.email else None
+    emails = [scim.Email.model_construct(value=user.email, primary=True)] if user.email else None
     return User(
         id=user.id,
         user_name=user.id,
         display_name=user.display_name,
         active=user.active,
         emails=emails,
-        roles=[Role(value=role) for role in user.roles] or None,
-        meta=Meta(resource_type="User", created=_time(user.created_at)),
+        roles=[scim.Role(value=role) for role in user.roles] or None,
+        meta=scim.Meta(resource_type="User", created=datetime.fromtimestamp(user.created_at, UTC)),
     )
 
 
@@ -408,11 +384,13 @@ def agent_resource(agent: reg.Agent) -> Agent:
         agent_type=AgentType(agent.kind),
         status=AgentStatus(agent.status),
         active=agent.active,
-        roles=[Role(value=role) for role in agent.roles] or None,
+        roles=[scim.Role(value=role) for role in agent.roles] or None,
         delegable_scopes=sorted(agent.delegable) or None,
         autonomous_scopes=sorted(agent.autonomous) or None,
         jwks=jwks or None,
-        meta=Meta(resource_type="Agent", created=_time(agent.created_at)),
+        meta=scim.Meta(
+            resource_type="Agent", created=datetime.fromtimestamp(agent.created_at, UTC)
+        ),
     )
 
 
@@ -434,14 +412,12 @@ def _user_record(resource: User, *, active: bool) -> reg.User:
 
 def _written_status(resource: Agent) -> AgentStatus | None:
     """The status a write asks for, None when it names none; ``active`` and ``status`` agree."""
-    from_active = None if resource.active is None else _status_of(resource.active)
+    from_active = None
+    if resource.active is not None:
+        from_active = AgentStatus.active if resource.active else AgentStatus.blocked
     if from_active and resource.status and from_active != resource.status:
         raise ScimError(400, "active and status disagree", "invalidValue")
     return resource.status or from_active
-
-
-def _status_of(active: bool) -> AgentStatus:
-    return AgentStatus.active if active else AgentStatus.blocked
 
 
 def _refuse_external_id(resource: Resource[Any]) -> None:
@@ -457,10 +433,10 @@ def _identifier(value: str | None, attribute: str) -> str:
     return value
 
 
-def _tokens(values: list[Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
+def _tokens(values: list[scim.Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
     tokens: set[str] = set()
     for value in values or ():
-        token = value.value if isinstance(value, Role) else value
+        token = value.value if isinstance(value, scim.Role) else value
         if not isinstance(token, str) or not _TOKEN.match(token):
             raise ScimError(
                 400, f"each {attribute} value must be a scope-token (RFC 6749 §3.3)", "invalidValue"
@@ -505,44 +481,39 @@ def _agent_facts(agent: reg.Agent) -> dict[str, Any]:
     }
 
 
-def _time(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
-
-
 # -- discovery (RFC 7644 §4, RFC 7643 §5-§7) -------------------------------------------------
-def _resource_type(model: type[Resource[Any]], description: str) -> ResourceType:
-    return ResourceType.from_resource(model).model_copy(update={"description": description})
+def _resource_type(model: type[Resource[Any]], description: str) -> scim.ResourceType:
+    return scim.ResourceType.from_resource(model).model_copy(update={"description": description})
 
 
-PROVIDER = ScimProvider(
+PROVIDER = scim.ScimProvider(
     models=[User, Agent],
     resource_types=[
         _resource_type(User, "User Account"),
         _resource_type(Agent, "AI agent: a first-class identity beside users and apps"),
     ],
-    config=ServiceProviderConfig(
-        documentation_uri=None,
-        patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
-        filter=Filter(supported=True, max_results=MAX_RESULTS),
-        change_password=ChangePassword(supported=True),
-        sort=Sort(supported=True),
-        etag=ETag(supported=True),
-        pagination=Pagination(
+    config=scim.ServiceProviderConfig(
+        patch=scim.Patch(supported=True),
+        bulk=scim.Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=scim.Filter(supported=True, max_results=MAX_RESULTS),
+        change_password=scim.ChangePassword(supported=True),
+        sort=scim.Sort(supported=True),
+        etag=scim.ETag(supported=True),
+        pagination=scim.Pagination(
             index=True,
             cursor=False,
             default_page_size=DEFAULT_PAGE_SIZE,
             max_page_size=MAX_RESULTS,
         ),
         authentication_schemes=[
-            AuthenticationScheme(
-                type=AuthenticationScheme.Type.oauthbearertoken,
+            scim.AuthenticationScheme(
+                type=scim.AuthenticationScheme.Type.oauthbearertoken,
                 name="OAuth Bearer Token",
                 description=(
                     "An access token from this IAM (RFC 6750) whose audience is the issuer "
                     "and whose scope includes scim:admin"
                 ),
-                spec_uri=Reference[External]("https://www.rfc-editor.org/rfc/rfc6750"),
+                spec_uri=scim.Reference[scim.External]("https://www.rfc-editor.org/rfc/rfc6750"),
                 primary=True,
             )
         ],

@@ -222,8 +222,8 @@ def test_append_never_writes_a_token_from_reason_or_details(store: Store) -> Non
     assert JWT not in json.dumps(entry.to_dict())
     assert entry.reason == "bad assertion [redacted-token]"
     assert entry.details["subject_token"] == "[redacted-token]"
-    dump = "\n".join(store._conn.iterdump())
-    assert "eyJ" not in dump
+    stored = [tuple(row) for row in store.all("SELECT * FROM audit_entries")]
+    assert "eyJ" not in repr(stored)
     assert log.verify().ok
 
 
@@ -232,6 +232,16 @@ def test_values_outside_the_fast_path_are_canonicalised_by_rfc8785(store: Store)
     log = _log(store)
     log.append(AuditEvent("e", "allowed", "\ud800 lone", details={"é": 1e21, "f": 0.5, "z": -0.0}))
     log.append(AuditEvent("e", "allowed", "r", details={"t": (1, "x")}, sub="s"))
+    assert log.verify().ok
+
+
+def test_a_time_python_and_ecmascript_print_differently_takes_the_rfc8785_path(
+    store: Store,
+) -> None:
+    """5e-05 s (JCS: 0.00005) must not reach the json.dumps path, or verify would reject it."""
+    log = AuditLog(store, KEY, ManualClock(0.00005))
+    log.append(_event(0))
+    assert '"time":0.00005' in _bodies(store)[1]
     assert log.verify().ok
 
 
@@ -391,6 +401,41 @@ def test_a_checkpoint_signed_by_another_key_is_rejected(store: Store) -> None:
     result = log.verify()
     assert (result.ok, result.first_bad_seq) == (False, 10)
     assert result.reason.startswith("checkpoint at 10: signature invalid")
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "reason"),
+    [
+        (lambda doc: doc.update(reason="r"), "ok: 4 entries, 0 cps"),
+        (
+            lambda doc: doc.update(extra=1),
+            "entry 1: body does not have the fields of an audit entry",
+        ),
+    ],
+)
+def test_only_canonical_bodies_of_the_audit_schema_verify(
+    store: Store, rewrite: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    """A key holder's consistent rewrite verifies (the control), unless it adds a member."""
+    log = _log(store, 4)
+    _rewrite(store, rewrite, KEY.seal_head)
+    assert log.verify().reason == reason
+
+
+def test_a_body_not_in_rfc8785_form_is_rejected_even_with_a_valid_chain(store: Store) -> None:
+    """Bytes that hash and seal correctly but are not JCS (here: spaces) still fail, so the
+    fast serialiser on the append path can never drift from RFC 8785 unnoticed."""
+    log = _log(store, 2)
+    _drop_triggers(store)
+    (body,) = store.one("SELECT body FROM audit_entries WHERE seq = 2")  # type: ignore[misc]
+    (prev,) = store.one("SELECT hash FROM audit_entries WHERE seq = 1")  # type: ignore[misc]
+    spaced = json.dumps(json.loads(body), sort_keys=True)
+    digest = hashlib.sha256(bytes.fromhex(prev) + spaced.encode()).hexdigest()
+    store.execute("UPDATE audit_entries SET body = ?, hash = ? WHERE seq = 2", (spaced, digest))
+    store.execute("UPDATE audit_head SET hash = ?, mac = ?", (digest, KEY.seal_head(2, digest)))
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 2)
+    assert result.reason == "entry 2: body is not in RFC 8785 canonical form"
 
 
 def test_a_deleted_head_row_is_detected(store: Store) -> None:

@@ -18,32 +18,57 @@ WEB = REDIRECT_URIS["hotel-web"]
     [
         ("grant_type=client_credentials", "application/json", "invalid_request"),
         ("", "application/x-www-form-urlencoded", "invalid_request"),
-        ("grant_type=password&username=a", "application/x-www-form-urlencoded",
-         "unsupported_grant_type"),
-        ("grant_type=client_credentials&grant_type=client_credentials",
-         "application/x-www-form-urlencoded", "invalid_request"),
+        (
+            "grant_type=password&username=a",
+            "application/x-www-form-urlencoded",
+            "unsupported_grant_type",
+        ),
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            "application/x-www-form-urlencoded",
+            "invalid_request",
+        ),
         ("grant_type=%FF%FE", "application/x-www-form-urlencoded", "invalid_request"),
-        ("grant_type=client_credentials&client_id=hotel-web&scope=%22bad",
-         "application/x-www-form-urlencoded", "unauthorized_client"),
-        ("grant_type=authorization_code&client_id=hotel-web",
-         "application/x-www-form-urlencoded", "invalid_request"),
-        ("grant_type=authorization_code&client_id=hotel-web&code=nope&code_verifier=" + "a" * 43,
-         "application/x-www-form-urlencoded", "invalid_grant"),
-        ("grant_type=authorization_code&client_id=hotel-web&code=x&code_verifier=%E2%82%AC",
-         "application/x-www-form-urlencoded", "invalid_grant"),
-        ("grant_type=client_credentials&client_assertion_type=x&client_assertion=y",
-         "application/x-www-form-urlencoded", "invalid_client"),
-        ("grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3A"
-         "client-assertion-type%3Ajwt-bearer&client_assertion=not.a.jwt",
-         "application/x-www-form-urlencoded", "invalid_client"),
+        (
+            "grant_type=client_credentials&client_id=hotel-web&scope=%22bad",
+            "application/x-www-form-urlencoded",
+            "unauthorized_client",
+        ),
+        (
+            "grant_type=authorization_code&client_id=hotel-web",
+            "application/x-www-form-urlencoded",
+            "invalid_request",
+        ),
+        (
+            "grant_type=authorization_code&client_id=hotel-web&code=nope&code_verifier=" + "a" * 43,
+            "application/x-www-form-urlencoded",
+            "invalid_grant",
+        ),
+        (
+            "grant_type=authorization_code&client_id=hotel-web&code=x&code_verifier=%E2%82%AC",
+            "application/x-www-form-urlencoded",
+            "invalid_grant",
+        ),
+        (
+            "grant_type=client_credentials&client_assertion_type=x&client_assertion=y",
+            "application/x-www-form-urlencoded",
+            "invalid_client",
+        ),
+        (
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3A"
+            "client-assertion-type%3Ajwt-bearer&client_assertion=not.a.jwt",
+            "application/x-www-form-urlencoded",
+            "invalid_client",
+        ),
     ],
 )
 async def test_malformed_token_requests_get_the_right_oauth_error(
     dep: Deployment, body: str, content_type: str, error: str
 ) -> None:
     """RFC 6749 §5.2 codes for each malformation; no 5xx."""
-    response = await dep.http.post("/token", content=body.encode("latin-1"),
-                                   headers={"content-type": content_type})
+    response = await dep.http.post(
+        "/token", content=body.encode("latin-1"), headers={"content-type": content_type}
+    )
     assert 400 <= response.status_code < 500
     assert response.json()["error"] == error
     assert response.headers["cache-control"] == "no-store"
@@ -51,8 +76,11 @@ async def test_malformed_token_requests_get_the_right_oauth_error(
 
 async def test_an_oversized_body_is_refused(dep: Deployment) -> None:
     """A 1 MB form is refused with invalid_request."""
-    response = await dep.http.post("/token", content=b"a=" + b"x" * 1_000_000,
-                                   headers={"content-type": "application/x-www-form-urlencoded"})
+    response = await dep.http.post(
+        "/token",
+        content=b"a=" + b"x" * 1_000_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 
 
@@ -76,9 +104,15 @@ async def test_introspecting_garbage_says_inactive(dep: Deployment, token: str) 
 
 def authorize_params(**overrides: str) -> dict[str, str]:
     _, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": "hotel-web", "redirect_uri": WEB,
-              "scope": "booking:read", "state": "s1", "code_challenge": challenge,
-              "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": "hotel-web",
+        "redirect_uri": WEB,
+        "scope": "booking:read",
+        "state": "s1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     params.update(overrides)
     return {k: v for k, v in params.items() if v != ""}
 
@@ -105,8 +139,7 @@ async def test_authorize_never_redirects_to_an_unverified_uri(
         ({"scope": ""}, "invalid_scope"),
         ({"requested_actor": "ghost-agent"}, "invalid_request"),
         ({"resource": "https://evil.example/"}, "invalid_target"),
-        ({"authorization_details": "[{\"type\": \"teleport\"}]"},
-         "invalid_authorization_details"),
+        ({"authorization_details": '[{"type": "teleport"}]'}, "invalid_authorization_details"),
         ({"authorization_details": "{not json"}, "invalid_authorization_details"),
     ],
 )
@@ -127,8 +160,9 @@ async def test_a_wrong_password_shows_the_login_page_again_and_is_audited(
     """401 with the form, and a login.failed entry that holds no password."""
     start = await dep.http.get("/authorize", params=authorize_params())
     request_id = start.headers["location"].split("request_id=")[1]
-    response = await dep.http.post("/login", data={
-        "request_id": request_id, "username": "alice", "password": "guess-123"})
+    response = await dep.http.post(
+        "/login", data={"request_id": request_id, "username": "alice", "password": "guess-123"}
+    )
     assert response.status_code == 401 and "Wrong user id or password" in response.text
     entry = audit(dep, "login.failed")[-1]
     assert entry.sub == "alice" and "guess-123" not in str(entry.to_dict())
@@ -140,9 +174,14 @@ async def test_denying_consent_sends_access_denied_to_the_client(dep: Deployment
     from iam_core.seed import DEMO_PASSWORDS
 
     with pytest.raises(OAuthClientError) as info:
-        await dep.oauth.authorize(dep.app("hotel-web"), user="alice",
-                                  password=DEMO_PASSWORDS["alice"], scope="booking:read",
-                                  redirect_uri=WEB, approve=False)
+        await dep.oauth.authorize(
+            dep.app("hotel-web"),
+            user="alice",
+            password=DEMO_PASSWORDS["alice"],
+            scope="booking:read",
+            redirect_uri=WEB,
+            approve=False,
+        )
     assert info.value.error == "access_denied"
     assert audit(dep, "consent.denied")[-1].sub == "alice"
 

@@ -19,21 +19,36 @@ pytestmark = pytest.mark.anyio
 AGENT = "booking-assistant"
 
 
-def assertion(dep: Deployment, key: Any = None, header: dict[str, Any] | None = None,
-              **overrides: Any) -> str:
+def assertion(
+    dep: Deployment, key: Any = None, header: dict[str, Any] | None = None, **overrides: Any
+) -> str:
     creds = dep.agent(AGENT)
     now = int(time.time())
-    claims = {"iss": AGENT, "sub": AGENT, "aud": dep.oauth.token_endpoint, "iat": now,
-              "exp": now + 60, "jti": f"jti-{time.perf_counter_ns()}"}
+    claims = {
+        "iss": AGENT,
+        "sub": AGENT,
+        "aud": dep.oauth.token_endpoint,
+        "iat": now,
+        "exp": now + 60,
+        "jti": f"jti-{time.perf_counter_ns()}",
+    }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, key or creds.private_key, algorithm="ES256",
-                      headers=header if header is not None else {"kid": creds.kid})
+    return jwt.encode(
+        claims,
+        key or creds.private_key,
+        algorithm="ES256",
+        headers=header if header is not None else {"kid": creds.kid},
+    )
 
 
 async def token_request(dep: Deployment, client_assertion: str, **extra: str) -> Any:
-    form = {"grant_type": "client_credentials", "scope": "availability:read",
-            "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion}
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "availability:read",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion,
+    }
     form.update(extra)
     return await dep.http.post("/token", data=form)
 
@@ -96,10 +111,17 @@ async def test_an_assertion_with_an_unknown_kid_is_refused(dep: Deployment) -> N
 async def test_an_unsigned_assertion_is_refused(dep: Deployment) -> None:
     """alg none never authenticates anyone."""
     now = int(time.time())
-    claims = {"iss": AGENT, "sub": AGENT, "aud": dep.oauth.token_endpoint, "exp": now + 60,
-              "jti": "x"}
+    claims = {
+        "iss": AGENT,
+        "sub": AGENT,
+        "aud": dep.oauth.token_endpoint,
+        "exp": now + 60,
+        "jti": "x",
+    }
+
     def part(d: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
     forged = f"{part({'alg': 'none'})}.{part(claims)}."
     response = await token_request(dep, forged)
     assert response.status_code == 401
@@ -112,10 +134,17 @@ async def test_an_assertion_hmac_signed_with_the_public_key_is_refused(dep: Depl
 
     jwk = json.dumps(dep.keystore.public_jwk(AGENT)).encode()
     now = int(time.time())
-    claims = {"iss": AGENT, "sub": AGENT, "aud": dep.oauth.token_endpoint, "exp": now + 60,
-              "jti": "y"}
+    claims = {
+        "iss": AGENT,
+        "sub": AGENT,
+        "aud": dep.oauth.token_endpoint,
+        "exp": now + 60,
+        "jti": "y",
+    }
+
     def part(d: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
     signing_input = f"{part({'alg': 'HS256', 'kid': dep.keystore.kid(AGENT)})}.{part(claims)}"
     mac = hmac.new(jwk, signing_input.encode(), hashlib.sha256).digest()
     sig = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
@@ -136,8 +165,11 @@ async def test_a_wrong_app_secret_is_invalid_client_with_a_basic_challenge(
 ) -> None:
     """RFC 6749 §5.2: 401 and WWW-Authenticate for failed Basic authentication."""
     bad = base64.b64encode(b"booking-backend:wrong").decode()
-    response = await dep.http.post("/token", data={"grant_type": "client_credentials"},
-                                   headers={"Authorization": f"Basic {bad}"})
+    response = await dep.http.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {bad}"},
+    )
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
     assert response.headers["www-authenticate"].startswith("Basic")
 
@@ -146,9 +178,13 @@ async def test_two_authentication_methods_at_once_are_refused(dep: Deployment) -
     """RFC 6749 §2.3: one method per request."""
     basic = base64.b64encode(b"booking-backend:x").decode()
     response = await dep.http.post(
-        "/token", headers={"Authorization": f"Basic {basic}"},
-        data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-              "client_assertion": assertion(dep)},
+        "/token",
+        headers={"Authorization": f"Basic {basic}"},
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(dep),
+        },
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 

@@ -35,9 +35,7 @@ async def test_every_token_has_the_rfc9068_claims_and_a_kid_in_the_jwks(dep: Dep
     jwks = (await dep.http.get("/jwks.json")).json()
     assert header["typ"] == ACCESS_TOKEN_TYP
     assert header["kid"] in {k["kid"] for k in jwks["keys"]}
-    assert {"iss", "sub", "aud", "client_id", "iat", "exp", "jti", "scope"} <= set(
-        claims(response)
-    )
+    assert {"iss", "sub", "aud", "client_id", "iat", "exp", "jti", "scope"} <= set(claims(response))
 
 
 async def test_an_app_token_names_the_client(dep: Deployment) -> None:
@@ -78,19 +76,31 @@ async def test_the_consent_page_names_the_client_the_agent_and_the_scopes(
 
     _, challenge = pkce_pair()
     params = {
-        "response_type": "code", "client_id": "hotel-web", "scope": "payment:charge",
-        "redirect_uri": REDIRECT_URIS["hotel-web"], "code_challenge": challenge,
-        "code_challenge_method": "S256", "requested_actor": "booking-assistant",
+        "response_type": "code",
+        "client_id": "hotel-web",
+        "scope": "payment:charge",
+        "redirect_uri": REDIRECT_URIS["hotel-web"],
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "requested_actor": "booking-assistant",
     }
     start = await dep.http.get("/authorize", params=params)
     request_id = start.headers["location"].split("request_id=")[1]
-    login = await dep.http.post("/login", data={
-        "request_id": request_id, "username": "alice", "password": DEMO_PASSWORDS["alice"]})
+    login = await dep.http.post(
+        "/login",
+        data={"request_id": request_id, "username": "alice", "password": DEMO_PASSWORDS["alice"]},
+    )
     page = await dep.http.get(login.headers["location"])
     dep.http.cookies.clear()
     assert page.status_code == 200
-    for text in ("Hotel web app", "hotel-web", "Booking assistant", "booking-assistant",
-                 "payment:charge", "An AI agent will act for you"):
+    for text in (
+        "Hotel web app",
+        "hotel-web",
+        "Booking assistant",
+        "booking-assistant",
+        "payment:charge",
+        "An AI agent will act for you",
+    ):
         assert text in page.text
 
 
@@ -130,8 +140,9 @@ async def test_a_user_token_can_be_exchanged_for_an_obo_token_after_consent(
 ) -> None:
     """RFC 8693 from a user token: needs the user's consent for that agent."""
     user = await token_flows.user_token(dep, "alice", "hotel-web", "booking:read", None)
-    await token_flows.obo_token(dep, "alice", "booking-assistant", "hotel-web", OBO_SCOPE,
-                                "booking")
+    await token_flows.obo_token(
+        dep, "alice", "booking-assistant", "hotel-web", OBO_SCOPE, "booking"
+    )
     obo = await token_flows.exchange_token(
         dep, user["access_token"], "booking-assistant", "booking:read", None
     )
@@ -172,8 +183,9 @@ async def test_no_token_string_is_ever_written_to_the_audit_log(dep: Deployment)
     issued = [
         await token_flows.agent_token(dep, "booking-assistant", "availability:read", None),
         await token_flows.app_token(dep, "booking-backend", "availability:hold", None),
-        await token_flows.obo_token(dep, "alice", "booking-assistant", "hotel-web", OBO_SCOPE,
-                                    "booking"),
+        await token_flows.obo_token(
+            dep, "alice", "booking-assistant", "hotel-web", OBO_SCOPE, "booking"
+        ),
     ]
     assert dep.iam is not None
     rows = dep.iam.store.all("SELECT body FROM audit_entries")

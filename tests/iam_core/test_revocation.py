@@ -27,17 +27,19 @@ async def active(dep: Deployment, response: dict[str, Any]) -> bool:
 
 async def chain(dep: Deployment) -> dict[str, dict[str, Any]]:
     """alice → booking-assistant (OBO) → staff-assistant (hop), plus unrelated tokens."""
-    obo = await token_flows.obo_token(dep, "alice", "booking-assistant", "hotel-web", SCOPE,
-                                      "concierge")
-    hop = await token_flows.exchange_token(dep, obo["access_token"], "staff-assistant", None,
-                                           None)
+    obo = await token_flows.obo_token(
+        dep, "alice", "booking-assistant", "hotel-web", SCOPE, "concierge"
+    )
+    hop = await token_flows.exchange_token(dep, obo["access_token"], "staff-assistant", None, None)
     return {
         "obo": obo,
         "hop": hop,
-        "ba_alone": await token_flows.agent_token(dep, "booking-assistant",
-                                                  "availability:read", None),
-        "sa_alone": await token_flows.agent_token(dep, "staff-assistant",
-                                                  "availability:read", None),
+        "ba_alone": await token_flows.agent_token(
+            dep, "booking-assistant", "availability:read", None
+        ),
+        "sa_alone": await token_flows.agent_token(
+            dep, "staff-assistant", "availability:read", None
+        ),
         "bob": await token_flows.user_token(dep, "bob", "hotel-web", "booking:read", None),
         "alice": await token_flows.user_token(dep, "alice", "hotel-web", "booking:read", None),
     }
@@ -53,7 +55,11 @@ async def test_blocking_an_agent_revokes_every_token_naming_it_anywhere(dep: Dep
     assert dep.iam is not None
     dep.iam.block_agent("staff-assistant", by="dave")
     assert await states(dep, tokens) == {
-        "obo": True, "hop": False, "ba_alone": True, "sa_alone": False, "bob": True,
+        "obo": True,
+        "hop": False,
+        "ba_alone": True,
+        "sa_alone": False,
+        "bob": True,
         "alice": True,
     }
     blocked = audit(dep, "agent.blocked")[-1]
@@ -88,7 +94,11 @@ async def test_disabling_a_user_revokes_their_tokens_and_delegations(dep: Deploy
     assert dep.iam is not None
     dep.iam.set_user_active("alice", False, by="dave")
     assert await states(dep, tokens) == {
-        "obo": False, "hop": False, "ba_alone": True, "sa_alone": True, "bob": True,
+        "obo": False,
+        "hop": False,
+        "ba_alone": True,
+        "sa_alone": True,
+        "bob": True,
         "alice": False,
     }
     with pytest.raises(OAuthClientError):
@@ -98,29 +108,37 @@ async def test_disabling_a_user_revokes_their_tokens_and_delegations(dep: Deploy
 async def test_withdrawing_consent_revokes_the_delegations_it_backed(dep: Deployment) -> None:
     """alice withdraws consent for booking-assistant on her account page (real HTTP)."""
     tokens = await chain(dep)
-    await dep.oauth.withdraw_consent(user="alice", password=DEMO_PASSWORDS["alice"],
-                                     actor="booking-assistant")
+    await dep.oauth.withdraw_consent(
+        user="alice", password=DEMO_PASSWORDS["alice"], actor="booking-assistant"
+    )
     assert await states(dep, tokens) == {
-        "obo": False, "hop": False, "ba_alone": True, "sa_alone": True, "bob": True,
+        "obo": False,
+        "hop": False,
+        "ba_alone": True,
+        "sa_alone": True,
+        "bob": True,
         "alice": True,
     }
     entry = audit(dep, "consent.withdrawn")[-1]
     assert entry.sub == "alice" and entry.act == ("booking-assistant",)
     assert entry.details["tokens_revoked"] == 2
     with pytest.raises(OAuthClientError) as info:
-        await token_flows.exchange_token(dep, tokens["alice"]["access_token"],
-                                         "booking-assistant", "booking:read", None)
+        await token_flows.exchange_token(
+            dep, tokens["alice"]["access_token"], "booking-assistant", "booking:read", None
+        )
     assert info.value.error == "invalid_grant"
 
 
 async def test_a_revoked_subject_token_cannot_be_exchanged(dep: Deployment) -> None:
     """Exchange checks the subject token is still active."""
-    obo = await token_flows.obo_token(dep, "alice", "booking-assistant", "hotel-web", SCOPE,
-                                      "booking")
+    obo = await token_flows.obo_token(
+        dep, "alice", "booking-assistant", "hotel-web", SCOPE, "booking"
+    )
     await dep.oauth.revoke(obo["access_token"], as_agent=dep.agent("booking-assistant"))
     with pytest.raises(OAuthClientError) as info:
-        await token_flows.exchange_token(dep, obo["access_token"], "booking-assistant",
-                                         "payment:charge", None)
+        await token_flows.exchange_token(
+            dep, obo["access_token"], "booking-assistant", "payment:charge", None
+        )
     assert info.value.error == "invalid_grant" and "revoked" in info.value.description
 
 
@@ -132,8 +150,9 @@ async def test_revoking_an_unknown_or_garbage_token_answers_200(dep: Deployment)
 
 async def test_a_client_cannot_revoke_a_token_issued_to_someone_else(dep: Deployment) -> None:
     """RFC 7009 §2.1: only the client it was issued to (or its actor) may revoke it."""
-    obo = await token_flows.obo_token(dep, "alice", "booking-assistant", "hotel-web", SCOPE,
-                                      "booking")
+    obo = await token_flows.obo_token(
+        dep, "alice", "booking-assistant", "hotel-web", SCOPE, "booking"
+    )
     with pytest.raises(OAuthClientError) as info:
         await dep.oauth.revoke(obo["access_token"], as_agent=dep.agent("staff-assistant"))
     assert info.value.error == "unauthorized_client"

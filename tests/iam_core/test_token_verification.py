@@ -32,8 +32,13 @@ def iam(clock: ManualClock) -> IAM:
 
 def mint(iam: IAM, **extra: Any) -> tuple[str, Token]:
     return iam.minter.mint(
-        TokenType.OBO, sub="alice", client_id="hotel-web", audience=AUD,
-        scopes=frozenset({"booking:read"}), act={"sub": "booking-assistant"}, extra=extra,
+        TokenType.OBO,
+        sub="alice",
+        client_id="hotel-web",
+        audience=AUD,
+        scopes=frozenset({"booking:read"}),
+        act={"sub": "booking-assistant"},
+        extra=extra,
     )
 
 
@@ -221,8 +226,7 @@ def test_rs256_keys_are_supported(clock: ManualClock) -> None:
     """An issuer may sign with RS256; the JWKS says so and tokens verify."""
     from iam_core.iam import IAMConfig
 
-    iam = IAM(Store(), config=IAMConfig(signing_alg="RS256"), clock=clock,
-              hasher=SIMULATION_HASHER)
+    iam = IAM(Store(), config=IAMConfig(signing_alg="RS256"), clock=clock, hasher=SIMULATION_HASHER)
     token, _ = mint(iam)
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     assert iam.keys.jwks()["keys"][0]["kty"] == "RSA"
