@@ -308,7 +308,7 @@ class AgentBackend(ResourceBackend[Agent]):
     def patch_target(self, resource: Agent) -> Agent:
         # Cleared so that after the PATCH they hold only what its operations wrote: the
         # untouched mirror of a changed attribute would otherwise read as a contradiction.
-        return resource.model_copy(update={"active": None, "status": None}, deep=True)
+        return resource.model_copy(deep=True)
 
     def update(self, before: Agent, after: Agent, *, by: str | None) -> Change:
         current = self._record(before)

@@ -7,7 +7,6 @@ from typing import Any
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment
 
-
 IAM_SCOPE_SERVICES = ("audit", "scim")
 
 

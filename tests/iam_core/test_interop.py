@@ -60,7 +60,6 @@ async def test_authlib_obtains_an_agent_token_with_private_key_jwt(dep: Deployme
     """Authlib's stock AsyncOAuth2Client + PrivateKeyJWT, against our token endpoint."""
     from authlib.integrations.httpx_client import AsyncOAuth2Client
     from authlib.oauth2.rfc7523 import PrivateKeyJWT
-
     from joserfc.jwk import ECKey
 
     assert dep.iam is not None

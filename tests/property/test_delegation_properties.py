@@ -107,7 +107,7 @@ def test_real_exchanges_narrow_at_every_hop_and_stop_at_the_depth(
                         dep, token, agent_id, " ".join(sorted(requested)) or None, None
                     )
                 except OAuthClientError as exc:
-                    assert exc.error in ("invalid_grant", "invalid_scope", "invalid_target")
+                    assert exc.error in ("invalid_grant", "invalid_scope", "invalid_target")  # noqa: PT017
                     continue
                 claims = decode_unverified(response["access_token"])
                 scopes = set(claims["scope"].split())
