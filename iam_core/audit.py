@@ -16,17 +16,16 @@ What catches what: the chain, an edited, deleted or reordered entry (at its seq)
 ES256 JWS over ``{"seq", "hash", "iat"}`` every ``checkpoint_every`` entries and on demand, a
 rewrite of the whole chain; the head seal, an HMAC of the last (seq, hash) renewed by every
 append, entries cut off the tail after the last checkpoint; triggers refusing UPDATE and DELETE,
-mistakes and injected SQL (not someone holding the file). The keys, and the fast path to the
-canonical bytes, are in :mod:`iam_core.audit_keys`. Restoring an older copy of the whole file is
-not detectable from the file alone, since its seal was genuine once; checkpoints published
-elsewhere close that gap.
+mistakes and injected SQL (not someone holding the file). The keys, the fast path to the
+canonical bytes and the verification walk are in :mod:`iam_core.audit_keys`. Restoring an older
+copy of the whole file is not detectable from the file alone, since its seal was genuine once;
+checkpoints published elsewhere close that gap.
 
 Secrets are never written: every string of an event passes through :func:`scrub` first.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sqlite3
@@ -37,15 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import rfc8785
-
 from iam_core.audit_keys import (
     GENESIS_HASH,
     AuditError,
     AuditKey,
+    AuditVerification,
     agrees_with_jcs,
     canonical_bytes,
     chain_hash,
+    loads,
+    verify_log,
 )
 from iam_core.clock import Clock
 from iam_core.store import Store
@@ -65,9 +65,6 @@ _OUTCOMES = frozenset({"allowed", "denied"})
 _ACTOR_KINDS = frozenset({"agent", "human", "app", "anonymous"})
 _TEXT_FIELDS: tuple[str, ...] = ("event", "reason", "sub", "client_id", "token_type", "jti")
 _TEXT_FIELDS += ("scope", "service", "method", "path", "object_id")
-_BODY_FIELDS = frozenset({*_TEXT_FIELDS, "seq", "time", "outcome", "act", "trace_id"})
-_BODY_FIELDS |= {"actor_kind", "details", "prev_hash"}
-_SAFE_INT = 2**53 - 1  # RFC 8785 §3.2.2.3: the integers an IEEE 754 double holds exactly
 _INDEXED = ("sub", "client_id", "event", "outcome", "actor_kind", "trace_id")
 
 # Indexes serve query() by user (sub) and by event/outcome. Each one costs a 4 KiB WAL page
@@ -97,6 +94,14 @@ CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
 BEGIN SELECT RAISE(ABORT, 'the audit head cannot be deleted'); END;
 """
 _SELECT_HEAD = "SELECT seq, hash, mac FROM audit_head WHERE id = 1"
+# verify() reads every column as a BLOB, so that tampered, non-UTF-8 text cannot make it raise.
+_SELECT_HEAD_BLOBS = (
+    "SELECT seq, CAST(hash AS BLOB), CAST(mac AS BLOB) FROM audit_head WHERE id = 1"
+)
+_SELECT_CHECKPOINTS = "SELECT seq, CAST(token AS BLOB) FROM audit_checkpoints"
+_SELECT_ENTRIES = (
+    "SELECT seq, CAST(body AS BLOB), CAST(hash AS BLOB) FROM audit_entries ORDER BY seq"
+)
 _INSERT_ENTRY = (
     "INSERT INTO audit_entries (seq, sub, client_id, event, outcome, actor_kind, trace_id, "
     "agent_ids, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -162,17 +167,6 @@ class AuditEntry:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class AuditVerification:
-    """The verdict of :meth:`AuditLog.verify`: the first seq it cannot vouch for, and why."""
-
-    ok: bool
-    entries_checked: int
-    checkpoints_checked: int
-    first_bad_seq: int | None
-    reason: str
-
-
 def scrub(value: Any) -> Any:
     """``value`` with every token-looking substring of every string replaced by a marker.
 
@@ -236,45 +230,8 @@ def _agent_ids(fields: dict[str, Any]) -> str:
     return " ".join(_agent_token(agent_id) for agent_id in ids)
 
 
-def _parse_int(text: str) -> int | float:
-    # RFC 8785 prints an integral float such as 2.0**53 as "9007199254740992", beyond the
-    # integers it accepts; read it back as the float it was, so it re-serialises identically.
-    value = int(text)
-    return value if -_SAFE_INT <= value <= _SAFE_INT else float(value)
-
-
-def _loads(body: str | bytes) -> Any:
-    return json.loads(body, parse_int=_parse_int)
-
-
 def _entry(doc: dict[str, Any], digest: str) -> AuditEntry:
     return AuditEntry(**{**doc, "time": float(doc["time"]), "act": tuple(doc["act"])}, hash=digest)
-
-
-def _body_problem(seq: int, body: bytes, prev_hash: str) -> str | None:
-    """Why a stored body is not a genuine entry ``seq`` following ``prev_hash``, or None."""
-    try:
-        doc = _loads(body)
-    except (ValueError, RecursionError):
-        return "body is not valid JSON"
-    if not isinstance(doc, dict) or doc.keys() != _BODY_FIELDS:
-        return "body does not have the fields of an audit entry"
-    if type(doc["seq"]) is not int or doc["seq"] != seq:
-        return f"body is entry {doc['seq']!r} (entries moved or reordered)"
-    if doc["prev_hash"] != prev_hash:
-        return "prev_hash does not link to the previous entry"
-    try:
-        canonical = rfc8785.dumps(doc)
-    except (ValueError, TypeError, RecursionError):
-        canonical = None
-    if canonical != body:
-        return "body is not in RFC 8785 canonical form"
-    return None
-
-
-def _text(value: object) -> str:
-    # Columns are read as BLOBs, so that tampered, non-UTF-8 bytes cannot make verify raise.
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
 
 
 class AuditLog:
@@ -292,6 +249,8 @@ class AuditLog:
         self._subscribers: tuple[tuple[object, Callable[[AuditEntry], None]], ...] = ()
         self._subscribers_lock = threading.Lock()
         self._sealed: tuple[int, str, str] | None = None
+        # Resolved now: a later chdir must not point verify() at another file.
+        self._ro_uri = None if store.is_memory else Path(store.path).resolve().as_uri() + "?mode=ro"
         store.ensure_schema(_DDL)
 
     def append(self, event: AuditEvent) -> AuditEntry:
@@ -358,7 +317,9 @@ class AuditLog:
         """
         try:
             with self._snapshot() as conn:
-                return self._verify(conn)
+                checkpoints = dict(conn.execute(_SELECT_CHECKPOINTS).fetchall())
+                head = conn.execute(_SELECT_HEAD_BLOBS).fetchone()
+                return verify_log(self._key, conn.execute(_SELECT_ENTRIES), checkpoints, head)
         except sqlite3.Error as exc:
             return AuditVerification(False, 0, 0, None, f"audit tables unreadable: {exc}")
 
@@ -366,81 +327,16 @@ class AuditLog:
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         # One consistent read. On a file that is a separate read-only connection, which WAL lets
         # read while appends go on: verifying a long log must not stall the token endpoint.
-        if self._store.is_memory:
+        if self._ro_uri is None:
             with self._store.transaction() as conn:
                 yield conn
             return
-        uri = Path(self._store.path).resolve().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+        conn = sqlite3.connect(self._ro_uri, uri=True, timeout=30.0)
         try:
             conn.execute("BEGIN")
             yield conn
         finally:
             conn.close()
-
-    def _verify(self, conn: sqlite3.Connection) -> AuditVerification:
-        cps: dict[int, object] = dict(
-            conn.execute("SELECT seq, CAST(token AS BLOB) FROM audit_checkpoints").fetchall()
-        )
-        head = conn.execute(
-            "SELECT seq, CAST(hash AS BLOB), CAST(mac AS BLOB) FROM audit_head WHERE id = 1"
-        ).fetchone()
-        last, checked, proven, prev = 0, 0, 0, GENESIS_HASH
-
-        def fail(seq: int, reason: str) -> AuditVerification:
-            return AuditVerification(False, last, checked, seq, reason)
-
-        rows = conn.execute(
-            "SELECT seq, CAST(body AS BLOB), CAST(hash AS BLOB) FROM audit_entries ORDER BY seq"
-        )
-        for seq, body, stored_hash in rows:
-            if seq <= last:
-                return fail(seq, f"entry {seq} lies before entry 1")
-            if seq != last + 1:
-                return fail(
-                    last + 1, f"entry {last + 1} missing (chain jumps from {last} to {seq})"
-                )
-            problem = _body_problem(seq, body, prev) if isinstance(body, bytes) else "no body"
-            if problem is not None:
-                return fail(seq, f"entry {seq}: {problem}")
-            digest = chain_hash(prev, body)
-            if _text(stored_hash) != digest:
-                return fail(seq, f"entry {seq}: hash does not match its contents")
-            last, prev = seq, digest
-            if seq not in cps:
-                continue
-            try:
-                claim = self._key.read_checkpoint(_text(cps.pop(seq)))
-            except AuditError as exc:
-                return fail(seq, f"checkpoint at {seq}: {exc}")
-            if claim.seq != seq:
-                return fail(seq, f"checkpoint at {seq}: the token covers entry {claim.seq}")
-            if claim.hash != digest:
-                why = f"hash does not match the chain (entries {proven + 1}..{seq} rewritten)"
-                return fail(proven + 1, f"checkpoint at {seq}: {why}")
-            checked, proven = checked + 1, seq
-        if cps:
-            beyond = min(cps) if min(cps) > last else max(cps)
-            if beyond > last:
-                return fail(last + 1, f"checkpoint at {beyond} lies beyond the last entry {last}")
-            return fail(beyond, f"checkpoint at {beyond} names no entry")
-        if head is None and last == 0:
-            return AuditVerification(True, 0, checked, None, "ok: empty log")
-        rewritten = f"log truncated or rewritten after entry {proven}"
-        if head is None:
-            return fail(proven + 1, f"head seal missing: {rewritten}")
-        head_seq, head_hash = head[0], _text(head[1])
-        if not self._key.head_seal_valid(head_seq, head_hash, _text(head[2])):
-            return fail(proven + 1, f"head seal invalid: {rewritten}")
-        if head_seq > last:
-            why = f"the head seal covers entry {head_seq} but the log ends at entry {last}"
-            return fail(last + 1, f"log truncated: {why}")
-        if head_seq < last:
-            why = f"entries {head_seq + 1}..{last} were appended without the audit key"
-            return fail(head_seq + 1, f"not covered by the head seal: {why}")
-        if head_hash != prev:
-            return fail(proven + 1, f"head seal does not match entry {last}: {rewritten}")
-        return AuditVerification(True, last, checked, None, f"ok: {last} entries, {checked} cps")
 
     def query(
         self,
@@ -476,7 +372,7 @@ class AuditLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(limit, 0))
-        return [_entry(_loads(body), digest) for body, digest in self._store.all(sql, params)]
+        return [_entry(loads(body), digest) for body, digest in self._store.all(sql, params)]
 
     def __len__(self) -> int:
         row = self._store.one("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")

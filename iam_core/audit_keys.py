@@ -1,5 +1,5 @@
-"""What the audit log seals, and with which keys: canonical bytes, the chain hash, the
-checkpoint key and the head seal.
+"""What the audit log seals, with which keys, and how a sealed log is verified: canonical
+bytes, the chain hash, the checkpoint key, the head seal, and :func:`verify_log`.
 
 The keys are an ES256 key that signs checkpoints and an HMAC key that seals the head. Both live
 outside the audit database (one JSON file, mode 0600), so that whoever can rewrite the database
@@ -29,6 +29,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,13 @@ GENESIS_HASH = "0" * 64
 _ALG = "ES256"
 _MAC_KEY_BYTES = 32
 _COORD_BYTES = 32  # P-256 coordinates and private scalar
-_SAFE_INT = 2**53 - 1
+_SAFE_INT = 2**53 - 1  # RFC 8785 §3.2.2.3: the integers an IEEE 754 double holds exactly
+# The members of an entry's canonical form: every AuditEntry field but its hash.
+ENTRY_FIELDS = frozenset(
+    {"seq", "time", "event", "outcome", "reason", "sub", "act", "client_id", "token_type", "jti"}
+    | {"scope", "service", "method", "path", "object_id", "trace_id", "actor_kind", "details"}
+    | {"prev_hash"}
+)
 # Built once: json.dumps with options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -88,6 +95,29 @@ def canonical_bytes(doc: dict[str, Any], *, agrees: bool) -> bytes:
 def chain_hash(prev_hash: str, body: bytes) -> str:
     """``hex(SHA-256(bytes.fromhex(prev_hash) || body))``: one link of the chain."""
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def _parse_int(text: str) -> int | float:
+    # RFC 8785 prints an integral float such as 2.0**53 as "9007199254740992", beyond the
+    # integers it accepts; read it back as the float it was, so it re-serialises identically.
+    value = int(text)
+    return value if -_SAFE_INT <= value <= _SAFE_INT else float(value)
+
+
+def loads(body: str | bytes) -> Any:
+    """Parse a stored body so that ``rfc8785.dumps`` gives back the same bytes."""
+    return json.loads(body, parse_int=_parse_int)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """The verdict of ``AuditLog.verify``: the first seq it cannot vouch for, and why."""
+
+    ok: bool
+    entries_checked: int
+    checkpoints_checked: int
+    first_bad_seq: int | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,3 +270,97 @@ class AuditKey:
         if key._jwk_members() != {k: jwk.get(k) for k in ("crv", "kty", "x", "y")}:
             raise AuditError(f"{path}: the public key does not match the private key")
         return key
+
+
+def _body_problem(seq: int, body: bytes, prev_hash: str) -> str | None:
+    """Why a stored body is not a genuine entry ``seq`` following ``prev_hash``, or None."""
+    try:
+        doc = loads(body)
+    except (ValueError, OverflowError, RecursionError):
+        return "body is not valid JSON"
+    if not isinstance(doc, dict) or doc.keys() != ENTRY_FIELDS:
+        return "body does not have the fields of an audit entry"
+    if type(doc["seq"]) is not int or doc["seq"] != seq:
+        return f"body is entry {doc['seq']!r} (entries moved or reordered)"
+    if doc["prev_hash"] != prev_hash:
+        return "prev_hash does not link to the previous entry"
+    try:
+        canonical = rfc8785.dumps(doc)
+    except (ValueError, TypeError, RecursionError):
+        canonical = None
+    if canonical != body:
+        return "body is not in RFC 8785 canonical form"
+    return None
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
+
+
+def verify_log(
+    key: AuditKey,
+    entries: Iterable[tuple[Any, ...]],
+    checkpoints: dict[int, object],
+    head: tuple[Any, ...] | None,
+) -> AuditVerification:
+    """Check a snapshot of a log: ``(seq, body, hash)`` rows in seq order, checkpoint tokens
+    by seq, and the ``(seq, hash, mac)`` head, with text columns as raw bytes.
+
+    ``first_bad_seq`` is the lowest seq that can no longer be vouched for: the entry that
+    fails, or for a failure of a checkpoint or the head seal, the first entry after the last
+    checkpoint that held. Tampered data is reported, never raised.
+    """
+    cps = dict(checkpoints)
+    last, checked, proven, prev = 0, 0, 0, GENESIS_HASH
+
+    def fail(seq: int, reason: str) -> AuditVerification:
+        return AuditVerification(False, last, checked, seq, reason)
+
+    for seq, body, stored_hash in entries:
+        if seq <= last:
+            return fail(seq, f"entry {seq} lies before entry 1")
+        if seq != last + 1:
+            return fail(last + 1, f"entry {last + 1} missing (chain jumps from {last} to {seq})")
+        problem = _body_problem(seq, body, prev) if isinstance(body, bytes) else "no body"
+        if problem is not None:
+            return fail(seq, f"entry {seq}: {problem}")
+        digest = chain_hash(prev, body)
+        if _text(stored_hash) != digest:
+            return fail(seq, f"entry {seq}: hash does not match its contents")
+        last, prev = seq, digest
+        if seq not in cps:
+            continue
+        try:
+            claim = key.read_checkpoint(_text(cps.pop(seq)))
+        except AuditError as exc:
+            return fail(proven + 1, f"checkpoint at {seq}: {exc}")
+        if claim.seq != seq:
+            return fail(proven + 1, f"checkpoint at {seq}: the token covers entry {claim.seq}")
+        if claim.hash != digest:
+            why = f"hash does not match the chain (entries {proven + 1}..{seq} rewritten)"
+            return fail(proven + 1, f"checkpoint at {seq}: {why}")
+        checked, proven = checked + 1, seq
+    beyond = [seq for seq in cps if seq > last]
+    if beyond:
+        return fail(last + 1, f"checkpoint at {min(beyond)} lies beyond the last entry {last}")
+    if cps:
+        return fail(min(cps), f"checkpoint at {min(cps)} names no entry")
+    if head is None and last == 0:
+        return AuditVerification(True, 0, checked, None, "ok: empty log")
+    rewritten = f"log truncated or rewritten after entry {proven}"
+    if head is None:
+        return fail(proven + 1, f"head seal missing: {rewritten}")
+    head_seq, head_hash = head[0], _text(head[1])
+    if not key.head_seal_valid(head_seq, head_hash, _text(head[2])):
+        return fail(proven + 1, f"head seal invalid: {rewritten}")
+    if head_seq > last:
+        why = f"the head seal covers entry {head_seq} but the log ends at entry {last}"
+        return fail(last + 1, f"log truncated: {why}")
+    if head_seq < last:
+        why = f"entries {head_seq + 1}..{last} were appended without the audit key"
+        return fail(head_seq + 1, f"not covered by the head seal: {why}")
+    if head_hash != prev:
+        return fail(proven + 1, f"head seal does not match entry {last}: {rewritten}")
+    return AuditVerification(
+        True, last, checked, None, f"ok: {last} entries, {checked} checkpoints"
+    )

@@ -34,6 +34,8 @@ class OAuthError(IAMError):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
+        # Set once the refusal is in the audit log, so that the HTTP layer records the rest.
+        self.audited = False
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}

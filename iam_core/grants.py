@@ -83,6 +83,7 @@ class TokenEndpoint:
                 issued = self._token_exchange(client, form)
         except OAuthError as exc:
             self._refused(grant, client, form, exc)
+            exc.audited = True
             raise
         return self._respond(grant, issued)
 

@@ -9,14 +9,16 @@ Routes, relative to the mount point (``/scim/v2``)::
     POST   /Users/.search, /Agents/.search        §3.4.3
     POST   /Users, /Agents                        §3.3    201, Location, ETag
     GET    /Users/{id}, /Agents/{id}              §3.4.1
-    PUT    /Users/{id}, /Agents/{id}              §3.5.1
-    PATCH  /Users/{id}, /Agents/{id}              §3.5.2  add, replace, remove
-    DELETE /Users/{id}, /Agents/{id}              §3.6    204
+    PUT    /Users/{id}, /Agents/{id}              §3.5.1  If-Match honoured (§3.14)
+    PATCH  /Users/{id}, /Agents/{id}              §3.5.2  add, replace, remove; If-Match
+    DELETE /Users/{id}, /Agents/{id}              §3.6    204; If-Match
 
-scim2-models parses everything a client sends: resources, PATCH operations and their paths,
-filters (the whole §3.4.2.2 grammar, attribute names checked against the schema), sorting and
-pagination; this module adds the protocol around it (:mod:`iam_core.scim_resources` holds the
-schemas and their mapping to the registry).
+Every response honours ``attributes``/``excludedAttributes`` (§3.9). scim2-models parses
+everything a client sends: resources, PATCH operations and their paths, filters (the whole
+§3.4.2.2 grammar, attribute names checked against the schema), sorting and paging parameters;
+this module adds the protocol around it, and :mod:`iam_core.scim_resources` the schemas and
+their mapping to the registry. ``meta.version`` is a weak ETag over the resource's content;
+``meta.lastModified`` is kept in the ``scim_meta`` table.
 
 Every route, discovery included, needs an access token of this issuer with the ``scim:admin``
 scope (RFC 7644 §2; RFC 6750 §2.1). §4 lets discovery go unauthenticated, but the schemas and
@@ -183,9 +185,8 @@ class ScimService:
             caller = self.iam.authorize_bearer(header, SCIM_SCOPE)
         except InvalidToken as exc:
             challenge = f'Bearer error="invalid_token", error_description="{_quoted(exc)}"'
-            return self._refuse(
-                request, noun, None, Error(status=401, detail=exc.description), challenge
-            )
+            error = Error(status=401, detail=exc.description)
+            return self._refuse(request, noun, None, error, challenge)
         except InsufficientScope as exc:
             challenge = (
                 f'Bearer error="insufficient_scope", error_description="{_quoted(exc)}", '
@@ -392,7 +393,7 @@ class ScimService:
         resource.meta = Meta(
             resource_type=backend.resource_type,
             created=resource.meta.created,
-            last_modified=_datetime(modified_at),
+            last_modified=datetime.fromtimestamp(modified_at, UTC),
             location=str(self._location(call, backend, resource_id)),
             version=version,
         )
@@ -446,19 +447,14 @@ class ScimService:
             for item in items
         ]
         wanted = call.request.path_params.get("item_id")
-        chosen = [item for item in located if wanted is None or item.id == wanted]
         if wanted is None:
-            chosen = listing(
-                total_results=len(located),
-                start_index=1,
-                items_per_page=len(located),
-                resources=located,
+            count = len(located)
+            body = listing(
+                total_results=count, start_index=1, items_per_page=count, resources=located
             )
-        elif not chosen:
+        elif (body := next((item for item in located if item.id == wanted), None)) is None:
             raise ScimError(404, f"{wanted[:128]!r} not found")
-        else:
-            chosen = chosen[0]
-        return _json(chosen.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        return _json(body.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
 def _json(
@@ -480,7 +476,3 @@ def _detail(exc: SCIMException) -> str:
     if isinstance(cause, ValidationError):
         return Error.from_validation_errors(cause)[0].detail or exc.detail
     return exc.detail
-
-
-def _datetime(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)

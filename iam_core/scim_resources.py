@@ -1,8 +1,8 @@
 """The SCIM resources of this IAM: the User and Agent schemas, and how they map to the registry.
 
 Each schema publishes exactly the attributes the registry stores, so that what a client writes
-is what it reads back and an attribute we would drop is refused instead (RFC 7643 §7; the SCIM
-interoperability profile §5.3). Differences from the core User schema (RFC 7643 §4.1):
+is what it reads back and an attribute we would drop is refused instead (RFC 7643 §7).
+Differences from the core User schema (RFC 7643 §4.1):
 
 * ``id`` is the ``userName``, the login id; ``userName`` is therefore immutable and, like
   every identifier in the registry, case-exact.
@@ -308,7 +308,7 @@ class AgentBackend(ResourceBackend[Agent]):
     def patch_target(self, resource: Agent) -> Agent:
         # Cleared so that after the PATCH they hold only what its operations wrote: the
         # untouched mirror of a changed attribute would otherwise read as a contradiction.
-        return resource.model_copy(deep=True)
+        return resource.model_copy(update={"active": None, "status": None}, deep=True)
 
     def update(self, before: Agent, after: Agent, *, by: str | None) -> Change:
         current = self._record(before)

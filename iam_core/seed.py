@@ -13,6 +13,7 @@ from typing import Any
 
 from faker import Faker
 
+from iam_core.audit import AuditEvent
 from iam_core.iam import IAM
 from iam_core.registry import (
     GRANT_AUTHORIZATION_CODE,
@@ -158,6 +159,19 @@ def seed_demo_world(
         )
     for app in demo_apps():
         iam.registry.add_app(app, DEMO_SECRETS.get(app.id))
+    iam.record(
+        AuditEvent(
+            event="registry.seeded",
+            outcome="allowed",
+            reason="demo world registered",
+            details={
+                "users": len(DEMO_USERS) + extra_guests,
+                "agents": len(DEMO_AGENTS),
+                "apps": len(demo_apps()),
+                "seed": seed,
+            },
+        )
+    )
     fake = Faker()
     fake.seed_instance(seed)
     for n in range(extra_guests):

@@ -108,6 +108,16 @@ def create_app(iam: IAM) -> FastAPI:
             if exc.state:
                 query["state"] = exc.state
             return RedirectResponse(f"{exc.redirect_uri}?{urlencode(query)}", status_code=303)
+        if not exc.audited:
+            iam.record(
+                AuditEvent(
+                    event="request.refused",
+                    outcome="denied",
+                    reason=f"{exc.error}: {exc.description}",
+                    method=request.method,
+                    path=request.url.path,
+                )
+            )
         basic = request.headers.get("authorization", "")[:6].lower() == "basic "
         return oauth_error_response(exc, basic=basic)
 
@@ -398,6 +408,7 @@ def create_app(iam: IAM) -> FastAPI:
                     method=request.method,
                 )
             )
+            exc.audited = True
             raise
 
     def _client_name(client_id: str) -> str:

@@ -123,46 +123,50 @@ def _free_port() -> int:
 
 
 def test_serve_and_token_work_together_from_one_folder(tmp_path: Path) -> None:
-    """Two terminals, no flags: agent-iam serve, then agent-iam token … --server URL."""
+    """Two terminals in one folder, no flags: agent-iam serve, then agent-iam token --server."""
     port = _free_port()
-    env = dict(os.environ, AGENT_IAM_HOME=str(tmp_path / ".agent-iam"))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "scenarios.cli",
-                "token",
-                "obo",
-                "--server",
-                url,
-                "--scope",
-                "booking:create",
-            ],
+    env = {k: v for k, v in os.environ.items() if k != "AGENT_IAM_HOME"}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "scenarios.cli", "serve", "--port", str(port)],
             cwd=tmp_path,
             env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
+            stdout=log,
+            stderr=log,
         )
-        assert result.returncode == 0, result.stderr
-        claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
-        assert claims["iss"] == url and claims["act"] == {"sub": "booking-assistant"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "scenarios.cli",
+                    "token",
+                    "obo",
+                    "--server",
+                    url,
+                    "--scope",
+                    "booking:create",
+                ],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    served = log_path.read_text()
+    assert result.returncode == 0, f"{result.stderr}\n--- serve ---\n{served}"
+    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+    assert claims["iss"] == url and claims["act"] == {"sub": "booking-assistant"}
+    assert (tmp_path / ".agent-iam" / "iam.db").exists()

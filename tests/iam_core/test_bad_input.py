@@ -192,3 +192,14 @@ async def test_unknown_routes_and_bad_query_values_are_4xx_json(dep: Deployment)
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     bad = await dep.http.get("/audit", params={"since": "many"})
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+
+
+async def test_refusals_outside_the_token_grants_are_audited_too(dep: Deployment) -> None:
+    """A bad content type at /token and an anonymous /introspect both leave an entry."""
+    await dep.http.post("/token", content=b"{}", headers={"content-type": "application/json"})
+    await dep.http.post("/introspect", data={"token": "x"})
+    refused = audit(dep, "request.refused")
+    assert [(e.path, e.reason.split(":")[0]) for e in refused] == [
+        ("/token", "invalid_request"),
+        ("/introspect", "invalid_client"),
+    ]

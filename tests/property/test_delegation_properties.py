@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.oauth import OAuthClientError, decode_unverified
@@ -74,6 +74,8 @@ async def _register_agents(dep: Deployment, delegables: list[frozenset[str]]) ->
         )
 
 
+# Each example builds a whole deployment: a quarter of the profile's examples.
+@settings(max_examples=max(10, settings.default.max_examples // 4))
 @given(
     consented=st.frozensets(st.sampled_from(GUEST), min_size=1),
     delegables=st.lists(scope_sets, min_size=4, max_size=4),
