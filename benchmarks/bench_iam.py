@@ -1338,6 +1338,8 @@ def main() -> int:
     if args.serve:
         serve(Path(args.serve[0]), int(args.serve[1]), args.app, args.profile_to)
         return 0
+    # SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
     results = run(args)
     results["wall_seconds"] = round(time.perf_counter() - started, 1)

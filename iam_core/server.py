@@ -12,20 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow, RedirectableError
+from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
-from iam_core.errors import InvalidClient, InvalidRequest, OAuthError
+from iam_core.errors import InvalidRequest, OAuthError
 from iam_core.grants import TokenEndpoint
+from iam_core.http import NO_STORE, oauth_error_response, read_form
 from iam_core.iam import IAM
 from iam_core.introspection import introspect, revoke
-from iam_core.pages import account_page, consent_page, error_page, login_page
-from iam_core.policy import SCOPES, format_scope
+from iam_core.policy import SCOPES
 from iam_core.registry import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
@@ -33,51 +34,6 @@ from iam_core.registry import (
 )
 from iam_core.scim import scim_router
 from iam_core.trace import current_trace_id, make_traceparent, new_trace_id, parse_traceparent
-
-SESSION_COOKIE = "iam_session"
-MAX_FORM_BYTES = 64 * 1024
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body; repeated parameters are refused (§3.2)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise InvalidRequest("request body too large")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("the body is not valid form data") from exc
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name in form:
-            raise InvalidRequest(f"parameter {name[:40]!r} is repeated")
-        form[name] = value
-    return {k: v for k, v in form.items() if v != ""}
-
-
-def query_params(request: Request) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name in params:
-            raise InvalidRequest(f"parameter {name[:40]!r} is repeated")
-        params[name] = value
-    return {k: v for k, v in params.items() if v != ""}
-
-
-def oauth_error_response(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
-    headers = dict(NO_STORE)
-    if isinstance(exc, InvalidClient):
-        headers["WWW-Authenticate"] = 'Basic realm="agent-iam"' if basic else "Bearer"
-    elif exc.status in (401, 403):
-        description = exc.description.replace('"', "'")
-        headers["WWW-Authenticate"] = (
-            f'Bearer error="{exc.error}", error_description="{description}"'
-        )
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
 def create_app(iam: IAM) -> FastAPI:
@@ -185,169 +141,6 @@ def create_app(iam: IAM) -> FastAPI:
         revoke(iam, client, form)
         return Response(status_code=200, headers=NO_STORE)
 
-    # -- browser: authorize, login, consent, account -------------------------------------
-    @app.get("/authorize")
-    async def authorize(request: Request) -> Response:
-        try:
-            params = query_params(request)
-            flow.client_for(params)
-        except OAuthError as exc:
-            # RFC 6749 §4.1.2.1: never redirect to an unverified redirect URI.
-            return HTMLResponse(error_page("Invalid request", exc.description), status_code=400)
-        auth_request = flow.start(params)
-        user = flow.session_user(request.cookies.get(SESSION_COOKIE))
-        step = "consent" if user else "login"
-        return RedirectResponse(f"/{step}?request_id={auth_request.id}", status_code=303)
-
-    @app.get("/login")
-    async def login_form(request_id: str = "") -> Response:
-        """Sign in for an authorization request, or (without one) to manage consents."""
-        if not request_id:
-            return HTMLResponse(login_page("", "your account"))
-        pending = flow.pending(request_id)
-        if pending is None:
-            return HTMLResponse(error_page("Sign in", "This sign-in link expired."), 400)
-        return HTMLResponse(login_page(request_id, _client_name(pending.client_id)))
-
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        form = await read_form(request)
-        request_id = form.get("request_id", "")
-        pending = flow.pending(request_id) if request_id else None
-        if request_id and pending is None:
-            return HTMLResponse(error_page("Sign in", "This sign-in link expired."), 400)
-        client_id = pending.client_id if pending else None
-        username = form.get("username", "")[:128]
-        user = iam.registry.check_password(username, form.get("password", ""))
-        if user is None:
-            iam.record(
-                AuditEvent(
-                    event="login.failed",
-                    outcome="denied",
-                    reason="wrong user id or password",
-                    sub=username or None,
-                    client_id=client_id,
-                    token_type="user",
-                )
-            )
-            name = _client_name(client_id) if client_id else "your account"
-            page = login_page(request_id, name, "Wrong user id or password.")
-            return HTMLResponse(page, status_code=401)
-        iam.record(
-            AuditEvent(
-                event="login.succeeded",
-                outcome="allowed",
-                reason="password",
-                sub=user.id,
-                client_id=client_id,
-                token_type="user",
-            )
-        )
-        target = f"/consent?request_id={request_id}" if pending else "/account/consents"
-        response = RedirectResponse(target, status_code=303)
-        _set_session(response, flow.open_session(user.id), request)
-        return response
-
-    @app.get("/consent")
-    async def consent_form(request: Request, request_id: str = "") -> Response:
-        pending = flow.pending(request_id)
-        user = flow.session_user(request.cookies.get(SESSION_COOKIE))
-        if pending is None:
-            return HTMLResponse(error_page("Consent", "This request expired."), 400)
-        if user is None:
-            return RedirectResponse(f"/login?request_id={request_id}", status_code=303)
-        granted = flow.grantable(pending, user)
-        actor = None
-        if pending.requested_actor:
-            agent = iam.registry.get_agent(pending.requested_actor)
-            if agent:
-                actor = {"id": agent.id, "name": agent.display_name, "owner": agent.owner}
-        return HTMLResponse(
-            consent_page(
-                request_id=pending.id,
-                user=user,
-                client_name=_client_name(pending.client_id),
-                client_id=pending.client_id,
-                actor=actor,
-                granted=granted,
-                withheld=pending.scopes - granted,
-                authorization_details=pending.authorization_details,
-            )
-        )
-
-    @app.post("/consent")
-    async def consent(request: Request) -> Response:
-        form = await read_form(request)
-        pending = flow.pending(form.get("request_id", ""))
-        user = flow.session_user(request.cookies.get(SESSION_COOKIE))
-        if pending is None or user is None:
-            return HTMLResponse(error_page("Consent", "This request expired."), 400)
-        granted = flow.grantable(pending, user)
-        query: dict[str, str] = {"iss": iam.issuer}
-        if pending.state:
-            query["state"] = pending.state
-        actors = (pending.requested_actor,) if pending.requested_actor else ()
-        if form.get("decision") != "approve" or not granted:
-            flow.drop(pending.id)
-            reason = "the user denied consent" if granted else "nothing grantable was requested"
-            iam.record(
-                AuditEvent(
-                    event="consent.denied",
-                    outcome="denied",
-                    reason=reason,
-                    sub=user,
-                    act=actors,
-                    client_id=pending.client_id,
-                    scope=format_scope(pending.scopes),
-                )
-            )
-            query.update(error="access_denied", error_description=reason)
-        else:
-            iam.consents.grant(
-                user,
-                pending.client_id,
-                pending.requested_actor,
-                granted,
-                pending.authorization_details,
-            )
-            query["code"] = flow.issue_code(pending, user, granted)
-            iam.record(
-                AuditEvent(
-                    event="consent.granted",
-                    outcome="allowed",
-                    reason="the user approved the consent page",
-                    sub=user,
-                    act=actors,
-                    client_id=pending.client_id,
-                    scope=format_scope(granted),
-                    details={"scope_requested": format_scope(pending.scopes)},
-                )
-            )
-        return RedirectResponse(f"{pending.redirect_uri}?{urlencode(query)}", status_code=303)
-
-    @app.get("/account/consents")
-    async def account(request: Request) -> Response:
-        user = flow.session_user(request.cookies.get(SESSION_COOKIE))
-        if user is None:
-            return HTMLResponse(error_page("Consents", "Sign in first."), status_code=401)
-        consents = [
-            {"client_id": c.client_id, "actor": c.actor, "scopes": format_scope(c.scopes)}
-            for c in iam.consents.for_user(user)
-        ]
-        return HTMLResponse(account_page(user, consents))
-
-    @app.post("/account/consents/withdraw")
-    async def withdraw(request: Request) -> Response:
-        form = await read_form(request)
-        user = flow.session_user(request.cookies.get(SESSION_COOKIE))
-        if user is None:
-            return HTMLResponse(error_page("Consents", "Sign in first."), status_code=401)
-        actor = form.get("actor", "")
-        if not actor:
-            raise InvalidRequest("actor is required")
-        iam.withdraw_consent(user, actor, client_id=form.get("client_id"))
-        return RedirectResponse("/account/consents", status_code=303)
-
     # -- audit ---------------------------------------------------------------------------
     @app.get("/audit")
     async def audit(
@@ -411,24 +204,10 @@ def create_app(iam: IAM) -> FastAPI:
             exc.audited = True
             raise
 
-    def _client_name(client_id: str) -> str:
-        app_ = iam.registry.get_app(client_id)
-        return app_.name if app_ else client_id
-
+    app.include_router(browser_router(iam, flow))
     app.include_router(scim_router(iam), prefix="/scim/v2")
     _install_fallbacks(app, iam)
     return app
-
-
-def _set_session(response: Response, session: str, request: Request) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        session,
-        httponly=True,
-        samesite="lax",
-        path="/",
-        secure=request.url.scheme == "https",
-    )
 
 
 def _install_fallbacks(app: FastAPI, iam: IAM) -> None:

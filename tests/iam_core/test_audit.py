@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -437,6 +438,21 @@ def test_a_body_not_in_rfc8785_form_is_rejected_even_with_a_valid_chain(store: S
     result = log.verify()
     assert (result.ok, result.first_bad_seq) == (False, 2)
     assert result.reason == "entry 2: body is not in RFC 8785 canonical form"
+
+
+@pytest.mark.parametrize(
+    ("headers", "flaw"),
+    [({"typ": "JWT"}, "typ is 'JWT'"), ({"kid": "some-other-kid"}, "signed under kid")],
+)
+def test_a_checkpoint_must_carry_the_audit_typ_and_kid(headers: dict[str, str], flaw: str) -> None:
+    """Even signed by the audit key, a token of another type or under another kid is refused."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = AuditKey(private, b"k" * 32)
+    header = {"kid": key.kid, "typ": "audit-checkpoint+jwt", **headers}
+    token = jwt.encode({"seq": 1, "hash": "0" * 64, "iat": 0}, private, "ES256", header)
+    assert key.read_checkpoint(key.sign_checkpoint(1, "0" * 64, 0)).seq == 1
+    with pytest.raises(AuditError, match=flaw):
+        key.read_checkpoint(token)
 
 
 def test_a_deleted_head_row_is_detected(store: Store) -> None:

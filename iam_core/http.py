@@ -1,0 +1,54 @@
+"""HTTP plumbing shared by the IAM's routes: strict form parsing and OAuth error responses."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from iam_core.errors import InvalidClient, InvalidRequest, OAuthError
+
+MAX_FORM_BYTES = 64 * 1024
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body; repeated parameters are refused (§3.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidRequest("request body too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("the body is not valid form data") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest(f"parameter {name[:40]!r} is repeated")
+        form[name] = value
+    return {k: v for k, v in form.items() if v != ""}
+
+
+def query_params(request: Request) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            raise InvalidRequest(f"parameter {name[:40]!r} is repeated")
+        params[name] = value
+    return {k: v for k, v in params.items() if v != ""}
+
+
+def oauth_error_response(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if isinstance(exc, InvalidClient):
+        headers["WWW-Authenticate"] = 'Basic realm="agent-iam"' if basic else "Bearer"
+    elif exc.status in (401, 403):
+        description = exc.description.replace('"', "'")
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="{exc.error}", error_description="{description}"'
+        )
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
