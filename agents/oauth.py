@@ -23,6 +23,8 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agents.dpop import DPoPKey
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -97,12 +99,18 @@ class OAuthClient:
         return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
     async def _post(
-        self, path: str, form: Mapping[str, str], headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        form: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        dpop: DPoPKey | None = None,
     ) -> httpx.Response:
+        url = f"{self.issuer}{path}"
+        all_headers = dict(headers or {})
+        if dpop is not None:
+            all_headers["DPoP"] = dpop.proof("POST", url)
         response = await self.http.post(
-            f"{self.issuer}{path}",
-            data={k: v for k, v in form.items() if v is not None},
-            headers=dict(headers or {}),
+            url, data={k: v for k, v in form.items() if v is not None}, headers=all_headers
         )
         if response.status_code >= 400:
             try:
@@ -116,11 +124,16 @@ class OAuthClient:
 
     # -- grants --------------------------------------------------------------------------
     async def agent_token(
-        self, agent: AgentCredentials, *, resource: str | None = None, scope: str | None = None
+        self,
+        agent: AgentCredentials,
+        *,
+        resource: str | None = None,
+        scope: str | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         form = {"grant_type": "client_credentials", **self._agent_auth(agent)}
         form.update(_optional(resource=resource, scope=scope))
-        return dict((await self._post("/token", form)).json())
+        return dict((await self._post("/token", form, dpop=dpop)).json())
 
     async def app_token(
         self, app: AppCredentials, *, resource: str | None = None, scope: str | None = None
@@ -201,6 +214,7 @@ class OAuthClient:
         redirect_uri: str,
         actor_token: str | None = None,
         resource: str | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         form = {
             "grant_type": "authorization_code",
@@ -213,7 +227,7 @@ class OAuthClient:
             form["client_id"] = app.client_id
         if actor_token:
             form["actor_token_type"] = ACCESS_TOKEN_TYPE
-        return dict((await self._post("/token", form, self._basic(app))).json())
+        return dict((await self._post("/token", form, self._basic(app), dpop)).json())
 
     async def exchange(
         self,
@@ -223,6 +237,7 @@ class OAuthClient:
         actor_token: str,
         scope: str | None = None,
         resource: str | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         form = {
             "grant_type": TOKEN_EXCHANGE,
@@ -233,7 +248,7 @@ class OAuthClient:
             **self._agent_auth(agent),
             **_optional(scope=scope, resource=resource),
         }
-        return dict((await self._post("/token", form)).json())
+        return dict((await self._post("/token", form, dpop=dpop)).json())
 
     async def withdraw_consent(
         self, *, user: str, password: str, actor: str, client_id: str | None = None

@@ -12,6 +12,7 @@ Every error that reaches a client carries its wire code and HTTP status, as in a
     │   ├── InvalidScope           invalid_scope           400
     │   ├── InvalidTarget          invalid_target          400   (RFC 8707 §2)
     │   ├── AccessDenied           access_denied           403
+    │   ├── InvalidDPoPProof       invalid_dpop_proof      400   (RFC 9449 §5)
     │   ├── InvalidToken           invalid_token           401   (RFC 6750 §3.1)
     │   └── InsufficientScope      insufficient_scope      403   (RFC 6750 §3.1)
     ├── TokenError                 a JWT failed verification (reason in ``str(e)``)
@@ -73,6 +74,10 @@ class InvalidTarget(OAuthError):
 class AccessDenied(OAuthError):
     error = "access_denied"
     status = 403
+
+
+class InvalidDPoPProof(OAuthError):
+    error = "invalid_dpop_proof"
 
 
 class InvalidToken(OAuthError):

@@ -21,6 +21,7 @@ from typing import Any
 from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow
 from iam_core.client_auth import Client, ClientAuthenticator
+from iam_core.dpop import DPoPProof
 from iam_core.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -59,8 +60,16 @@ class TokenEndpoint:
         self._flow = flow
         self._clients = clients
 
-    def handle(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
-        """Run one token request; returns the RFC 6749 §5.1 response or raises OAuthError."""
+    def handle(
+        self,
+        form: Mapping[str, str],
+        authorization: str | None,
+        dpop: DPoPProof | None = None,
+    ) -> dict[str, Any]:
+        """Run one token request; returns the RFC 6749 §5.1 response or raises OAuthError.
+
+        With a verified DPoP proof the token is bound to its key (``cnf.jkt``, RFC 9449 §6).
+        """
         grant = form.get("grant_type")
         client: Client | None = None
         try:
@@ -76,11 +85,11 @@ class TokenEndpoint:
             if grant not in client.grant_types:
                 raise UnauthorizedClient(f"client {client.id} may not use {grant}")
             if grant == GRANT_CLIENT_CREDENTIALS:
-                issued = self._client_credentials(client, form)
+                issued = self._client_credentials(client, form, dpop)
             elif grant == GRANT_AUTHORIZATION_CODE:
-                issued = self._authorization_code(client, form)
+                issued = self._authorization_code(client, form, dpop)
             else:
-                issued = self._token_exchange(client, form)
+                issued = self._token_exchange(client, form, dpop)
         except OAuthError as exc:
             self._refused(grant, client, form, exc)
             exc.audited = True
@@ -88,7 +97,9 @@ class TokenEndpoint:
         return self._respond(grant, issued)
 
     # -- client credentials --------------------------------------------------------------
-    def _client_credentials(self, client: Client, form: Mapping[str, str]) -> Issued:
+    def _client_credentials(
+        self, client: Client, form: Mapping[str, str], dpop: DPoPProof | None
+    ) -> Issued:
         requested = _scope(form)
         if client.agent is not None:
             allowed, token_type = client.agent.autonomous, TokenType.AGENT
@@ -105,10 +116,12 @@ class TokenEndpoint:
             raise InvalidScope(
                 f"none of the requested scopes may be used by {client.id} at {resource.name}"
             )
-        return self._mint(token_type, client.id, client.id, resource, granted, requested)
+        return self._mint(token_type, client.id, client.id, resource, granted, requested, dpop)
 
     # -- authorization code --------------------------------------------------------------
-    def _authorization_code(self, client: Client, form: Mapping[str, str]) -> Issued:
+    def _authorization_code(
+        self, client: Client, form: Mapping[str, str], dpop: DPoPProof | None
+    ) -> Issued:
         code = self._flow.redeem(
             _required(form, "code"),
             client_id=client.id,
@@ -150,6 +163,7 @@ class TokenEndpoint:
             resource,
             scopes,
             requested,
+            dpop,
             act=act,
             extra=self._user_claims(user.roles, code.authorization_details),
         )
@@ -157,7 +171,9 @@ class TokenEndpoint:
         return issued
 
     # -- token exchange ------------------------------------------------------------------
-    def _token_exchange(self, client: Client, form: Mapping[str, str]) -> Issued:
+    def _token_exchange(
+        self, client: Client, form: Mapping[str, str], dpop: DPoPProof | None
+    ) -> Issued:
         if form.get("subject_token_type") not in SUBJECT_TOKEN_TYPES:
             raise InvalidRequest(f"subject_token_type must be one of {SUBJECT_TOKEN_TYPES}")
         if form.get("requested_token_type") not in (None, *SUBJECT_TOKEN_TYPES):
@@ -224,6 +240,7 @@ class TokenEndpoint:
             resource,
             scopes,
             requested,
+            dpop,
             act=act,
             extra=self._user_claims(user.roles, details),
         )
@@ -264,10 +281,13 @@ class TokenEndpoint:
         resource: Resource,
         scopes: frozenset[str],
         requested: frozenset[str],
+        dpop: DPoPProof | None,
         *,
         act: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Issued:
+        if dpop is not None:
+            extra = {**(extra or {}), "cnf": {"jkt": dpop.jkt}}
         token, claims = self._iam.minter.mint(
             token_type,
             sub=sub,
@@ -302,9 +322,10 @@ class TokenEndpoint:
                     },
                 )
             )
+        bound = "cnf" in claims.claims
         response: dict[str, Any] = {
             "access_token": issued.token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
             "expires_in": claims.exp - claims.iat,
             "scope": format_scope(claims.scopes),
         }

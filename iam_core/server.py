@@ -21,7 +21,8 @@ from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
-from iam_core.errors import InvalidRequest, OAuthError
+from iam_core.dpop import DPoPVerifier, ReplayCache
+from iam_core.errors import InvalidDPoPProof, InvalidRequest, OAuthError, TokenError
 from iam_core.grants import TokenEndpoint
 from iam_core.http import NO_STORE, oauth_error_response, read_form
 from iam_core.iam import IAM
@@ -41,6 +42,7 @@ def create_app(iam: IAM) -> FastAPI:
     flow = AuthorizationFlow(iam)
     token_endpoint_url = f"{iam.issuer}/token"
     clients = ClientAuthenticator(iam, token_endpoint_url)
+    dpop = DPoPVerifier(iam.clock, ReplayCache(iam.clock))
     tokens = TokenEndpoint(iam, flow, clients)
     app.state.iam = iam
 
@@ -101,6 +103,7 @@ def create_app(iam: IAM) -> FastAPI:
                 "none",
             ],
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+            "dpop_signing_alg_values_supported": ["ES256", "RS256"],
             "introspection_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "private_key_jwt",
@@ -125,7 +128,16 @@ def create_app(iam: IAM) -> FastAPI:
     @app.post("/token")
     async def token(request: Request) -> Response:
         form = await read_form(request)
-        body = tokens.handle(form, request.headers.get("authorization"))
+        proof = None
+        dpop_headers = request.headers.getlist("dpop")
+        if len(dpop_headers) > 1:
+            raise InvalidDPoPProof("one DPoP header at most")
+        if dpop_headers:
+            try:
+                proof = dpop.verify(dpop_headers[0], method="POST", url=token_endpoint_url)
+            except TokenError as exc:
+                raise InvalidDPoPProof(str(exc)) from exc
+        body = tokens.handle(form, request.headers.get("authorization"), proof)
         return JSONResponse(body, headers=NO_STORE)
 
     @app.post("/introspect")

@@ -77,23 +77,28 @@ def _bodies(store: Store) -> dict[int, str]:
 
 
 def _rewrite(
-    store: Store, change: Callable[[dict[str, Any]], None], seal: Callable[[int, str], str]
+    store: Store,
+    change: Callable[[dict[str, Any]], None],
+    seal: Callable[[int, str], str] | None,
 ) -> None:
     """Rewrite every entry consistently (fresh prev_hash and hash) and the head, as an attacker
     who knows the hashing rule would; ``seal`` is their guess at the head seal (or the real one,
-    to isolate another defence)."""
+    to isolate another defence); with None the head row is left alone."""
     _drop_triggers(store)
     prev, seq = "0" * 64, 0
     for seq, body in sorted(_bodies(store).items()):
         doc = json.loads(body)
-        change(doc)
         doc["prev_hash"] = prev
+        change(doc)
         new = rfc8785.dumps(doc)
         prev = hashlib.sha256(bytes.fromhex(prev) + new).hexdigest()
         store.execute(
             "UPDATE audit_entries SET body = ?, hash = ? WHERE seq = ?", (new.decode(), prev, seq)
         )
-    store.execute("UPDATE audit_head SET seq = ?, hash = ?, mac = ?", (seq, prev, seal(seq, prev)))
+    if seal is not None:
+        store.execute(
+            "UPDATE audit_head SET seq = ?, hash = ?, mac = ?", (seq, prev, seal(seq, prev))
+        )
 
 
 def _change_reason_of(target: int) -> Callable[[dict[str, Any]], None]:
@@ -413,12 +418,17 @@ def test_a_checkpoint_signed_by_another_key_is_rejected(store: Store) -> None:
             lambda doc: doc.update(extra=1),
             "entry 1: body does not have the fields of an audit entry",
         ),
+        (
+            lambda doc: doc["seq"] == 2 and doc.update(prev_hash="ab" * 32),
+            "entry 2: prev_hash does not link to the previous entry",
+        ),
     ],
 )
 def test_only_canonical_bodies_of_the_audit_schema_verify(
     store: Store, rewrite: Callable[[dict[str, Any]], None], reason: str
 ) -> None:
-    """A key holder's consistent rewrite verifies (the control), unless it adds a member."""
+    """A key holder's consistent rewrite verifies (the control), unless a body adds a member or
+    names a prev_hash other than the one it is chained to."""
     log = _log(store, 4)
     _rewrite(store, rewrite, KEY.seal_head)
     assert log.verify().reason == reason
@@ -453,6 +463,46 @@ def test_a_checkpoint_must_carry_the_audit_typ_and_kid(headers: dict[str, str], 
     assert key.read_checkpoint(key.sign_checkpoint(1, "0" * 64, 0)).seq == 1
     with pytest.raises(AuditError, match=flaw):
         key.read_checkpoint(token)
+
+
+def test_a_rewrite_that_leaves_the_sealed_head_alone_is_detected(store: Store) -> None:
+    """A consistent rewrite keeps the genuine seal, but that seal names the old last hash."""
+    log = _log(store, 5)
+    _rewrite(store, _change_reason_of(3), None)
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 1)
+    assert result.reason == (
+        "head seal does not match entry 5: log truncated or rewritten after entry 0"
+    )
+
+
+def test_entries_appended_without_the_key_are_not_covered_by_the_head_seal(store: Store) -> None:
+    """A well-chained entry 6 added behind the sealed head at 5 is reported at 6."""
+    log = _log(store, 5)
+    (prev,) = store.one("SELECT hash FROM audit_entries WHERE seq = 5")  # type: ignore[misc]
+    doc = {**log.query()[-1].to_dict(), "seq": 6, "prev_hash": prev, "reason": "planted"}
+    del doc["hash"]
+    body = rfc8785.dumps(doc)
+    digest = hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
+    store.execute(
+        "INSERT INTO audit_entries (seq, event, outcome, actor_kind, agent_ids, body, hash) "
+        "VALUES (6, 'e', 'allowed', 'agent', '', ?, ?)",
+        (body.decode(), digest),
+    )
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 6)
+    assert result.reason.endswith("entries 6..6 were appended without the audit key")
+
+
+def test_a_checkpoint_moved_to_another_seq_is_detected(store: Store) -> None:
+    """The genuine token for entry 10 stored as the checkpoint at 20 names its real seq."""
+    log = _log(store, 20, every=10)
+    _drop_triggers(store)
+    (token,) = store.one("SELECT token FROM audit_checkpoints WHERE seq = 10")  # type: ignore[misc]
+    store.execute("UPDATE audit_checkpoints SET token = ? WHERE seq = 20", (token,))
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 11)
+    assert result.reason == "checkpoint at 20: the token covers entry 10"
 
 
 def test_a_deleted_head_row_is_detected(store: Store) -> None:

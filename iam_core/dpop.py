@@ -1,0 +1,154 @@
+"""DPoP proofs (RFC 9449): sender-constrained tokens.
+
+A client proves possession of a key with a fresh, single-use JWT (``typ: dpop+jwt``) that
+names the HTTP method and URL of the request and, at a resource server, the hash of the
+access token (``ath``). The token endpoint binds the tokens it issues to that key's
+thumbprint (``cnf.jkt``, RFC 9449 §6); a resource server then accepts a bound token only
+with a valid proof by the same key, so a stolen token is useless without the key.
+
+Verification follows RFC 9449 §4.3 step by step; the ``jti`` replay cache is bounded and
+fails closed when full of live entries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jwt
+
+from iam_core.clock import Clock
+from iam_core.errors import TokenError
+from iam_core.keys import jwk_thumbprint, verification_key_from_jwk
+
+DPOP_TYP = "dpop+jwt"
+MAX_PROOF_LENGTH = 4096
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+class ReplayCache:
+    """Seen proof ``jti`` values until they can no longer be fresh; bounded, fails closed."""
+
+    def __init__(self, clock: Clock, *, capacity: int = 200_000) -> None:
+        self._clock = clock
+        self._capacity = capacity
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        """True the first time ``key`` is seen; False on a replay or when full of live jtis."""
+        now = self._clock.now()
+        with self._lock:
+            while self._seen:
+                oldest, expiry = next(iter(self._seen.items()))
+                if expiry > now:
+                    break
+                del self._seen[oldest]
+            if key in self._seen or len(self._seen) >= self._capacity:
+                return False
+            self._seen[key] = expires_at
+            return True
+
+
+@dataclass(frozen=True, slots=True)
+class DPoPProof:
+    jkt: str  # RFC 7638 thumbprint of the proof's public key
+    jti: str
+
+
+def access_token_hash(token: str) -> str:
+    """``ath``: base64url(SHA-256(ASCII(access token))), RFC 9449 §4.2."""
+    digest = hashlib.sha256(token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def normalise_htu(url: str) -> str:
+    """The URL without query and fragment, scheme and host lower-cased (RFC 9449 §4.3 item 9)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", "", ""))
+
+
+class DPoPVerifier:
+    def __init__(self, clock: Clock, replay: ReplayCache, *, max_age: int = 60) -> None:
+        self._clock = clock
+        self._replay = replay
+        self.max_age = max_age
+
+    def verify(
+        self, proof: str, *, method: str, url: str, access_token: str | None = None
+    ) -> DPoPProof:
+        """Check a proof for this request (RFC 9449 §4.3); raises TokenError with the reason."""
+        if len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
+            raise TokenError("DPoP proof is not a compact JWS")
+        try:
+            header = jwt.get_unverified_header(proof)
+        except jwt.PyJWTError as exc:
+            raise TokenError("DPoP proof header is malformed") from exc
+        if header.get("typ") != DPOP_TYP:
+            raise TokenError(f"DPoP proof typ must be {DPOP_TYP}")
+        jwk = header.get("jwk")
+        if not isinstance(jwk, Mapping) or any(m in jwk for m in _PRIVATE_MEMBERS):
+            raise TokenError("DPoP proof must carry a public jwk header")
+        try:
+            key = verification_key_from_jwk(dict(jwk))
+        except (ValueError, jwt.PyJWTError) as exc:
+            raise TokenError("DPoP proof jwk is not an accepted public key") from exc
+        if header.get("alg") != key.alg:
+            raise TokenError("DPoP proof alg does not match its key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                proof,
+                key.key,
+                algorithms=[key.alg],
+                options={
+                    "require": ["jti", "htm", "htu", "iat"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_aud": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"DPoP proof rejected: {type(exc).__name__}") from exc
+        if claims["htm"] != method.upper():
+            raise TokenError("DPoP proof htm does not match the request method")
+        if not isinstance(claims["htu"], str) or normalise_htu(claims["htu"]) != normalise_htu(url):
+            raise TokenError("DPoP proof htu does not match the request URL")
+        iat = claims["iat"]
+        now = self._clock.now()
+        if not isinstance(iat, (int, float)) or abs(now - iat) > self.max_age:
+            raise TokenError("DPoP proof is not fresh (iat)")
+        if access_token is not None:
+            ath = claims.get("ath")
+            if not isinstance(ath, str) or not hmac.compare_digest(
+                ath, access_token_hash(access_token)
+            ):
+                raise TokenError("DPoP proof ath does not match the access token")
+        jkt = jwk_thumbprint(dict(jwk))
+        if not isinstance(claims["jti"], str) or not self._replay.first_use(
+            f"{jkt}:{claims['jti']}", float(iat) + 2 * self.max_age
+        ):
+            raise TokenError("DPoP proof was used before (jti replay)")
+        return DPoPProof(jkt=jkt, jti=claims["jti"])
+
+
+def check_binding(token_claims: Mapping[str, Any], proof: DPoPProof | None) -> None:
+    """A token bound with ``cnf.jkt`` needs a proof by that key (RFC 9449 §7.1)."""
+    cnf = token_claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+    if jkt is None:
+        return
+    if proof is None:
+        raise TokenError("the token is DPoP-bound: a DPoP proof is required")
+    if not hmac.compare_digest(str(jkt), proof.jkt):
+        raise TokenError("DPoP key thumbprint does not match the token's cnf.jkt")
