@@ -17,6 +17,7 @@ from iam_core.audit import AuditEvent, AuditKey, AuditLog
 from iam_core.clock import Clock, SystemClock
 from iam_core.consent import ConsentStore
 from iam_core.errors import InsufficientScope, InvalidTarget, InvalidToken, TokenError
+from iam_core.events import SecurityEventPublisher
 from iam_core.keys import KeyRing
 from iam_core.policy import Policy, format_scope, scope_service
 from iam_core.registry import STRONG_HASHER, Registry
@@ -26,7 +27,7 @@ from iam_core.tokens import Lifetimes, Token, TokenMinter, TokenType, TokenVerif
 from iam_core.trace import current_trace_id
 
 HOTEL_SERVICES = ("availability", "booking", "payment", "concierge")
-IAM_SCOPE_SERVICES = ("audit", "scim")
+IAM_SCOPE_SERVICES = ("audit", "scim", "events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class IAM:
         self.verifier = TokenVerifier(self.keys, self.clock, self.issuer, leeway=self.config.leeway)
         self.consents = ConsentStore(store, self.clock)
         self.revocations = RevocationRegistry(store, self.clock)
+        self.events = SecurityEventPublisher(self)
         self.audit = AuditLog(
             store,
             audit_key or AuditKey.generate(),

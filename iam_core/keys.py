@@ -93,8 +93,10 @@ def alg_for_key(key: PublicKey) -> str:
 
 def verification_key_from_jwk(jwk: dict[str, Any]) -> VerificationKey:
     """Parse a public JWK; the ``alg`` is pinned from the key type, never chosen by a token."""
-    pyjwk = jwt.PyJWK.from_dict(dict(jwk))
-    key = pyjwk.key
+    try:
+        key = jwt.PyJWK.from_dict(dict(jwk)).key
+    except jwt.PyJWTError as exc:
+        raise ValueError(f"not a usable public JWK: {exc}") from exc
     if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
         raise ValueError("only EC P-256 and RSA public keys are accepted")
     if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1):

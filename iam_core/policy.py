@@ -38,6 +38,7 @@ SCOPES: Mapping[str, str] = {
     "concierge:pii": "read guest profiles with personal data (staff)",
     "audit:read": "read the audit log",
     "scim:admin": "manage identities over SCIM",
+    "events:read": "receive revocation events (Security Event Tokens)",
 }
 
 _GUEST = frozenset(

@@ -35,6 +35,7 @@ DEMO_SECRETS: Mapping[str, str] = {
     "booking-backend": "booking-backend-demo-secret-0123456789abcdef",
     "auditor": "auditor-demo-secret-0123456789abcdef",
     "iam-admin": "iam-admin-demo-secret-0123456789abcdef",
+    "hotel-services": "hotel-services-demo-secret-0123456789abcdef",
 }
 REDIRECT_URIS: Mapping[str, str] = {
     "hotel-web": "http://127.0.0.1:8400/callback",
@@ -131,6 +132,14 @@ def demo_apps() -> tuple[App, ...]:
             auth_method="client_secret_basic",
             grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
             scopes=frozenset({"scim:admin"}),
+        ),
+        App(
+            "hotel-services",
+            "Hotel resource servers",
+            confidential=True,
+            auth_method="client_secret_basic",
+            grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
+            scopes=frozenset({"events:read"}),
         ),
     )
 

@@ -10,6 +10,7 @@ malformed requests per RFC 6750 §3.1, and every refusal is audited.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -118,6 +119,7 @@ def create_app(iam: IAM) -> FastAPI:
             "resources": {r.name: r.uri for r in iam.resources.values()},
             "scim_endpoint": f"{iam.issuer}/scim/v2",
             "audit_endpoint": f"{iam.issuer}/audit",
+            "security_events_poll_endpoint": f"{iam.issuer}/events/poll",
         }
 
     @app.get("/jwks.json")
@@ -152,6 +154,32 @@ def create_app(iam: IAM) -> FastAPI:
         client = clients.authenticate(form, request.headers.get("authorization"))
         revoke(iam, client, form)
         return Response(status_code=200, headers=NO_STORE)
+
+    # -- security events (RFC 8936 poll delivery) ----------------------------------------
+    @app.post("/events/poll")
+    async def poll_events(request: Request) -> Response:
+        """RFC 8936 §2.4: ``ack`` delivered SETs, get the next ones; long-polls up to 10 s."""
+        caller = iam.authorize_bearer(request.headers.get("authorization"), "events:read")
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            raise InvalidRequest("the body must be a JSON object") from exc
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        ack = body.get("ack", [])
+        max_events = body.get("maxEvents", 100)
+        immediately = body.get("returnImmediately", False)
+        if not (isinstance(ack, list) and all(isinstance(a, str) for a in ack)):
+            raise InvalidRequest("ack must be a list of SET jti values")
+        if not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 0:
+            raise InvalidRequest("maxEvents must be a non-negative integer")
+        sets, more = await iam.events.poll(
+            caller.sub,
+            ack=ack[:1000],
+            max_events=min(max_events, 1000),
+            wait=0.0 if immediately or max_events == 0 else 10.0,
+        )
+        return JSONResponse({"sets": sets, "moreAvailable": more}, headers=NO_STORE)
 
     # -- audit ---------------------------------------------------------------------------
     @app.get("/audit")

@@ -1,0 +1,240 @@
+"""Revocations published as Security Event Tokens, pushed in-process and offered by polling.
+
+Each revocation becomes one SET (RFC 8417): a JWT with ``typ: secevent+jwt``, signed by the
+issuer's key, whose ``events`` claim holds one event shaped after OpenID CAEP:
+
+* ``session-revoked`` — a token was revoked or a user withdrew consent;
+* ``token-claims-change`` — an agent was blocked or a user disabled (``claims.status``).
+
+Besides the CAEP fields the event lists the revoked tokens (``revoked``: ``jti`` and
+``exp``), so a resource server can refuse exactly those and forget each after it expires.
+In-process subscribers receive the SET synchronously, before the revoking call returns; other
+processes poll ``/events/poll`` (RFC 8936), long-polling so that delivery takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+from iam_core.errors import TokenError
+from iam_core.keys import KeySource
+from iam_core.revocation import Revocation
+
+if TYPE_CHECKING:
+    from iam_core.iam import IAM
+
+SET_TYP = "secevent+jwt"
+CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
+SESSION_REVOKED = CAEP + "session-revoked"
+TOKEN_CLAIMS_CHANGE = CAEP + "token-claims-change"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS security_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, jti TEXT NOT NULL UNIQUE, token TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_receivers (
+    receiver TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """A SET and its decoded claims (the decoded form is for in-process subscribers)."""
+
+    jti: str
+    token: str
+    claims: Mapping[str, Any]
+
+
+def event_type_for(revocation: Revocation) -> str:
+    if revocation.reason in ("agent blocked", "user disabled"):
+        return TOKEN_CLAIMS_CHANGE
+    return SESSION_REVOKED
+
+
+class SecurityEventPublisher:
+    """Turns every revocation of the IAM into a stored, signed SET and delivers it."""
+
+    def __init__(self, iam: IAM) -> None:
+        self._iam = iam
+        self._subscribers: list[Callable[[SecurityEvent], None]] = []
+        self._waiters: set[asyncio.Event] = set()
+        iam.store.ensure_schema(SCHEMA)
+        iam.revocations.subscribe(self._on_revocation)
+
+    def subscribe(self, callback: Callable[[SecurityEvent], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def _on_revocation(self, revocation: Revocation) -> None:
+        if not revocation.jtis:
+            return
+        event = self.publish(revocation)
+        for callback in list(self._subscribers):
+            callback(event)
+        for waiter in list(self._waiters):
+            waiter.set()
+
+    def publish(self, revocation: Revocation) -> SecurityEvent:
+        now = int(self._iam.clock.now())
+        exps = dict(
+            (row["jti"], row["exp"])
+            for row in self._iam.store.all(
+                f"SELECT jti, exp FROM revoked_tokens WHERE jti IN "  # noqa: S608 - placeholders only
+                f"({','.join('?' * len(revocation.jtis))})",
+                revocation.jtis,
+            )
+        )
+        event_type = event_type_for(revocation)
+        subject = revocation.actor or revocation.subject
+        body: dict[str, Any] = {
+            "subject": {"format": "opaque", "id": subject or "token"},
+            "event_timestamp": int(revocation.at),
+            "initiating_entity": "policy" if subject else "user",
+            "reason_admin": {"en": revocation.reason},
+            "revoked": [{"jti": j, "exp": exps.get(j, now)} for j in revocation.jtis],
+        }
+        if event_type == TOKEN_CLAIMS_CHANGE:
+            body["claims"] = {"status": "blocked" if "agent" in revocation.reason else "disabled"}
+        claims = {
+            "iss": self._iam.issuer,
+            "iat": now,
+            "jti": secrets.token_urlsafe(16),
+            "aud": [r.uri for r in self._iam.resources.values()],
+            "events": {event_type: body},
+        }
+        token = self._iam.keys.sign(claims, typ=SET_TYP)
+        self._iam.store.execute(
+            "INSERT INTO security_events (jti, token, created_at) VALUES (?, ?, ?)",
+            (claims["jti"], token, self._iam.clock.now()),
+        )
+        return SecurityEvent(str(claims["jti"]), token, claims)
+
+    async def poll(
+        self, receiver: str, *, ack: list[str], max_events: int, wait: float
+    ) -> tuple[dict[str, str], bool]:
+        """RFC 8936 §2.4: acknowledge, then return up to ``max_events`` unacknowledged SETs.
+
+        With ``wait`` > 0 and nothing pending, wait up to that long for the next event.
+        """
+        self._ack(receiver, ack)
+        pending = self._pending(receiver, max_events + 1)
+        if not pending and wait > 0:
+            waiter = asyncio.Event()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait_for(waiter.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            finally:
+                self._waiters.discard(waiter)
+            pending = self._pending(receiver, max_events + 1)
+        more = len(pending) > max_events
+        return {jti: token for jti, token in pending[:max_events]}, more
+
+    def _ack(self, receiver: str, acks: list[str]) -> None:
+        cursor = self._cursor(receiver)
+        if acks:
+            marks = ",".join("?" * len(acks))
+            row = self._iam.store.one(
+                f"SELECT MAX(seq) AS seq FROM security_events WHERE jti IN ({marks})",  # noqa: S608
+                acks,
+            )
+            if row and row["seq"] is not None:
+                cursor = max(cursor, int(row["seq"]))
+        self._iam.store.execute(
+            "INSERT INTO event_receivers VALUES (?, ?) ON CONFLICT(receiver)"
+            " DO UPDATE SET acked_seq = excluded.acked_seq",
+            (receiver, cursor),
+        )
+
+    def _cursor(self, receiver: str) -> int:
+        row = self._iam.store.one(
+            "SELECT acked_seq FROM event_receivers WHERE receiver = ?", (receiver,)
+        )
+        if row is not None:
+            return int(row["acked_seq"])
+        # A new receiver starts from the events whose tokens may still be alive.
+        horizon = self._iam.clock.now() - self._iam.config.lifetimes.longest * 2
+        row = self._iam.store.one(
+            "SELECT COALESCE(MAX(seq), 0) AS seq FROM security_events WHERE created_at < ?",
+            (horizon,),
+        )
+        return int(row["seq"]) if row else 0
+
+    def _pending(self, receiver: str, limit: int) -> list[tuple[str, str]]:
+        rows = self._iam.store.all(
+            "SELECT jti, token FROM security_events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (self._cursor(receiver), limit),
+        )
+        return [(r["jti"], r["token"]) for r in rows]
+
+
+class RevokedTokens:
+    """A resource server's view of revocations, fed by SETs: which ``jti`` to refuse.
+
+    ``receive_claims`` takes an in-process event; ``receive_token`` verifies a polled SET's
+    signature, ``typ``, issuer and audience first (RFC 8417 §2.3, RFC 8725 §3.11).
+    """
+
+    def __init__(self, clock: Any, *, issuer: str, audience: str) -> None:
+        self._clock = clock
+        self._issuer = issuer
+        self._audience = audience
+        self._revoked: dict[str, float] = {}
+        self.events_applied = 0
+
+    def __contains__(self, jti: object) -> bool:
+        return jti in self._revoked
+
+    def __len__(self) -> int:
+        return len(self._revoked)
+
+    def receive_claims(self, claims: Mapping[str, Any]) -> None:
+        events = claims.get("events")
+        if not isinstance(events, Mapping):
+            return
+        for body in events.values():
+            for item in body.get("revoked", ()) if isinstance(body, Mapping) else ():
+                if isinstance(item, Mapping) and isinstance(item.get("jti"), str):
+                    self._revoked[item["jti"]] = float(item.get("exp") or 0)
+        self.events_applied += 1
+        self._prune()
+
+    def receive_token(self, token: str, keys: KeySource) -> None:
+        """Verify and apply one SET from the poll endpoint; raises TokenError if invalid."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError("SET header is malformed") from exc
+        if header.get("typ") != SET_TYP:
+            raise TokenError(f"SET typ must be {SET_TYP}")
+        key = keys.get_key(str(header.get("kid")))
+        if key is None or header.get("alg") != key.alg:
+            raise TokenError("SET signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.alg],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["iss", "iat", "jti", "events"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"SET rejected: {type(exc).__name__}") from exc
+        self.receive_claims(claims)
+
+    def _prune(self) -> None:
+        # Keep a revoked jti well past its expiry: verifiers allow a little leeway.
+        horizon = self._clock.now() - 300
+        for jti in [j for j, exp in self._revoked.items() if exp < horizon]:
+            del self._revoked[jti]
