@@ -19,6 +19,10 @@ import httpx
 
 from agents.keystore import AgentKeyStore
 from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
+from fastapi import FastAPI
+
+from hotel.app import Hotel, build_hotel
+from hotel.world import HotelWorld
 from iam_core.clock import Clock
 from iam_core.iam import IAM, IAMConfig
 from iam_core.registry import SIMULATION_HASHER, STRONG_HASHER
@@ -60,6 +64,34 @@ def build_iam(
     return iam
 
 
+def build_stack(
+    iam: IAM, *, baseline: bool = False, seed: int = 0
+) -> tuple[FastAPI, Hotel, httpx.AsyncClient]:
+    """The IAM app with the four hotel services mounted under ``/hotel``, in one process.
+
+    The services reach the IAM (JWKS, the booking backend's token) and availability through
+    an in-process client; revocations reach their guards synchronously. The returned client
+    is the services' own and must be closed with the stack.
+    """
+    app = create_app(iam)
+    inner = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=iam.issuer)
+    guests = [u.id for u in iam.registry.users() if "guest" in u.roles]
+    world = HotelWorld.seeded(iam.store, seed=seed, guest_ids=guests, clock=iam.clock)
+    hotel = build_hotel(
+        world=world,
+        audit=iam.audit,
+        clock=iam.clock,
+        issuer=iam.issuer,
+        http=inner,
+        backend_secret=DEMO_SECRETS["booking-backend"],
+        baseline=baseline,
+        events=iam.events,
+        policy=iam.policy,
+    )
+    hotel.mount_into(app)
+    return app, hotel, inner
+
+
 @dataclass
 class Deployment:
     """What a client-side caller needs: an HTTP client, the OAuth client and credentials."""
@@ -69,6 +101,8 @@ class Deployment:
     keystore: AgentKeyStore
     issuer: str
     iam: IAM | None  # only for an in-process deployment
+    hotel: Hotel | None = None  # only for an in-process deployment
+    baseline: bool = False
 
     def agent(self, agent_id: str) -> AgentCredentials:
         return AgentCredentials(
@@ -93,6 +127,7 @@ async def deployment(
     seed: int = 0,
     config: IAMConfig | None = None,
     clock: Clock | None = None,
+    baseline: bool = False,
 ) -> AsyncIterator[Deployment]:
     """In-process (``db`` file or memory) or remote (``server`` URL) deployment."""
     keystore = agent_keystore(in_memory)
@@ -110,7 +145,13 @@ async def deployment(
         config=config,
         clock=clock,
     )
-    transport = httpx.ASGITransport(app=create_app(iam))
-    async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
-        yield Deployment(http, OAuthClient(http, iam.issuer), keystore, iam.issuer, iam)
-    iam.store.close()
+    app, hotel, inner = build_stack(iam, baseline=baseline, seed=seed)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
+            yield Deployment(
+                http, OAuthClient(http, iam.issuer), keystore, iam.issuer, iam, hotel, baseline
+            )
+    finally:
+        await inner.aclose()
+        iam.store.close()

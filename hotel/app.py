@@ -1,0 +1,155 @@
+"""Assembling the four services: guards, JWKS cache, revocation feed and business state.
+
+``build_hotel`` gives one FastAPI app per service. In one process (``agent-iam serve``, the
+simulations) they are mounted under ``/hotel/<service>`` beside the IAM, share its audit
+log, and receive revocations synchronously from its publisher. A service run alone
+(``agent-iam serve --only booking``) reaches a remote IAM over HTTP and long-polls its
+Security Event Tokens instead. With ``baseline=True`` the same routes run behind the
+shared-API-key guard of :mod:`hotel.baseline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from hotel import availability, booking, concierge, payment
+from hotel.backend_client import AppToken, AvailabilityClient, SharedKey
+from hotel.baseline import DEMO_API_KEY, BaselineGuard
+from hotel.guard import Guard
+from hotel.world import HotelWorld
+from iam_core.audit import AuditLog
+from iam_core.clock import Clock
+from iam_core.dpop import DPoPVerifier, ReplayCache
+from iam_core.events import RevokedTokens, SecurityEventPublisher
+from iam_core.jwks_client import RemoteJWKS
+from iam_core.policy import Policy
+
+SERVICES = ("availability", "booking", "payment", "concierge")
+BACKEND_CLIENT = "booking-backend"
+
+
+@dataclass
+class Hotel:
+    """The services of one deployment and the state their guards share."""
+
+    world: HotelWorld
+    apps: dict[str, FastAPI]
+    urls: dict[str, str]
+    guards: dict[str, Any]
+    keys: RemoteJWKS | None = None
+    revoked: RevokedTokens | None = None
+    unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
+
+    def mount_into(self, app: FastAPI, prefix: str = "/hotel") -> None:
+        for name, service in self.apps.items():
+            app.mount(f"{prefix}/{name}", service)
+
+
+def build_hotel(
+    *,
+    world: HotelWorld,
+    audit: AuditLog,
+    clock: Clock,
+    issuer: str,
+    http: httpx.AsyncClient,
+    base_url: str | None = None,
+    backend_secret: str,
+    baseline: bool = False,
+    events: SecurityEventPublisher | None = None,
+    policy: Policy | None = None,
+    only: tuple[str, ...] = SERVICES,
+) -> Hotel:
+    """The services in ``only``; ``http`` reaches the IAM (and availability, for holds)."""
+    issuer = issuer.rstrip("/")
+    base = (base_url or f"{issuer}/hotel").rstrip("/")
+    urls = {name: f"{base}/{name}" for name in SERVICES}
+    if baseline:
+        return _baseline(world, audit, http, urls, only)
+    keys = RemoteJWKS(lambda: _get_json(http, f"{issuer}/jwks.json"), clock)
+    revoked = RevokedTokens(clock, issuer=issuer, audience=urls["availability"])
+    unsubscribe = (
+        events.subscribe(lambda event: revoked.receive_claims(event.claims)) if events else None
+    )
+    dpop = DPoPVerifier(clock, ReplayCache(clock))
+    guards: dict[str, Any] = {
+        name: Guard(
+            service=name,
+            audience=urls[name],
+            issuer=issuer,
+            keys=keys,
+            revoked=revoked,
+            audit=audit,
+            clock=clock,
+            dpop=dpop,
+            policy=policy,
+        )
+        for name in only
+    }
+    holds = AvailabilityClient(
+        http,
+        urls["availability"],
+        AppToken(
+            http,
+            issuer,
+            BACKEND_CLIENT,
+            backend_secret,
+            resource=urls["availability"],
+            scope="availability:hold",
+        ),
+    )
+    apps = _apps(world, guards, holds, urls, issuer)
+    return Hotel(world, apps, urls, guards, keys, revoked, unsubscribe)
+
+
+def _baseline(
+    world: HotelWorld,
+    audit: AuditLog,
+    http: httpx.AsyncClient,
+    urls: dict[str, str],
+    only: tuple[str, ...],
+) -> Hotel:
+    staff_roles = {s.id: (s.role,) for s in world.staff()}
+
+    def roles_of(user: str) -> tuple[str, ...]:
+        return staff_roles.get(user, ("guest",))
+
+    guards: dict[str, Any] = {
+        name: BaselineGuard(service=name, audit=audit, roles_of=roles_of) for name in only
+    }
+    holds = AvailabilityClient(http, urls["availability"], SharedKey(DEMO_API_KEY, BACKEND_CLIENT))
+    return Hotel(world, _apps(world, guards, holds, urls, "baseline"), urls, guards)
+
+
+def _apps(
+    world: HotelWorld,
+    guards: dict[str, Any],
+    holds: AvailabilityClient,
+    urls: dict[str, str],
+    issuer: str,
+) -> dict[str, FastAPI]:
+    makers: dict[str, Callable[[], FastAPI]] = {
+        "availability": lambda: availability.create_app(
+            world, guards["availability"], resource=urls["availability"], issuer=issuer
+        ),
+        "booking": lambda: booking.create_app(
+            world, guards["booking"], holds, resource=urls["booking"], issuer=issuer
+        ),
+        "payment": lambda: payment.create_app(
+            world, guards["payment"], resource=urls["payment"], issuer=issuer
+        ),
+        "concierge": lambda: concierge.create_app(
+            world, guards["concierge"], resource=urls["concierge"], issuer=issuer
+        ),
+    }
+    return {name: makers[name]() for name in guards}
+
+
+async def _get_json(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    response = await http.get(url)
+    response.raise_for_status()
+    return dict(response.json())

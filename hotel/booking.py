@@ -1,0 +1,164 @@
+"""The booking service: create, read, list, change and cancel bookings.
+
+* create — a human subject (OBO or user token) with ``booking:create``. When an agent acts,
+  the token must carry an RFC 9396 ``hotel_booking`` grant and the request must match it
+  (hotel, dates, room type, total): what the guest asked for, not what a review said. The
+  room is held at availability by the booking backend's own App token.
+* read — the owner, or staff; list — the caller's own bookings.
+* change dates — staff (front-desk or manager) with ``booking:modify``; override the rate —
+  managers only (``booking:rate-override``); cancel — the owner (``booking:cancel``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel, Field
+
+from hotel.backend_client import AvailabilityClient
+from hotel.guard import HUMAN, Access, Rule
+from hotel.service import service_app
+from hotel.world import HotelWorld
+
+CREATE = Rule("booking:create", kinds=HUMAN)
+READ = Rule("booking:read", kinds=HUMAN, objects=True)
+LIST = Rule("booking:read", kinds=HUMAN)
+MODIFY = Rule(
+    "booking:modify", kinds=HUMAN, roles_any=frozenset({"front-desk", "manager"}), objects=True
+)
+OVERRIDE = Rule(
+    "booking:rate-override", kinds=HUMAN, roles_any=frozenset({"manager"}), objects=True
+)
+CANCEL = Rule("booking:cancel", kinds=HUMAN, objects=True)
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class NewBooking(BaseModel):
+    hotel_id: Id
+    room_type: Id
+    check_in: date
+    check_out: date
+
+
+class DateChange(BaseModel):
+    check_in: date
+    check_out: date
+
+
+class RateOverride(BaseModel):
+    nightly_rate_cents: Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+def outside_grant(grant: Mapping[str, Any], body: NewBooking, total_cents: int) -> str | None:
+    """Why a booking request exceeds its ``hotel_booking`` grant, or None (RFC 9396 §2)."""
+    for name, asked in (
+        ("hotel_id", body.hotel_id),
+        ("room_type", body.room_type),
+        ("check_in", body.check_in.isoformat()),
+        ("check_out", body.check_out.isoformat()),
+    ):
+        if name in grant and str(grant[name]) != asked:
+            return f"{name} {asked} is not the granted {grant[name]}"
+    cap = grant.get("max_total_cents")
+    if isinstance(cap, int) and total_cents > cap:
+        return f"total {total_cents} above the granted {cap}"
+    return None
+
+
+def create_app(
+    world: HotelWorld, guard: Any, holds: AvailabilityClient, *, resource: str, issuer: str
+) -> FastAPI:
+    app = service_app(
+        "booking",
+        resource=resource,
+        issuer=issuer,
+        scopes=[
+            "booking:create",
+            "booking:read",
+            "booking:modify",
+            "booking:cancel",
+            "booking:rate-override",
+        ],
+        description="Bookings: owner checks, staff changes, manager overrides.",
+    )
+    create: Any = Depends(guard.require(CREATE))
+    read: Any = Depends(guard.require(READ))
+    mine: Any = Depends(guard.require(LIST))
+    modify: Any = Depends(guard.require(MODIFY))
+    override: Any = Depends(guard.require(OVERRIDE))
+    cancel: Any = Depends(guard.require(CANCEL))
+
+    @app.post("/bookings", status_code=201)
+    async def create_booking(
+        body: NewBooking, request: Request, access: Access = create
+    ) -> dict[str, Any]:
+        offers = world.search(body.hotel_id, body.check_in, body.check_out, 1, body.room_type)
+        total = offers[0].total_cents if offers else 0
+        if access.actors:
+            grant = access.grant("hotel_booking")
+            if grant is None:
+                raise access.deny(
+                    "no hotel_booking grant: an agent may only book what the "
+                    "guest authorised (authorization_details)"
+                )
+            reason = outside_grant(grant, body, total)
+            if reason is not None:
+                raise access.deny(f"request outside the grant: {reason}")
+        access.allow("booking within the grant" if access.actors else "booking by the guest")
+        hold = await holds.hold(
+            body.hotel_id,
+            body.room_type,
+            body.check_in,
+            body.check_out,
+            holder=access.sub,
+            traceparent=request.headers.get("traceparent"),
+        )
+        booking = world.create_booking(
+            access.sub,
+            body.hotel_id,
+            body.room_type,
+            body.check_in,
+            body.check_out,
+            hold_id=str(hold["id"]),
+            created_by=access.sub,
+            acting_agent=access.actors[0] if access.actors else None,
+        )
+        return booking.as_dict()
+
+    @app.get("/bookings")
+    async def my_bookings(access: Access = mine) -> dict[str, Any]:
+        return {"bookings": [b.as_dict() for b in world.bookings_of(access.sub)]}
+
+    @app.get("/bookings/{booking_id}")
+    async def get_booking(booking_id: Id, access: Access = read) -> dict[str, Any]:
+        booking = world.booking(booking_id)
+        access.require_owner(booking.guest, booking_id, staff_may=True)
+        return booking.as_dict()
+
+    @app.patch("/bookings/{booking_id}/dates")
+    async def change_dates(
+        booking_id: Id, body: DateChange, access: Access = modify
+    ) -> dict[str, Any]:
+        world.booking(booking_id)
+        access.allow("staff date change", booking_id)
+        return world.change_dates(booking_id, body.check_in, body.check_out).as_dict()
+
+    @app.patch("/bookings/{booking_id}/rate")
+    async def override_rate(
+        booking_id: Id, body: RateOverride, access: Access = override
+    ) -> dict[str, Any]:
+        world.booking(booking_id)
+        access.allow("manager rate override", booking_id)
+        return world.override_rate(booking_id, body.nightly_rate_cents).as_dict()
+
+    @app.delete("/bookings/{booking_id}")
+    async def cancel_booking(booking_id: Id, access: Access = cancel) -> dict[str, Any]:
+        booking = world.booking(booking_id)
+        access.require_owner(booking.guest, booking_id)
+        return world.cancel(booking_id).as_dict()
+
+    return app

@@ -1,0 +1,105 @@
+"""Keeping a service's revocation list current from another process: RFC 8936 long-polling.
+
+The poller authenticates as the ``hotel-services`` app (an App token with ``events:read``),
+long-polls ``/events/poll``, verifies each SET against the issuer's JWKS, applies it, and
+acknowledges it in the next poll. In one process the services subscribe to the publisher
+directly instead, and no poll is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+
+from iam_core.errors import TokenError
+from iam_core.events import RevokedTokens
+from iam_core.jwks_client import RemoteJWKS
+
+
+class SetPoller:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        issuer: str,
+        revoked: RevokedTokens,
+        keys: RemoteJWKS,
+        *,
+        client_id: str,
+        client_secret: str,
+        wait: bool = True,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self._http = http
+        self._issuer = issuer.rstrip("/")
+        self._revoked = revoked
+        self._keys = keys
+        self._basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self._wait = wait
+        self._on_error = on_error
+        self._token: str | None = None
+        self._token_expiry = 0.0
+        self._ack: list[str] = []
+        self.polls = 0
+
+    async def _bearer(self) -> str:
+        if self._token is None or time.time() > self._token_expiry - 30:
+            response = await self._http.post(
+                f"{self._issuer}/token",
+                data={"grant_type": "client_credentials", "scope": "events:read"},
+                headers={"Authorization": f"Basic {self._basic}"},
+            )
+            response.raise_for_status()
+            body = response.json()
+            self._token = str(body["access_token"])
+            self._token_expiry = time.time() + float(body["expires_in"])
+        return self._token
+
+    async def poll_once(self) -> int:
+        """One poll: acknowledge what was applied, apply what arrives; returns how many."""
+        response = await self._http.post(
+            f"{self._issuer}/events/poll",
+            json={"ack": self._ack, "maxEvents": 100, "returnImmediately": not self._wait},
+            headers={"Authorization": f"Bearer {await self._bearer()}"},
+            timeout=30.0,
+        )
+        response.raise_for_status()
+        self.polls += 1
+        applied: list[str] = []
+        for jti, token in response.json().get("sets", {}).items():
+            try:
+                self._revoked.receive_token(token, self._keys)
+            except TokenError:
+                await self._keys.refresh()
+                self._revoked.receive_token(token, self._keys)
+            applied.append(jti)
+        self._ack = applied
+        return len(applied)
+
+    async def run(self) -> None:
+        """Poll until cancelled; back off briefly after an error (the IAM may be restarting)."""
+        while True:
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except (httpx.HTTPError, TokenError, ValueError) as exc:
+                if self._on_error:
+                    self._on_error(exc)
+                await asyncio.sleep(0.5)
+
+
+@contextlib.asynccontextmanager
+async def polling(poller: SetPoller) -> AsyncIterator[SetPoller]:
+    """Run a poller in the background for the lifetime of a service."""
+    task = asyncio.create_task(poller.run())
+    try:
+        yield poller
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

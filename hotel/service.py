@@ -1,0 +1,105 @@
+"""What every hotel service shares: its FastAPI app, error mapping and RFC 9728 metadata.
+
+Bad input never becomes a 500: validation errors are 400, unknown objects 404, business
+conflicts 409/422, oversized bodies 413 — all JSON with a clear message. Guard refusals carry
+``WWW-Authenticate`` (RFC 6750 §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from hotel.guard import GuardDenied
+from hotel.world import WorldError
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def service_app(
+    name: str,
+    *,
+    resource: str,
+    issuer: str,
+    scopes: list[str],
+    description: str,
+) -> FastAPI:
+    """A service app with the error handlers and protected resource metadata installed."""
+    app = FastAPI(
+        title=f"hotel {name}",
+        description=description,
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse(
+                {
+                    "error": "payload_too_large",
+                    "error_description": f"bodies are limited to {MAX_BODY_BYTES} bytes",
+                },
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.exception_handler(GuardDenied)
+    async def on_denied(request: Request, exc: GuardDenied) -> Response:
+        scheme = (
+            "DPoP" if request.headers.get("authorization", "")[:5].lower() == "dpop " else "Bearer"
+        )
+        body = {"error": exc.error or "invalid_request", "error_description": exc.description}
+        return JSONResponse(
+            body, status_code=exc.status, headers={"WWW-Authenticate": exc.challenge(scheme)}
+        )
+
+    @app.exception_handler(WorldError)
+    async def on_world(request: Request, exc: WorldError) -> Response:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse(
+            {
+                "error": "invalid_request",
+                "error_description": f"{where}: {first.get('msg', 'invalid')}",
+            },
+            status_code=400,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse(
+            {
+                "error": "not_found" if exc.status_code == 404 else "http_error",
+                "error_description": str(exc.detail),
+            },
+            status_code=exc.status_code,
+        )
+
+    @app.get("/.well-known/oauth-protected-resource", include_in_schema=False)
+    async def protected_resource_metadata() -> dict[str, Any]:
+        """RFC 9728 §2: how to get a token for this resource."""
+        return {
+            "resource": resource,
+            "authorization_servers": [issuer],
+            "scopes_supported": scopes,
+            "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["ES256", "RS256"],
+            "resource_name": f"hotel {name}",
+        }
+
+    return app
