@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from agents.keystore import AgentKeyStore
 from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
-from fastapi import FastAPI
-
 from hotel.app import Hotel, build_hotel
 from hotel.world import HotelWorld
 from iam_core.clock import Clock
