@@ -23,7 +23,7 @@ from hotel.guard import HUMAN, Access, Rule
 from hotel.service import service_app
 from hotel.world import HotelWorld
 
-CREATE = Rule("booking:create", kinds=HUMAN)
+CREATE = Rule("booking:create", kinds=HUMAN, objects=True)
 READ = Rule("booking:read", kinds=HUMAN, objects=True)
 LIST = Rule("booking:read", kinds=HUMAN)
 MODIFY = Rule(

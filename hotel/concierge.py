@@ -20,7 +20,7 @@ from hotel.world import HotelWorld
 HOTEL_DOMAIN = "hotel.example"
 STAFF = frozenset({"front-desk", "manager"})
 
-REQUEST = Rule("concierge:request", kinds=HUMAN)
+REQUEST = Rule("concierge:request", kinds=HUMAN, objects=True)
 MY_REQUESTS = Rule("concierge:request", kinds=HUMAN)
 ALL_REQUESTS = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF)
 DIRECTORY = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF)
@@ -62,6 +62,7 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
             if body.recipient not in staff_ids and domain != HOTEL_DOMAIN:
                 # The audit names the recipient's domain only, never the text (it may be PII).
                 raise access.deny(f"external recipient refused (domain {domain or 'unknown'})")
+        access.allow("request inside the hotel")
         created = world.create_request(
             access.sub,
             body.text,
