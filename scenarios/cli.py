@@ -34,11 +34,24 @@ def _parser() -> argparse.ArgumentParser:
     tour = sub.add_parser("tour", help="obtain each token type through the real flows")
     tour.add_argument("--json", action="store_true", help="print the tour as JSON")
 
-    serve = sub.add_parser("serve", help="run the IAM over HTTP")
+    serve = sub.add_parser("serve", help="run the IAM and the hotel services over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--db", type=Path, help="database file (default ./.agent-iam/iam.db)")
     serve.add_argument("--issuer", help="public issuer URL (default http://HOST:PORT)")
+    serve.add_argument(
+        "--only",
+        choices=["availability", "booking", "payment", "concierge"],
+        help="run one hotel service alone against the IAM at --issuer",
+    )
+    serve.add_argument(
+        "--services-base",
+        help="with --only: the services' base URL, whose "
+        "<service> paths are their audiences (default ISSUER/hotel)",
+    )
+    serve.add_argument(
+        "--baseline", action="store_true", help="services accept one shared API key (no agent IAM)"
+    )
 
     token = sub.add_parser("token", help="run one token flow and print the token")
     token.add_argument("kind", choices=["agent", "app", "user", "obo", "exchange"])
@@ -100,16 +113,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from scenarios.serve import serve_all, serve_one
 
-    from iam_core.server import create_app
-    from scenarios.deployment import agent_keystore, build_iam, default_db
-
-    issuer = args.issuer or f"http://{args.host}:{args.port}"
-    iam = build_iam(args.db or default_db(), issuer=issuer, keystore=agent_keystore())
-    err.print(f"IAM at {issuer}  (database {iam.store.path})")
-    uvicorn.run(create_app(iam), host=args.host, port=args.port, log_level="warning")
-    return 0
+    if args.only:
+        return serve_one(
+            err,
+            args.only,
+            host=args.host,
+            port=args.port,
+            issuer=args.issuer,
+            base_url=args.services_base,
+            baseline=args.baseline,
+        )
+    return serve_all(
+        err, host=args.host, port=args.port, db=args.db, issuer=args.issuer, baseline=args.baseline
+    )
 
 
 async def _token(args: argparse.Namespace) -> int:

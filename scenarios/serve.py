@@ -1,0 +1,113 @@
+"""``agent-iam serve``: the whole deployment in one process, or one service on its own.
+
+* ``agent-iam serve`` — the IAM at the root and the four services under ``/hotel/<name>``;
+  revocations reach the services in-process, synchronously.
+* ``agent-iam serve --only booking --issuer URL --port P`` — one service, against a remote
+  IAM: it fetches the JWKS over HTTP and long-polls the IAM's Security Event Tokens. The
+  services share their business state through ``./.agent-iam/hotel.db`` and keep their own
+  audit log there (checkpoint key ``hotel-audit-key.json``).
+* ``--baseline`` — the same services behind the shared API key, as deployments without
+  agent IAM run them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+
+from hotel.app import SERVICES, build_hotel
+from hotel.revocation_feed import SetPoller, polling
+from hotel.world import HotelWorld
+from iam_core.audit import AuditKey, AuditLog
+from iam_core.clock import SystemClock
+from iam_core.seed import DEMO_SECRETS
+from iam_core.store import Store
+from scenarios.deployment import agent_keystore, build_iam, build_stack, default_db, state_dir
+
+
+def serve_all(
+    err: Console, *, host: str, port: int, db: Path | None, issuer: str | None, baseline: bool
+) -> int:
+    issuer = issuer or f"http://{host}:{port}"
+    iam = build_iam(db or default_db(), issuer=issuer, keystore=agent_keystore())
+    app, hotel, _ = build_stack(iam, baseline=baseline)
+    mode = "baseline: shared API key" if baseline else "agent IAM"
+    err.print(f"IAM at {issuer}  (database {iam.store.path})")
+    for name, url in hotel.urls.items():
+        err.print(f"  {name:<12} {url}  ({mode})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
+
+
+def standalone_service(
+    name: str, *, issuer: str, base_url: str | None, world_db: Path, baseline: bool
+) -> FastAPI:
+    """One service as its own app, with a lifespan that runs its revocation poller."""
+    if name not in SERVICES:
+        raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    clock = SystemClock()
+    store = Store(world_db)
+    world = HotelWorld.seeded(store, clock=clock)
+    audit = AuditLog(
+        store, AuditKey.load_or_create(world_db.parent / "hotel-audit-key.json"), clock
+    )
+    http = httpx.AsyncClient(timeout=30.0)
+    hotel = build_hotel(
+        world=world,
+        audit=audit,
+        clock=clock,
+        issuer=issuer,
+        http=http,
+        base_url=base_url,
+        backend_secret=DEMO_SECRETS["booking-backend"],
+        baseline=baseline,
+        only=(name,),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if hotel.revoked is None or hotel.keys is None:
+            yield
+        else:
+            await hotel.keys.refresh(force=True)
+            poller = SetPoller(
+                http,
+                issuer,
+                hotel.revoked,
+                hotel.keys,
+                client_id="hotel-services",
+                client_secret=DEMO_SECRETS["hotel-services"],
+            )
+            async with polling(poller):
+                yield
+        await http.aclose()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.mount("/", hotel.apps[name])
+    return app
+
+
+def serve_one(
+    err: Console,
+    name: str,
+    *,
+    host: str,
+    port: int,
+    issuer: str | None,
+    base_url: str | None,
+    baseline: bool,
+) -> int:
+    if issuer is None:
+        raise SystemExit("agent-iam serve --only needs --issuer URL (the IAM it trusts)")
+    app = standalone_service(
+        name, issuer=issuer, base_url=base_url, world_db=state_dir() / "hotel.db", baseline=baseline
+    )
+    err.print(f"{name} at http://{host}:{port}  (trusts {issuer})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
