@@ -63,7 +63,7 @@ if str(ROOT) not in sys.path:
 AGENT = "booking-assistant"
 SCOPE = "availability:read"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-HYDRA_REFERENCE = "Ory Hydra publishes ~410 tokens/s (client_credentials) on 2 vCPU"
+HYDRA_REFERENCE = "Ory Hydra publishes ~410 tokens/s on 2 vCPU"
 GOALS = {"mint_ratio": 1.5, "verify_ratio": 2.0, "tokens_per_s": 1500.0}
 
 APP_KINDS = ("iam", "iam-asgi-mw", "iam-what-if", "asgi", "fastapi", "fastapi-bare")

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
 
-import jwt
-
-from iam_core.errors import InvalidClient, InvalidRequest
+from iam_core.errors import InvalidClient, InvalidRequest, TokenError
 from iam_core.iam import IAM
 from iam_core.keys import VerificationKey, verification_key_from_jwk
 from iam_core.registry import (
@@ -29,6 +27,7 @@ from iam_core.registry import (
     Agent,
     App,
 )
+from iam_core.tokens import CompactJWS, parse_compact
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LENGTH = 8192
@@ -103,23 +102,18 @@ class ClientAuthenticator:
     def _assertion(self, assertion: str, form: Mapping[str, str]) -> Client:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
-        if len(assertion) > MAX_ASSERTION_LENGTH:
-            raise InvalidClient("client_assertion is too long")
         try:
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError as exc:
-            raise InvalidClient("client_assertion is not a valid JWT") from exc
-        client_id = unverified.get("iss")
+            jws = parse_compact(assertion, MAX_ASSERTION_LENGTH)
+        except TokenError as exc:
+            raise InvalidClient(f"client_assertion is not a valid JWT: {exc}") from exc
+        client_id = jws.claims.get("iss")
         if not isinstance(client_id, str) or not client_id:
             raise InvalidClient("client_assertion has no iss")
         if form.get("client_id") not in (None, client_id):
             raise InvalidClient("client_id does not match the assertion's iss")
         client, keys = self._keyed_client(client_id)
-        claims = self._verify_assertion(assertion, header, keys, client_id)
-        exp = claims["exp"]
-        assert isinstance(exp, (int, float))  # checked in _verify_assertion
-        self._accept_once(client_id, str(claims["jti"]), int(exp))
+        exp = self._verify_assertion(jws, keys, client_id)
+        self._accept_once(client_id, str(jws.claims["jti"]), exp)
         return client
 
     def _keyed_client(self, client_id: str) -> tuple[Client, list[VerificationKey]]:
@@ -142,54 +136,40 @@ class ClientAuthenticator:
         return keys
 
     def _verify_assertion(
-        self,
-        assertion: str,
-        header: Mapping[str, object],
-        keys: list[VerificationKey],
-        client_id: str,
-    ) -> dict[str, object]:
-        kid = header.get("kid")
+        self, jws: CompactJWS, keys: list[VerificationKey], client_id: str
+    ) -> int:
+        """RFC 7523 §3 checks; returns the assertion's ``exp``."""
+        kid = jws.header.get("kid")
         candidates = [k for k in keys if kid is None or k.kid == kid]
         if not candidates:
             raise InvalidClient("client_assertion kid is not among the client's registered keys")
-        now = self._iam.clock.now()
-        leeway = self._iam.config.leeway
         for key in candidates:
-            if header.get("alg") != key.alg:
-                continue
             try:
-                claims: dict[str, object] = jwt.decode(
-                    assertion,
-                    key.key,
-                    algorithms=[key.alg],
-                    audience=list(self._audiences),
-                    issuer=client_id,
-                    options={
-                        "require": ["iss", "sub", "aud", "exp", "jti"],
-                        "verify_exp": False,
-                        "verify_iat": False,
-                        "verify_nbf": False,
-                    },
-                )
-            except jwt.InvalidSignatureError:
+                jws.verify_with(key)
+                break
+            except TokenError:
                 continue
-            except jwt.InvalidAudienceError as exc:
-                raise InvalidClient(
-                    "client_assertion aud must be the issuer or token endpoint"
-                ) from exc
-            except jwt.PyJWTError as exc:
-                raise InvalidClient(f"client_assertion rejected: {exc}") from exc
-            if claims.get("sub") != client_id:
-                raise InvalidClient("client_assertion sub must equal iss (the client_id)")
-            exp = claims["exp"]
-            if not isinstance(exp, (int, float)) or exp <= now - leeway:
-                raise InvalidClient("client_assertion expired")
-            if exp > now + self._iam.config.assertion_max_lifetime + leeway:
-                raise InvalidClient("client_assertion lives too long; keep exp within 5 minutes")
-            if not isinstance(claims["jti"], str) or not claims["jti"]:
-                raise InvalidClient("client_assertion jti must be a non-empty string")
-            return claims
-        raise InvalidClient("client_assertion signature or algorithm is not valid for this client")
+        else:
+            raise InvalidClient(
+                "client_assertion signature or algorithm is not valid for this client"
+            )
+        claims = jws.claims
+        for name in ("sub", "aud", "exp", "jti"):
+            if name not in claims:
+                raise InvalidClient(f"client_assertion lacks the {name} claim")
+        if claims["sub"] != client_id:
+            raise InvalidClient("client_assertion sub must equal iss (the client_id)")
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if not any(isinstance(a, str) and a in self._audiences for a in audiences):
+            raise InvalidClient("client_assertion aud must be the issuer or token endpoint")
+        exp, now, leeway = claims["exp"], self._iam.clock.now(), self._iam.config.leeway
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp <= now - leeway:
+            raise InvalidClient("client_assertion expired")
+        if exp > now + self._iam.config.assertion_max_lifetime + leeway:
+            raise InvalidClient("client_assertion lives too long; keep exp within 5 minutes")
+        if not isinstance(claims["jti"], str) or not claims["jti"]:
+            raise InvalidClient("client_assertion jti must be a non-empty string")
+        return int(exp)
 
     def _accept_once(self, client_id: str, jti: str, exp: int) -> None:
         """RFC 7523 §3 item 7: a jti is accepted once while its assertion could be valid."""

@@ -72,29 +72,33 @@ class TokenEndpoint:
         """
         grant = form.get("grant_type")
         client: Client | None = None
-        try:
-            if not grant:
-                raise InvalidRequest("grant_type is required")
-            if grant not in (
-                GRANT_CLIENT_CREDENTIALS,
-                GRANT_AUTHORIZATION_CODE,
-                GRANT_TOKEN_EXCHANGE,
-            ):
-                raise UnsupportedGrantType(f"grant_type {grant[:80]!r} is not supported")
-            client = self._clients.authenticate(form, authorization)
-            if grant not in client.grant_types:
-                raise UnauthorizedClient(f"client {client.id} may not use {grant}")
-            if grant == GRANT_CLIENT_CREDENTIALS:
-                issued = self._client_credentials(client, form, dpop)
-            elif grant == GRANT_AUTHORIZATION_CODE:
-                issued = self._authorization_code(client, form, dpop)
-            else:
-                issued = self._token_exchange(client, form, dpop)
-        except OAuthError as exc:
-            self._refused(grant, client, form, exc)
-            exc.audited = True
-            raise
-        return self._respond(grant, issued)
+        # One transaction for the whole request: the assertion's jti, the issued token and
+        # its audit entry (or the refusal's) are committed together, once.
+        with self._iam.store.transaction():
+            try:
+                if not grant:
+                    raise InvalidRequest("grant_type is required")
+                if grant not in (
+                    GRANT_CLIENT_CREDENTIALS,
+                    GRANT_AUTHORIZATION_CODE,
+                    GRANT_TOKEN_EXCHANGE,
+                ):
+                    raise UnsupportedGrantType(f"grant_type {grant[:80]!r} is not supported")
+                client = self._clients.authenticate(form, authorization)
+                if grant not in client.grant_types:
+                    raise UnauthorizedClient(f"client {client.id} may not use {grant}")
+                if grant == GRANT_CLIENT_CREDENTIALS:
+                    issued = self._client_credentials(client, form, dpop)
+                elif grant == GRANT_AUTHORIZATION_CODE:
+                    issued = self._authorization_code(client, form, dpop)
+                else:
+                    issued = self._token_exchange(client, form, dpop)
+                return self._respond(grant, issued)
+            except OAuthError as exc:
+                self._refused(grant, client, form, exc)
+                exc.audited = True
+                refusal = exc
+        raise refusal
 
     # -- client credentials --------------------------------------------------------------
     def _client_credentials(

@@ -20,12 +20,13 @@ from typing import Any, Protocol
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
 from iam_core.clock import Clock
 from iam_core.store import Store
 
 SUPPORTED_ALGS = ("ES256", "RS256")
+_ALGORITHMS = get_default_algorithms()
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -55,6 +56,14 @@ class KeySource(Protocol):
     """Where a verifier finds the public key for a ``kid`` (a local key ring or a remote JWKS)."""
 
     def get_key(self, kid: str) -> VerificationKey | None: ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64json(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
 
 
 def generate_private_key(alg: str) -> PrivateKey:
@@ -192,9 +201,11 @@ class KeyRing:
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
         """A compact JWS over ``claims`` by the current key, with ``kid`` and ``typ`` headers."""
         key = self._current()
-        return jwt.encode(
-            claims, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": typ}
-        )
+        header = {"alg": key.alg, "kid": key.kid, "typ": typ}
+        signing_input = f"{_b64json(header)}.{_b64json(claims)}".encode()
+        # PyJWT's algorithm signs (and turns an ECDSA signature into JWS's raw r||s form).
+        signature = _ALGORITHMS[key.alg].sign(signing_input, key.private)
+        return f"{signing_input.decode()}.{_b64(signature)}"
 
     def get_key(self, kid: str) -> VerificationKey | None:
         key = self._keys.get(kid)

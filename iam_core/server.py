@@ -11,7 +11,6 @@ malformed requests per RFC 6750 §3.1, and every refusal is audited.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +34,7 @@ from iam_core.registry import (
     GRANT_TOKEN_EXCHANGE,
 )
 from iam_core.scim import scim_router
-from iam_core.trace import current_trace_id, make_traceparent, new_trace_id, parse_traceparent
+from iam_core.trace import TraceContextMiddleware
 
 
 def create_app(iam: IAM) -> FastAPI:
@@ -47,18 +46,7 @@ def create_app(iam: IAM) -> FastAPI:
     tokens = TokenEndpoint(iam, flow, clients)
     app.state.iam = iam
 
-    @app.middleware("http")
-    async def trace_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        trace_id = parse_traceparent(request.headers.get("traceparent")) or new_trace_id()
-        reset = current_trace_id.set(trace_id)
-        try:
-            response = await call_next(request)
-        finally:
-            current_trace_id.reset(reset)
-        response.headers.setdefault("traceparent", make_traceparent(trace_id))
-        return response
+    app.add_middleware(TraceContextMiddleware)
 
     @app.exception_handler(OAuthError)
     async def on_oauth_error(request: Request, exc: OAuthError) -> Response:
@@ -127,8 +115,8 @@ def create_app(iam: IAM) -> FastAPI:
         return iam.keys.jwks()
 
     # -- token endpoints -----------------------------------------------------------------
-    @app.post("/token")
     async def token(request: Request) -> Response:
+        """RFC 6749 §3.2 token endpoint (a plain Starlette route: it is the hot path)."""
         form = await read_form(request)
         proof = None
         dpop_headers = request.headers.getlist("dpop")
@@ -141,6 +129,8 @@ def create_app(iam: IAM) -> FastAPI:
                 raise InvalidDPoPProof(str(exc)) from exc
         body = tokens.handle(form, request.headers.get("authorization"), proof)
         return JSONResponse(body, headers=NO_STORE)
+
+    app.router.add_route("/token", token, methods=["POST"])
 
     @app.post("/introspect")
     async def introspection(request: Request) -> Response:

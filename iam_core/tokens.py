@@ -21,6 +21,9 @@ the ``kid`` names (never from the token), ``none`` and HMAC are never accepted, 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -28,11 +31,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import jwt
+from jwt.algorithms import get_default_algorithms
 
 from iam_core.clock import Clock
 from iam_core.errors import TokenError
-from iam_core.keys import SUPPORTED_ALGS, KeyRing, KeySource
+from iam_core.keys import SUPPORTED_ALGS, KeyRing, KeySource, VerificationKey
 from iam_core.policy import act_chain, format_scope, parse_scope
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -41,6 +44,52 @@ _COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
 # Header parameters we never honour: a token must not tell us where to find its key.
 _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
+
+
+_ALGORITHMS = get_default_algorithms()
+
+
+@dataclass(frozen=True, slots=True)
+class CompactJWS:
+    """A parsed compact JWS (RFC 7515 §7.1); nothing in it is trusted until verified."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    def verify_with(self, key: VerificationKey) -> None:
+        """Check the signature with PyJWT's implementation of the key's (pinned) algorithm."""
+        if self.header.get("alg") != key.alg:
+            raise TokenError(f"alg {str(self.header.get('alg'))[:16]!r} does not match the key's")
+        if not _ALGORITHMS[key.alg].verify(self.signing_input, key.key, self.signature):
+            raise TokenError("signature invalid")
+
+
+def _segment(segment: str) -> bytes:
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    # Only the canonical encoding is accepted: no alternative spellings of the same bytes.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def parse_compact(token: str, max_length: int = MAX_TOKEN_LENGTH) -> CompactJWS:
+    """Parse a compact JWS strictly: size, three canonical base64url segments, JSON objects."""
+    if not isinstance(token, str) or len(token) > max_length:
+        raise TokenError(f"token longer than {max_length} characters")
+    if not _COMPACT_JWS.match(token):
+        raise TokenError("not a compact JWS (three base64url segments)")
+    head, body, sig = token.split(".")
+    try:
+        header = json.loads(_segment(head))
+        claims = json.loads(_segment(body))
+        signature = _segment(sig)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise TokenError(f"malformed token: {exc}") from exc
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise TokenError("header and payload must be JSON objects")
+    return CompactJWS(header, claims, f"{head}.{body}".encode(), signature)
 
 
 class TokenType(StrEnum):
@@ -203,37 +252,23 @@ class TokenVerifier:
 
     def verify(self, token: str, *, audience: str | None) -> Token:
         """Verify signature and claims; ``audience=None`` skips only the audience check."""
-        header = self._header(token)
-        key = self._keys.get_key(str(header["kid"]))
+        jws = parse_compact(token, self.max_length)
+        self._check_header(jws.header)
+        key = self._keys.get_key(str(jws.header["kid"]))
         if key is None:
-            raise TokenError(f"unknown kid {str(header['kid'])[:64]!r}")
-        if header.get("alg") != key.alg:
-            raise TokenError(f"alg {header.get('alg')!r} does not match the key's {key.alg}")
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[key.alg],
-                audience=audience,
-                issuer=self.issuer,
-                options={
-                    "require": list(_REQUIRED),
-                    "verify_aud": audience is not None,
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except jwt.InvalidAudienceError as exc:
-            raise TokenError(f"audience mismatch: expected {audience}") from exc
-        except jwt.InvalidIssuerError as exc:
-            raise TokenError("issuer mismatch") from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise TokenError(f"missing claim {exc.claim}") from exc
-        except jwt.InvalidSignatureError as exc:
-            raise TokenError("signature invalid") from exc
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"malformed token: {type(exc).__name__}") from exc
+            raise TokenError(f"unknown kid {str(jws.header['kid'])[:64]!r}")
+        jws.verify_with(key)
+        claims = jws.claims
+        for name in _REQUIRED:
+            if name not in claims:
+                raise TokenError(f"missing claim {name}")
+        if claims["iss"] != self.issuer:
+            raise TokenError("issuer mismatch")
+        if audience is not None and not _audience_matches(claims["aud"], audience):
+            raise TokenError(f"audience mismatch: expected {audience}")
+        for name in ("sub", "jti", "client_id"):
+            if not isinstance(claims[name], str) or not claims[name]:
+                raise TokenError(f"{name} must be a non-empty string")
         self._check_times(claims)
         if not isinstance(claims.get("scope", ""), str):
             raise TokenError("scope must be a string")
@@ -246,15 +281,7 @@ class TokenVerifier:
             raise TokenError("act must be an object with a string sub, nested the same way")
         return Token(claims, classify(claims))
 
-    def _header(self, token: str) -> dict[str, Any]:
-        if not isinstance(token, str) or len(token) > self.max_length:
-            raise TokenError(f"token longer than {self.max_length} characters")
-        if not _COMPACT_JWS.match(token):
-            raise TokenError("not a compact JWS (three base64url segments)")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"header rejected: {str(exc)[:120]}") from exc
+    def _check_header(self, header: Mapping[str, Any]) -> None:
         typ = str(header.get("typ", "")).lower()
         if typ not in (ACCESS_TOKEN_TYP, "application/" + ACCESS_TOKEN_TYP):
             raise TokenError(f"typ must be {ACCESS_TOKEN_TYP}")
@@ -265,7 +292,6 @@ class TokenVerifier:
         for name in _FORBIDDEN_HEADERS:
             if name in header:
                 raise TokenError(f"header parameter {name!r} is not accepted")
-        return header
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock.now()
@@ -278,6 +304,13 @@ class TokenVerifier:
             raise TokenError("token not yet valid (nbf)")
         if claims["iat"] > now + self.leeway:
             raise TokenError("token issued in the future (iat)")
+
+
+def _audience_matches(aud: Any, expected: str) -> bool:
+    """RFC 7519 §4.1.3: ``aud`` is a string or an array of strings naming the audience."""
+    if isinstance(aud, str):
+        return aud == expected
+    return isinstance(aud, list) and all(isinstance(a, str) for a in aud) and expected in aud
 
 
 def _valid_act(act: Any, depth: int = 0) -> bool:
