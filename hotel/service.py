@@ -7,18 +7,42 @@ conflicts 409/422, oversized bodies 413 — all JSON with a clear message. Guard
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotel.guard import GuardDenied
 from hotel.world import WorldError
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """Refuse bodies over ``MAX_BODY_BYTES`` with 413, before they are read (plain ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length" and (
+                    not value.isdigit() or int(value) > MAX_BODY_BYTES
+                ):
+                    response = JSONResponse(
+                        {
+                            "error": "payload_too_large",
+                            "error_description": f"bodies are limited to {MAX_BODY_BYTES} bytes",
+                        },
+                        status_code=413,
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def service_app(
@@ -38,20 +62,7 @@ def service_app(
         redoc_url=None,
     )
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse(
-                {
-                    "error": "payload_too_large",
-                    "error_description": f"bodies are limited to {MAX_BODY_BYTES} bytes",
-                },
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(GuardDenied)
     async def on_denied(request: Request, exc: GuardDenied) -> Response:

@@ -9,9 +9,27 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hotel.app import SERVICES
+from hotel.baseline import DEMO_API_KEY
+from hotel.world import HotelWorld
 from iam_core.policy import DEFAULT_ROLE_SCOPES, format_scope
 from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, DEMO_SECRETS, DEMO_USERS, demo_apps
+from iam_core.store import Store
 from scenarios.deployment import DEFAULT_ISSUER, state_dir
+
+
+def demo_hotels(seed: int = 0) -> list[dict[str, Any]]:
+    """The hotels of a seeded world, fixed names first."""
+    world = HotelWorld.seeded(Store(), seed=seed)
+    return [
+        {
+            "id": h.id,
+            "name": h.name,
+            "city": h.city,
+            "rooms": {r.room_type: r.nightly_rate_cents for r in h.room_types},
+        }
+        for h in world.hotels()
+    ]
 
 
 def demo_world() -> dict[str, Any]:
@@ -55,6 +73,9 @@ def demo_world() -> dict[str, Any]:
             }
             for app in demo_apps()
         ],
+        "hotels": demo_hotels(),
+        "services": {name: f"{DEFAULT_ISSUER}/hotel/{name}" for name in SERVICES},
+        "baseline_api_key": DEMO_API_KEY,
         "note": "demo credentials for this lab only; agents' private keys never reach the IAM",
     }
 
@@ -83,7 +104,13 @@ def print_demo(console: Console, *, as_json: bool) -> int:
             app["secret"] or "—",
             f"{', '.join(app['grants'])}\n{app['scopes']}",
         )
-    for table in (users, agents, apps):
+    hotels = Table("hotel", "name", "city", "nightly rates (EUR)", title="Hotels")
+    for h in world["hotels"]:
+        rates = ", ".join(f"{k} {v / 100:.0f}" for k, v in h["rooms"].items())
+        hotels.add_row(h["id"], h["name"], h["city"], rates)
+    for table in (users, agents, apps, hotels):
         console.print(table)
+    console.print("Services: " + "  ".join(world["services"].values()))
+    console.print(f"Baseline (--baseline) shared API key: {world['baseline_api_key']}")
     console.print(f"State folder: {world['state_dir']}  ·  issuer {world['issuer']}")
     return 0
