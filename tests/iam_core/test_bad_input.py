@@ -203,3 +203,25 @@ async def test_refusals_outside_the_token_grants_are_audited_too(dep: Deployment
         ("/token", "invalid_request"),
         ("/introspect", "invalid_client"),
     ]
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        '[{"type": "payment"}]',
+        '[{"type": "payment", "max_amount_cents": -5}]',
+        '[{"type": "payment", "max_amount_cents": true}]',
+        '[{"type": "payment", "max_amount_cents": 100, "also": "everything"}]',
+        '[{"type": "hotel_booking", "hotel_id": "grand-meridian", "check_in": "soon",'
+        ' "check_out": "2026-12-12"}]',
+        '[{"type": "hotel_booking", "hotel_id": "grand-meridian"}]',
+    ],
+)
+async def test_authorization_details_must_mean_exactly_what_they_say(
+    dep: Deployment, details: str
+) -> None:
+    """RFC 9396 §5: missing, mistyped or unknown fields are invalid_authorization_details."""
+    response = await dep.http.get(
+        "/authorize", params=authorize_params(authorization_details=details)
+    )
+    assert "error=invalid_authorization_details" in response.headers["location"]
