@@ -19,20 +19,28 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from hotel.backend_client import AvailabilityClient
-from hotel.guard import HUMAN, Access, Rule
+from hotel.guard import ANY_AGENT_OF_THE_HOTEL, GUEST_AGENTS, HUMAN, STAFF_AGENTS, Access, Rule
 from hotel.service import service_app
 from hotel.world import HotelWorld
 
-CREATE = Rule("booking:create", kinds=HUMAN, objects=True)
-READ = Rule("booking:read", kinds=HUMAN, objects=True)
-LIST = Rule("booking:read", kinds=HUMAN)
+CREATE = Rule("booking:create", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
+READ = Rule("booking:read", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL, objects=True)
+LIST = Rule("booking:read", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL)
 MODIFY = Rule(
-    "booking:modify", kinds=HUMAN, roles_any=frozenset({"front-desk", "manager"}), objects=True
+    "booking:modify",
+    kinds=HUMAN,
+    roles_any=frozenset({"front-desk", "manager"}),
+    agents=STAFF_AGENTS,
+    objects=True,
 )
 OVERRIDE = Rule(
-    "booking:rate-override", kinds=HUMAN, roles_any=frozenset({"manager"}), objects=True
+    "booking:rate-override",
+    kinds=HUMAN,
+    roles_any=frozenset({"manager"}),
+    agents=STAFF_AGENTS,
+    objects=True,
 )
-CANCEL = Rule("booking:cancel", kinds=HUMAN, objects=True)
+CANCEL = Rule("booking:cancel", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 

@@ -13,19 +13,19 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from hotel.guard import HUMAN, Access, Rule
+from hotel.guard import ANY_AGENT_OF_THE_HOTEL, HUMAN, STAFF_AGENTS, Access, Rule
 from hotel.service import service_app
 from hotel.world import HotelWorld
 
 HOTEL_DOMAIN = "hotel.example"
 STAFF = frozenset({"front-desk", "manager"})
 
-REQUEST = Rule("concierge:request", kinds=HUMAN, objects=True)
-MY_REQUESTS = Rule("concierge:request", kinds=HUMAN)
-ALL_REQUESTS = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF)
-DIRECTORY = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF)
-ASSIGN = Rule("concierge:assign", kinds=HUMAN, roles_any=STAFF, objects=True)
-PROFILE = Rule("concierge:pii", kinds=HUMAN, roles_any=STAFF, objects=True)
+REQUEST = Rule("concierge:request", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL, objects=True)
+MY_REQUESTS = Rule("concierge:request", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL)
+ALL_REQUESTS = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS)
+DIRECTORY = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS)
+ASSIGN = Rule("concierge:assign", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS, objects=True)
+PROFILE = Rule("concierge:pii", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS, objects=True)
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 

@@ -37,12 +37,16 @@ from iam_core.errors import TokenError
 from iam_core.events import RevokedTokens
 from iam_core.jwks_client import RemoteJWKS
 from iam_core.policy import Policy, format_scope
-from iam_core.tokens import Token, TokenType, TokenVerifier
+from iam_core.tokens import Token, TokenType, TokenVerifier, audience_matches
 from iam_core.trace import current_trace_id, parse_traceparent
 
 HUMAN = frozenset({TokenType.OBO, TokenType.USER})
 ANY_TOKEN = frozenset(TokenType)
 STAFF_ROLES = frozenset({"front-desk", "manager"})
+# Which agents may act on which routes (the current actor of an OBO token).
+GUEST_AGENTS = frozenset({"booking-assistant"})
+STAFF_AGENTS = frozenset({"staff-assistant"})
+ANY_AGENT_OF_THE_HOTEL = GUEST_AGENTS | STAFF_AGENTS
 
 
 class GuardDenied(Exception):
@@ -215,22 +219,34 @@ class Guard:
         return access
 
     async def _verified(self, request: Request, raw: str) -> Token:
-        key = hashlib.sha256(raw.encode()).digest()  # never keep the token string itself
-        token = self._cache.get(key.hex())
+        key = hashlib.sha256(raw.encode()).hexdigest()  # never keep the token string itself
+        token = self._cache.get(key)
         if token is None:
             try:
                 kid = _kid(raw)
                 if kid is not None and self._keys.get_key(kid) is None:
                     await self._keys.key_for(kid)
-                token = self._verifier.verify(raw, audience=self.audience)
+                # Audience is checked below, once the signature is known good, so that the
+                # audit can name who presented a token minted for another service.
+                token = self._verifier.verify(raw, audience=None)
             except TokenError as exc:
                 self._record(request, None, "denied", f"invalid token: {exc}", None, {})
                 raise GuardDenied(401, "invalid_token", str(exc)) from exc
-            self._cache[key.hex()] = token
+            if not audience_matches(token.claims["aud"], self.audience):
+                presented = token.claims["aud"]
+                raise self._refuse(
+                    request,
+                    token,
+                    401,
+                    "invalid_token",
+                    f"audience mismatch: expected {self.audience}, presented {presented}",
+                    details={"expected_audience": self.audience, "presented_audience": presented},
+                )
+            self._cache[key] = token  # only tokens for this audience are ever cached
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         elif token.exp <= self._clock.now() - self._leeway:
-            del self._cache[key.hex()]
+            del self._cache[key]
             raise self._refuse(request, token, 401, "invalid_token", "token expired")
         if token.jti in self._revoked:
             raise self._refuse(request, token, 401, "invalid_token", "token revoked")
@@ -285,8 +301,9 @@ class Guard:
         error: str,
         reason: str,
         scope: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> GuardDenied:
-        self._record(request, token, "denied", reason, None, {})
+        self._record(request, token, "denied", reason, None, details or {})
         return GuardDenied(status, error, reason, scope)
 
     def _record(

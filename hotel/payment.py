@@ -14,13 +14,19 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from hotel.guard import HUMAN, Access, Rule
+from hotel.guard import GUEST_AGENTS, HUMAN, STAFF_AGENTS, Access, Rule
 from hotel.service import service_app
 from hotel.world import HotelWorld
 
-CHARGE = Rule("payment:charge", kinds=HUMAN, objects=True)
-REFUND = Rule("payment:refund", kinds=HUMAN, roles_any=frozenset({"manager"}), objects=True)
-READ = Rule("booking:read", kinds=HUMAN, objects=True)
+CHARGE = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
+REFUND = Rule(
+    "payment:refund",
+    kinds=HUMAN,
+    roles_any=frozenset({"manager"}),
+    agents=STAFF_AGENTS,
+    objects=True,
+)
+
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Amount = Annotated[int, Field(ge=1, le=10_000_000)]

@@ -264,7 +264,7 @@ class TokenVerifier:
                 raise TokenError(f"missing claim {name}")
         if claims["iss"] != self.issuer:
             raise TokenError("issuer mismatch")
-        if audience is not None and not _audience_matches(claims["aud"], audience):
+        if audience is not None and not audience_matches(claims["aud"], audience):
             raise TokenError(f"audience mismatch: expected {audience}")
         for name in ("sub", "jti", "client_id"):
             if not isinstance(claims[name], str) or not claims[name]:
@@ -306,7 +306,7 @@ class TokenVerifier:
             raise TokenError("token issued in the future (iat)")
 
 
-def _audience_matches(aud: Any, expected: str) -> bool:
+def audience_matches(aud: Any, expected: str) -> bool:
     """RFC 7519 §4.1.3: ``aud`` is a string or an array of strings naming the audience."""
     if isinstance(aud, str):
         return aud == expected
