@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Request
 
-from hotel.guard import Access, GuardDenied, Rule
+from hotel.guard import Access, GuardDenied, Rule, deciding
 from iam_core.audit import AuditEvent, AuditLog
 from iam_core.tokens import Token, TokenType
 from iam_core.trace import current_trace_id, parse_traceparent
@@ -41,20 +41,7 @@ class BaselineGuard:
         self._api_key = api_key
 
     def require(self, rule: Rule) -> Callable[[Request], AsyncIterator[Access]]:
-        async def dependency(request: Request) -> AsyncIterator[Access]:
-            access = await self.check(request, rule)
-            try:
-                yield access
-            except Exception as exc:
-                # The route failed before deciding (e.g. an unknown object): record it.
-                if not access.decided:
-                    access.deny(f"request failed: {str(exc)[:200]}")
-                raise
-            if not access.decided:
-                # A route that forgot to decide still leaves a trace of what it allowed.
-                access.allow("allowed (no object decision recorded)")
-
-        return dependency
+        return deciding(self.check, rule)
 
     async def check(self, request: Request, rule: Rule) -> Access:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from fastapi import Request
 from iam_core.audit import AuditEvent, AuditLog
 from iam_core.clock import Clock
 from iam_core.dpop import DPoPVerifier, check_binding
-from iam_core.errors import TokenError
+from iam_core.errors import TokenError, description_text
 from iam_core.events import RevokedTokens
 from iam_core.jwks_client import RemoteJWKS
 from iam_core.policy import Policy, format_scope
@@ -64,7 +64,7 @@ class GuardDenied(Exception):
             return f'{scheme} realm="hotel"'
         parts = [
             f'{scheme} error="{self.error}"',
-            f'error_description="{self.description.replace(chr(34), chr(39))}"',
+            f'error_description="{description_text(self.description)}"',
         ]
         if self.scope:
             parts.append(f'scope="{self.scope}"')
@@ -182,21 +182,7 @@ class Guard:
 
     def require(self, rule: Rule) -> Callable[[Request], AsyncIterator[Access]]:
         """A FastAPI dependency enforcing ``rule``; yields the caller's :class:`Access`."""
-
-        async def dependency(request: Request) -> AsyncIterator[Access]:
-            access = await self.check(request, rule)
-            try:
-                yield access
-            except Exception as exc:
-                # The route failed before deciding (e.g. an unknown object): record it.
-                if not access.decided:
-                    access.deny(f"request failed: {str(exc)[:200]}")
-                raise
-            if not access.decided:
-                # A route that forgot to decide still leaves a trace of what it allowed.
-                access.allow("allowed (no object decision recorded)")
-
-        return dependency
+        return deciding(self.check, rule)
 
     async def check(self, request: Request, rule: Rule) -> Access:
         scheme, raw = _credentials(request)
@@ -335,6 +321,27 @@ class Guard:
                 details=dict(details),
             )
         )
+
+
+def deciding(
+    check: Callable[[Request, Rule], Awaitable[Access]], rule: Rule
+) -> Callable[[Request], AsyncIterator[Access]]:
+    """The dependency around a guard's ``check``: every request ends in exactly one decision."""
+
+    async def dependency(request: Request) -> AsyncIterator[Access]:
+        access = await check(request, rule)
+        try:
+            yield access
+        except Exception as exc:
+            # The route failed before deciding (e.g. an unknown object): record it.
+            if not access.decided:
+                access.deny(f"request failed: {str(exc)[:200]}")
+            raise
+        if not access.decided:
+            # A route that forgot to decide still leaves a trace of what it allowed.
+            access.allow("allowed (no object decision recorded)")
+
+    return dependency
 
 
 def _credentials(request: Request) -> tuple[str, str | None]:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotel.guard import GuardDenied
 from hotel.world import WorldError
+from iam_core.errors import description_text
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -69,7 +70,10 @@ def service_app(
         scheme = (
             "DPoP" if request.headers.get("authorization", "")[:5].lower() == "dpop " else "Bearer"
         )
-        body = {"error": exc.error or "invalid_request", "error_description": exc.description}
+        body = {
+            "error": exc.error or "invalid_request",
+            "error_description": description_text(exc.description),
+        }
         return JSONResponse(
             body, status_code=exc.status, headers={"WWW-Authenticate": exc.challenge(scheme)}
         )

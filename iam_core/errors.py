@@ -22,6 +22,16 @@ Every error that reaches a client carries its wire code and HTTP status, as in a
 from __future__ import annotations
 
 
+def description_text(text: str, limit: int = 300) -> str:
+    """``text`` within the characters RFC 6749 §5.2 / RFC 6750 §3 allow in error_description.
+
+    (%x20-21 / %x23-5B / %x5D-7E: printable ASCII without ``"`` and ``\\``.) Anything else —
+    such as text an attacker put in a token header — becomes ``?``, so that it can never
+    break a ``WWW-Authenticate`` header or a response.
+    """
+    return "".join(c if (" " <= c <= "~" and c not in '"\\') else "?" for c in text[:limit])
+
+
 class IAMError(Exception):
     """Base of every error raised by ``iam_core``."""
 
@@ -39,7 +49,7 @@ class OAuthError(IAMError):
         self.audited = False
 
     def body(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
+        return {"error": self.error, "error_description": description_text(self.description)}
 
 
 class InvalidRequest(OAuthError):

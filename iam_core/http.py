@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from iam_core.errors import InvalidClient, InvalidRequest, OAuthError
+from iam_core.errors import InvalidClient, InvalidRequest, OAuthError, description_text
 
 MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -47,7 +47,7 @@ def oauth_error_response(exc: OAuthError, *, basic: bool = False) -> JSONRespons
     if isinstance(exc, InvalidClient):
         headers["WWW-Authenticate"] = 'Basic realm="agent-iam"' if basic else "Bearer"
     elif exc.status in (401, 403):
-        description = exc.description.replace('"', "'")
+        description = description_text(exc.description)
         headers["WWW-Authenticate"] = (
             f'Bearer error="{exc.error}", error_description="{description}"'
         )
