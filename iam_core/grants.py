@@ -192,7 +192,7 @@ class TokenEndpoint:
             raise InvalidGrant("actor_token must belong to the authenticated client")
         may_act = subject.claims.get("may_act")
         if isinstance(may_act, Mapping) and may_act.get("sub") != actor.sub:
-            raise InvalidGrant("subject_token's may_act does not name this actor (RFC 8693 §4.4)")
+            raise InvalidGrant("subject_token's may_act does not name this actor (RFC 8693, 4.4)")
         user = self._iam.registry.get_user(subject.sub)
         agent = self._iam.registry.get_agent(actor.sub)
         if user is None or not user.active or agent is None:

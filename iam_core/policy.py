@@ -76,7 +76,7 @@ def parse_scope(value: str | None) -> frozenset[str]:
         return frozenset()
     tokens = value.split(" ")
     if any(not _SCOPE_TOKEN.match(t) for t in tokens):
-        raise ValueError("scope must be space-separated scope tokens (RFC 6749 §3.3)")
+        raise ValueError("scope must be space-separated scope tokens (RFC 6749, 3.3)")
     return frozenset(tokens)
 
 

@@ -8,17 +8,50 @@ from typing import Any
 
 import httpx
 
+from hotel.world import HotelWorld
 from iam_core.audit import AuditEntry
 from iam_core.iam import IAM
 from iam_core.tokens import TokenType
+from scenarios import token_flows
 from scenarios.deployment import Deployment
 
+BA = "booking-assistant"
+SA = "staff-assistant"
+
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
+# RFC 6750 §3: error_description (and every other challenge value) is %x20-21 / %x23-5B / %x5D-7E.
+_CHALLENGE = re.compile(
+    r'(?:Bearer|DPoP) \w+="[\x20\x21\x23-\x5b\x5d-\x7e]*"(?:, \w+="[\x20\x21\x23-\x5b\x5d-\x7e]*")*'
+)
 
 
 def iam_of(dep: Deployment) -> IAM:
     assert dep.iam is not None, "an in-process deployment is needed"
     return dep.iam
+
+
+def world(dep: Deployment) -> HotelWorld:
+    assert dep.hotel is not None, "an in-process deployment is needed"
+    return dep.hotel.world
+
+
+async def alice_obo(
+    dep: Deployment,
+    scope: str,
+    service: str,
+    authorization_details: list[dict[str, Any]] | None = None,
+) -> str:
+    """alice's OBO token for booking-assistant, through the web app."""
+    response = await token_flows.obo_token(
+        dep, "alice", BA, "hotel-web", scope, service, authorization_details
+    )
+    return str(response["access_token"])
+
+
+async def staff_obo(dep: Deployment, user: str, scope: str, service: str) -> str:
+    """A staff user's OBO token for staff-assistant, through the staff console."""
+    response = await token_flows.obo_token(dep, user, SA, "staff-console", scope, service)
+    return str(response["access_token"])
 
 
 def url(dep: Deployment, service: str, path: str) -> str:
@@ -35,6 +68,14 @@ def challenge(response: httpx.Response) -> tuple[str, dict[str, str]]:
     header = response.headers["www-authenticate"]
     scheme, _, rest = header.partition(" ")
     return scheme, dict(_PARAM.findall(rest))
+
+
+def assert_clean_challenge(response: httpx.Response) -> None:
+    """The challenge is one RFC 6750 §3 header, whatever text the request carried."""
+    assert response.headers.get_list("www-authenticate") != []
+    (header,) = response.headers.get_list("www-authenticate")
+    assert _CHALLENGE.fullmatch(header), header
+    assert "set-cookie" not in response.headers
 
 
 def decisions(dep: Deployment, since_seq: int = 0) -> list[AuditEntry]:
@@ -106,6 +147,7 @@ def assert_refused(
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"] == (error or "invalid_request")
+    assert_clean_challenge(response)
     got_scheme, params = challenge(response)
     assert got_scheme == scheme
     if error is None:
