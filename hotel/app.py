@@ -10,7 +10,7 @@ shared-API-key guard of :mod:`hotel.baseline`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +46,24 @@ class Hotel:
     unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
 
     def mount_into(self, app: FastAPI, prefix: str = "/hotel") -> None:
+        """Mount each service under ``prefix`` and publish its RFC 9728 metadata where §3.1
+        puts it: the well-known string between the host and the resource's path."""
         for name, service in self.apps.items():
+            metadata = dict(service.state.resource_metadata)
+            app.add_api_route(
+                f"/.well-known/oauth-protected-resource{prefix}/{name}",
+                _constant(metadata),
+                methods=["GET"],
+                include_in_schema=False,
+            )
             app.mount(f"{prefix}/{name}", service)
+
+
+def _constant(body: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def metadata() -> dict[str, Any]:
+        return body
+
+    return metadata
 
 
 def build_hotel(

@@ -76,10 +76,22 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                     object_id=body.booking_id,
                 )
             cap = grant.get("max_amount_cents")
-            if not isinstance(cap, int) or body.amount_cents > cap:
-                access.details.update(authorised_cents=cap, attempted_cents=body.amount_cents)
+            # The cap bounds what this agent charges on the booking in all, not each charge.
+            earlier = sum(
+                p.amount_cents
+                for p in world.payments_of(body.booking_id)
+                if p.charged_by == access.actors[0]
+            )
+            if not isinstance(cap, int) or earlier + body.amount_cents > cap:
+                access.details.update(
+                    authorised_cents=cap,
+                    attempted_cents=body.amount_cents,
+                    already_charged_cents=earlier,
+                )
                 raise access.deny(
-                    f"amount above grant: {body.amount_cents} > {cap}", object_id=body.booking_id
+                    f"amount above grant: {f'{earlier} + ' if earlier else ''}"
+                    f"{body.amount_cents} > {cap}",
+                    object_id=body.booking_id,
                 )
             if "booking_id" in grant and grant["booking_id"] != body.booking_id:
                 raise access.deny("booking outside the grant", object_id=body.booking_id)

@@ -105,16 +105,20 @@ def service_app(
             status_code=exc.status_code,
         )
 
+    metadata = {
+        "resource": resource,
+        "authorization_servers": [issuer],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+        "dpop_signing_alg_values_supported": ["ES256", "RS256"],
+        "resource_name": f"hotel {name}",
+    }
+    app.state.resource_metadata = metadata
+
     @app.get("/.well-known/oauth-protected-resource", include_in_schema=False)
     async def protected_resource_metadata() -> dict[str, Any]:
-        """RFC 9728 §2: how to get a token for this resource."""
-        return {
-            "resource": resource,
-            "authorization_servers": [issuer],
-            "scopes_supported": scopes,
-            "bearer_methods_supported": ["header"],
-            "dpop_signing_alg_values_supported": ["ES256", "RS256"],
-            "resource_name": f"hotel {name}",
-        }
+        """RFC 9728 §2: how to get a token for this resource (also served, per §3.1, by the
+        host at ``/.well-known/oauth-protected-resource/<resource path>``)."""
+        return metadata
 
     return app
