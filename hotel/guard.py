@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 from fastapi import Request
 
 from iam_core.audit import AuditEvent, AuditLog
@@ -37,7 +36,7 @@ from iam_core.errors import TokenError, description_text
 from iam_core.events import RevokedTokens
 from iam_core.jwks_client import RemoteJWKS
 from iam_core.policy import Policy, format_scope
-from iam_core.tokens import Token, TokenType, TokenVerifier, audience_matches
+from iam_core.tokens import Token, TokenType, TokenVerifier, audience_matches, parse_compact
 from iam_core.trace import current_trace_id, parse_traceparent
 
 HUMAN = frozenset({TokenType.OBO, TokenType.USER})
@@ -180,8 +179,8 @@ class Guard:
         self._cache: OrderedDict[str, Token] = OrderedDict()
         self._cache_size = cache_size
 
-    def require(self, rule: Rule) -> Callable[[Request], AsyncIterator[Access]]:
-        """A FastAPI dependency enforcing ``rule``; yields the caller's :class:`Access`."""
+    def require(self, rule: Rule) -> Callable[[Request], Any]:
+        """A FastAPI dependency enforcing ``rule``; gives the caller's :class:`Access`."""
         return deciding(self.check, rule)
 
     async def check(self, request: Request, rule: Rule) -> Access:
@@ -209,12 +208,13 @@ class Guard:
         token = self._cache.get(key)
         if token is None:
             try:
-                kid = _kid(raw)
-                if kid is not None and self._keys.get_key(kid) is None:
+                jws = parse_compact(raw)
+                kid = jws.header.get("kid")
+                if isinstance(kid, str) and self._keys.get_key(kid) is None:
                     await self._keys.key_for(kid)
                 # Audience is checked below, once the signature is known good, so that the
                 # audit can name who presented a token minted for another service.
-                token = self._verifier.verify(raw, audience=None)
+                token = self._verifier.verify_parsed(jws, audience=None)
             except TokenError as exc:
                 self._record(request, None, "denied", f"invalid token: {exc}", None, {})
                 raise GuardDenied(401, "invalid_token", str(exc)) from exc
@@ -301,7 +301,7 @@ class Guard:
         object_id: str | None,
         details: Mapping[str, Any],
     ) -> None:
-        trace = parse_traceparent(request.headers.get("traceparent")) or current_trace_id.get()
+        trace = current_trace_id.get() or parse_traceparent(request.headers.get("traceparent"))
         self._audit.append(
             AuditEvent(
                 event="access.decision",
@@ -325,8 +325,18 @@ class Guard:
 
 def deciding(
     check: Callable[[Request, Rule], Awaitable[Access]], rule: Rule
-) -> Callable[[Request], AsyncIterator[Access]]:
-    """The dependency around a guard's ``check``: every request ends in exactly one decision."""
+) -> Callable[[Request], Any]:
+    """The dependency around a guard's ``check``: every request ends in exactly one decision.
+
+    A rule without object decisions is decided inside ``check``: a plain dependency does.
+    Otherwise a yield dependency records a route that failed or forgot to decide.
+    """
+    if not rule.objects:
+
+        async def decided(request: Request) -> Access:
+            return await check(request, rule)
+
+        return decided
 
     async def dependency(request: Request) -> AsyncIterator[Access]:
         access = await check(request, rule)
@@ -351,14 +361,6 @@ def _credentials(request: Request) -> tuple[str, str | None]:
     if scheme in ("bearer", "dpop") and value.strip():
         return scheme, value.strip()
     return scheme, None
-
-
-def _kid(raw: str) -> str | None:
-    try:
-        kid = jwt.get_unverified_header(raw).get("kid")
-    except jwt.PyJWTError:
-        return None
-    return kid if isinstance(kid, str) else None
 
 
 def rules(**named: Rule) -> Mapping[str, Rule]:

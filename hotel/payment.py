@@ -83,11 +83,9 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                 if p.charged_by == access.actors[0]
             )
             if not isinstance(cap, int) or earlier + body.amount_cents > cap:
-                access.details.update(
-                    authorised_cents=cap,
-                    attempted_cents=body.amount_cents,
-                    already_charged_cents=earlier,
-                )
+                access.details.update(authorised_cents=cap, attempted_cents=body.amount_cents)
+                if earlier:
+                    access.details["already_charged_cents"] = earlier
                 raise access.deny(
                     f"amount above grant: {f'{earlier} + ' if earlier else ''}"
                     f"{body.amount_cents} > {cap}",

@@ -252,7 +252,10 @@ class TokenVerifier:
 
     def verify(self, token: str, *, audience: str | None) -> Token:
         """Verify signature and claims; ``audience=None`` skips only the audience check."""
-        jws = parse_compact(token, self.max_length)
+        return self.verify_parsed(parse_compact(token, self.max_length), audience=audience)
+
+    def verify_parsed(self, jws: CompactJWS, *, audience: str | None) -> Token:
+        """:meth:`verify` for a token already parsed (e.g. to look at its ``kid`` first)."""
         self._check_header(jws.header)
         key = self._keys.get_key(str(jws.header["kid"]))
         if key is None:

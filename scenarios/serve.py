@@ -41,7 +41,8 @@ def serve_all(
     err.print(f"IAM at {issuer}  (database {iam.store.path})")
     for name, url in hotel.urls.items():
         err.print(f"  {name:<12} {url}  ({mode})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Parked long-polls (/events/poll) must not hold a shutdown for long.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
     return 0
 
 
