@@ -234,8 +234,10 @@ class Guard:
         elif token.exp <= self._clock.now() - self._leeway:
             del self._cache[key]
             raise self._refuse(request, token, 401, "invalid_token", "token expired")
-        if token.jti in self._revoked:
-            raise self._refuse(request, token, 401, "invalid_token", "token revoked")
+        revoked = self._revoked.reason(token.jti)
+        if revoked is not None:
+            # The denial cites the revocation (ATTACKS.md #10): blocked, disabled, withdrawn.
+            raise self._refuse(request, token, 401, "invalid_token", f"token revoked: {revoked}")
         return token
 
     def _sender_constraint(self, request: Request, scheme: str, raw: str, token: Token) -> None:

@@ -415,6 +415,10 @@ class HotelWorld:
         with self.store.transaction():
             b = self._confirmed(booking_id)
             self._row("hotel_payment_methods", payment_method_id)
+            if b.paid_cents + amount > b.total_cents:
+                raise Invalid(
+                    f"amount_cents {amount} exceeds what is owed ({b.total_cents - b.paid_cents})"
+                )
             p = Payment(
                 id=self._new_id("pay-", "hotel_payments"),
                 booking_id=booking_id,

@@ -189,7 +189,7 @@ class RevokedTokens:
         self._clock = clock
         self._issuer = issuer
         self._audience = audience
-        self._revoked: dict[str, float] = {}
+        self._revoked: dict[str, tuple[float, str]] = {}  # jti -> (exp, why)
         self.events_applied = 0
 
     def __contains__(self, jti: object) -> bool:
@@ -203,9 +203,13 @@ class RevokedTokens:
         if not isinstance(events, Mapping):
             return
         for body in events.values():
-            for item in body.get("revoked", ()) if isinstance(body, Mapping) else ():
+            if not isinstance(body, Mapping):
+                continue
+            why = body.get("reason_admin", {})
+            reason = str(why.get("en", "revoked"))[:120] if isinstance(why, Mapping) else "revoked"
+            for item in body.get("revoked", ()):
                 if isinstance(item, Mapping) and isinstance(item.get("jti"), str):
-                    self._revoked[item["jti"]] = float(item.get("exp") or 0)
+                    self._revoked[item["jti"]] = (float(item.get("exp") or 0), reason)
         self.events_applied += 1
         self._prune()
 
@@ -236,5 +240,10 @@ class RevokedTokens:
     def _prune(self) -> None:
         # Keep a revoked jti well past its expiry: verifiers allow a little leeway.
         horizon = self._clock.now() - 300
-        for jti in [j for j, exp in self._revoked.items() if exp < horizon]:
+        for jti in [j for j, (exp, _) in self._revoked.items() if exp < horizon]:
             del self._revoked[jti]
+
+    def reason(self, jti: str) -> str | None:
+        """Why ``jti`` was revoked (the event's reason), or None if it was not."""
+        entry = self._revoked.get(jti)
+        return entry[1] if entry else None

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS signing_keys (
     alg TEXT NOT NULL,
     private_pem BLOB NOT NULL,
     created_at REAL NOT NULL,
-    retired_at REAL
+    retired_at REAL,
+    activated_at REAL
 );
 """
 
@@ -124,17 +125,30 @@ class _Key:
     private: PrivateKey
     created_at: float
     retired_at: float | None
+    activated_at: float | None  # None: the next key, published but not signing yet
     public: VerificationKey
 
 
-def _key(kid: str, alg: str, private: PrivateKey, created: float, retired: float | None) -> _Key:
-    return _Key(
-        kid, alg, private, created, retired, VerificationKey(kid, alg, private.public_key())
-    )
+def _key(
+    kid: str,
+    alg: str,
+    private: PrivateKey,
+    created: float,
+    retired: float | None,
+    activated: float | None,
+) -> _Key:
+    public = VerificationKey(kid, alg, private.public_key())
+    return _Key(kid, alg, private, created, retired, activated, public)
 
 
 class KeyRing:
-    """The issuer's signing keys for one purpose, persisted in the store."""
+    """The issuer's signing keys for one purpose, persisted in the store.
+
+    Besides the signer, the ring always holds the *next* key, published in the JWKS before
+    it signs anything: a resource server that fetched the JWKS a moment before a rotation
+    already knows the key of every token minted after it (RFC 7517 §5; the rate limit on
+    JWKS refetches can then never lock out fresh tokens).
+    """
 
     def __init__(
         self,
@@ -157,21 +171,38 @@ class KeyRing:
             private = serialization.load_pem_private_key(row["private_pem"], password=None)
             assert isinstance(private, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
             self._keys[row["kid"]] = _key(
-                row["kid"], row["alg"], private, row["created_at"], row["retired_at"]
+                row["kid"],
+                row["alg"],
+                private,
+                row["created_at"],
+                row["retired_at"],
+                row["activated_at"],
             )
-        if not any(k.retired_at is None for k in self._keys.values()):
+        if self._signer() is None:
             self.rotate(alg)
+        elif self._next() is None:
+            self._add(self._current().alg, activated=None)
 
     @property
     def current_kid(self) -> str:
         return self._current().kid
 
-    def _current(self) -> _Key:
-        return next(k for k in reversed(self._keys.values()) if k.retired_at is None)
+    def _signer(self) -> _Key | None:
+        live = [k for k in self._keys.values() if k.retired_at is None and k.activated_at]
+        return max(live, key=lambda k: k.activated_at or 0.0) if live else None
 
-    def rotate(self, alg: str | None = None) -> str:
-        """Make a new key the signer and retire the old one; returns the new ``kid``."""
-        alg = alg or (self._current().alg if self._keys else "ES256")
+    def _current(self) -> _Key:
+        signer = self._signer()
+        assert signer is not None  # the constructor always makes one
+        return signer
+
+    def _next(self) -> _Key | None:
+        return next(
+            (k for k in self._keys.values() if k.retired_at is None and k.activated_at is None),
+            None,
+        )
+
+    def _add(self, alg: str, *, activated: float | None) -> _Key:
         private = generate_private_key(alg)
         kid = jwk_thumbprint(public_jwk(private.public_key()))
         now = self._clock.now()
@@ -180,20 +211,35 @@ class KeyRing:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        self._store.execute(
+            "INSERT INTO signing_keys VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            (kid, self._purpose, alg, pem, now, activated),
+        )
+        self._keys[kid] = _key(kid, alg, private, now, None, activated)
+        return self._keys[kid]
+
+    def rotate(self, alg: str | None = None) -> str:
+        """Make the next key the signer (or a new one, for another ``alg``), retire the old
+        signer, and publish a fresh next key; returns the new signer's ``kid``."""
+        old = self._signer()
+        alg = alg or (old.alg if old else "ES256")
+        now = self._clock.now()
         with self._store.transaction() as tx:
-            tx.execute(
-                "UPDATE signing_keys SET retired_at = ? WHERE purpose = ? AND retired_at IS NULL",
-                (now, self._purpose),
-            )
-            tx.execute(
-                "INSERT INTO signing_keys VALUES (?, ?, ?, ?, ?, NULL)",
-                (kid, self._purpose, alg, pem, now),
-            )
-        for key in self._keys.values():
-            if key.retired_at is None:
-                key.retired_at = now
-        self._keys[kid] = _key(kid, alg, private, now, None)
-        return kid
+            upcoming = self._next()
+            if upcoming is not None and upcoming.alg == alg:
+                upcoming.activated_at = now
+                tx.execute(
+                    "UPDATE signing_keys SET activated_at = ? WHERE kid = ?", (now, upcoming.kid)
+                )
+                signer = upcoming
+            else:
+                signer = self._add(alg, activated=now)
+            if old is not None:
+                old.retired_at = now
+                tx.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (now, old.kid))
+            if self._next() is None:
+                self._add(alg, activated=None)
+        return signer.kid
 
     def _published(self, key: _Key) -> bool:
         return key.retired_at is None or key.retired_at + self._retain_for > self._clock.now()
@@ -214,7 +260,8 @@ class KeyRing:
         return key.public
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        """The public JWK Set (RFC 7517 §5): the signer and retired keys still in their window."""
+        """The public JWK Set (RFC 7517 §5): the signer, the next key, and retired keys still
+        within their window."""
         keys = []
         for key in self._keys.values():
             if self._published(key):

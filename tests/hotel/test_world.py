@@ -582,3 +582,18 @@ def test_odd_arguments_raise_world_errors_never_bare_exceptions(method: str) -> 
             call[position] = odd
             with contextlib.suppress(WorldError):
                 getattr(w, method)(*call)
+
+
+def test_a_charge_can_never_exceed_what_the_booking_still_owes() -> None:
+    """bob's booking is paid in full: one more cent is Invalid, and no money moves."""
+    w = world()
+    before = w.ledger_total()
+    card = w.payment_methods("bob")[0].id
+    with pytest.raises(Invalid, match="exceeds what is owed"):
+        w.charge(BOB_BOOKING_ID, 1, card, charged_by="bob")
+    booking = w.booking(ALICE_BOOKING_ID)
+    alice_card = w.payment_methods("alice")[0].id
+    with pytest.raises(Invalid):
+        w.charge(ALICE_BOOKING_ID, booking.total_cents + 1, alice_card, charged_by="alice")
+    w.charge(ALICE_BOOKING_ID, booking.total_cents, alice_card, charged_by="alice")
+    assert w.ledger_total() == before + booking.total_cents
