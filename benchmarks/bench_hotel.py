@@ -46,7 +46,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -234,28 +234,6 @@ class _NoYieldGuard:
         return dependency
 
 
-@contextlib.contextmanager
-def _kid_from_one_parse() -> Iterator[None]:
-    """What-if: the guard takes the ``kid`` from the parse it verifies with
-    (``iam_core.tokens.parse_compact``) instead of a PyJWT pre-parse of the whole token."""
-    import hotel.guard
-    from iam_core.tokens import MAX_TOKEN_LENGTH, parse_compact
-
-    def kid(raw: str) -> str | None:
-        try:
-            value = parse_compact(raw, MAX_TOKEN_LENGTH).header.get("kid")
-        except Exception:
-            return None
-        return value if isinstance(value, str) else None
-
-    real = hotel.guard._kid
-    hotel.guard._kid = kid
-    try:
-        yield
-    finally:
-        hotel.guard._kid = real
-
-
 @dataclass
 class Variant:
     key: str
@@ -263,7 +241,6 @@ class Variant:
     app: Any
     fresh_tokens: bool = False
     audit: str = "real"  # "real", "none" (stubbed) or "group" (group commit what-if)
-    one_parse: bool = False  # kid from parse_compact instead of a PyJWT pre-parse
     goal: float | None = None
     note: str = ""
 
@@ -278,7 +255,6 @@ async def inprocess_overhead(folder: Path, quick: bool, profile: bool) -> dict[s
 
     from agents.keystore import AgentKeyStore
     from hotel import availability
-    from hotel.guard import _kid
     from iam_core.audit import AuditEvent
     from scenarios.deployment import build_iam, build_stack
 
@@ -328,7 +304,7 @@ async def inprocess_overhead(folder: Path, quick: bool, profile: bool) -> dict[s
                 guarded,
                 fresh_tokens=True,
                 goal=GOALS["new_token_ratio"],
-                note="kid peek + ES256 verify + claims",
+                note="one parse + ES256 verify + claims",
             ),
             Variant(
                 "cached_noaudit",
@@ -354,12 +330,11 @@ async def inprocess_overhead(folder: Path, quick: bool, profile: bool) -> dict[s
             ),
             Variant(
                 "new_lean",
-                "what-if: new, no-yield + group + kid",
+                "what-if: new, no-yield + group commit",
                 lean,
                 fresh_tokens=True,
                 audit="group",
-                one_parse=True,
-                note="+ kid via parse_compact, not PyJWT",
+                note=f"audit: {GROUP_COMMIT} entries per transaction",
             ),
         ]
         profile_n = 3 * n if profile else 0
@@ -380,10 +355,8 @@ async def inprocess_overhead(folder: Path, quick: bool, profile: bool) -> dict[s
                 guard._audit = _NoAudit()
             elif variant.audit == "group":
                 guard._audit = _GroupCommitAudit(real_audit, iam.store, GROUP_COMMIT)
-            parse = _kid_from_one_parse() if variant.one_parse else contextlib.nullcontext()
             try:
-                with parse:
-                    return await asgi_run(variant.app, batch, statuses)
+                return await asgi_run(variant.app, batch, statuses)
             finally:
                 guard._audit = real_audit  # count is a multiple of GROUP_COMMIT: all flushed
 
@@ -441,7 +414,6 @@ async def inprocess_overhead(folder: Path, quick: bool, profile: bool) -> dict[s
                 lambda: iam.audit.append(audit_event),
             ),
             ("token verify (TokenVerifier.verify, ES256)", verify),
-            ("kid peek (jwt.get_unverified_header)", lambda: _kid(verify_tokens[1])),
             (
                 "cache key (sha256 of the token, hex)",
                 lambda: hashlib.sha256(same_token.encode()).digest().hex(),
