@@ -225,3 +225,145 @@ async def test_authorization_details_must_mean_exactly_what_they_say(
         "/authorize", params=authorize_params(authorization_details=details)
     )
     assert "error=invalid_authorization_details" in response.headers["location"]
+
+
+FORM_NAMES = [
+    "grant_type",
+    "client_id",
+    "scope",
+    "resource",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "client_assertion",
+    "client_assertion_type",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "token",
+    "token_type_hint",
+]
+GRANTS = [
+    "client_credentials",
+    "authorization_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+]
+
+
+def test_no_form_sent_to_the_token_introspection_or_revocation_endpoints_gives_a_5xx() -> None:
+    """Hypothesis: any mix of known parameters with arbitrary values gets a 4xx JSON error."""
+    import asyncio
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scenarios.deployment import deployment
+
+    values = st.one_of(
+        st.sampled_from(GRANTS),
+        st.text(max_size=60),
+        st.just("eyJhbGciOiJub25lIn0.e30."),
+        st.just("a.b.c"),
+    )
+    forms = st.dictionaries(st.sampled_from(FORM_NAMES), values, max_size=8)
+    headers = st.sampled_from(
+        [
+            {},
+            {"Authorization": "Basic Og=="},
+            {"Authorization": "Basic !!!"},
+            {"DPoP": "x.y.z"},
+            {"Authorization": "Basic YXVkaXRvcjp4"},
+        ]
+    )
+
+    async def run(cases: list[tuple[str, dict[str, str], dict[str, str]]]) -> list[int]:
+        async with deployment(in_memory=True) as dep:
+            statuses = []
+            for path, form, head in cases:
+                response = await dep.http.post(path, data=form, headers=head)
+                if response.status_code >= 400:
+                    assert "error" in response.json()
+                statuses.append(response.status_code)
+            return statuses
+
+    @settings(max_examples=max(10, settings.default.max_examples // 4))
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from(["/token", "/introspect", "/revoke"]), forms, headers),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    def check(cases: list[tuple[str, dict[str, str], dict[str, str]]]) -> None:
+        assert all(status < 500 for status in asyncio.run(run(cases)))
+
+    check()
+
+
+def test_no_request_to_the_browser_pages_gives_a_5xx() -> None:
+    """Hypothesis: /authorize, /login, /consent and the account pages answer < 500 always."""
+    import asyncio
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scenarios.deployment import deployment
+
+    names = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "requested_actor",
+        "resource",
+        "authorization_details",
+        "request_id",
+        "username",
+        "password",
+        "decision",
+        "actor",
+    ]
+    values = st.one_of(
+        st.text(max_size=50),
+        st.sampled_from(
+            ["code", "hotel-web", "S256", "booking-assistant", "approve", "alice", "[]", "[{}]"]
+        ),
+    )
+    params = st.dictionaries(st.sampled_from(names), values, max_size=9)
+    calls = st.tuples(
+        st.sampled_from(
+            [
+                ("GET", "/authorize"),
+                ("GET", "/login"),
+                ("POST", "/login"),
+                ("GET", "/consent"),
+                ("POST", "/consent"),
+                ("GET", "/account/consents"),
+                ("POST", "/account/consents/withdraw"),
+            ]
+        ),
+        params,
+    )
+
+    async def run(cases: list[tuple[tuple[str, str], dict[str, str]]]) -> list[int]:
+        async with deployment(in_memory=True) as dep:
+            statuses = []
+            for (method, path), values_ in cases:
+                if method == "GET":
+                    response = await dep.http.get(path, params=values_)
+                else:
+                    response = await dep.http.post(path, data=values_)
+                statuses.append(response.status_code)
+            return statuses
+
+    @settings(max_examples=max(10, settings.default.max_examples // 4))
+    @given(st.lists(calls, min_size=1, max_size=20))
+    def check(cases: list[tuple[tuple[str, str], dict[str, str]]]) -> None:
+        assert all(status < 500 for status in asyncio.run(run(cases)))
+
+    check()
