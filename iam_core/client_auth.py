@@ -31,6 +31,7 @@ from iam_core.tokens import CompactJWS, parse_compact
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LENGTH = 8192
+PRUNE_EVERY = 256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assertion_jtis (
@@ -61,6 +62,7 @@ class ClientAuthenticator:
         self._iam = iam
         self._audiences = {iam.issuer, iam.issuer + "/", token_endpoint}
         self._key_cache: dict[str, tuple[str, list[VerificationKey]]] = {}
+        self._accepted = 0
         iam.store.ensure_schema(SCHEMA)
 
     def authenticate(self, form: Mapping[str, str], authorization: str | None) -> Client:
@@ -179,7 +181,9 @@ class ClientAuthenticator:
             )
             if cur.rowcount == 0:
                 raise InvalidClient("client_assertion jti was used before (replay)")
-            tx.execute(
-                "DELETE FROM assertion_jtis WHERE exp < ?",
-                (int(self._iam.clock.now()) - self._iam.config.leeway - 60,),
-            )
+            self._accepted += 1
+            if self._accepted % PRUNE_EVERY == 0:  # forget expired jtis now and then
+                tx.execute(
+                    "DELETE FROM assertion_jtis WHERE exp < ?",
+                    (int(self._iam.clock.now()) - self._iam.config.leeway - 60,),
+                )

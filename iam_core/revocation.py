@@ -66,10 +66,11 @@ class RevocationRegistry:
                     token.exp,
                 ),
             )
-            tx.executemany(
-                "INSERT OR IGNORE INTO token_actors VALUES (?, ?)",
-                [(token.jti, actor) for actor in token.actors],
-            )
+            if token.actors:
+                tx.executemany(
+                    "INSERT OR IGNORE INTO token_actors VALUES (?, ?)",
+                    [(token.jti, actor) for actor in token.actors],
+                )
 
     def reason_revoked(self, jti: str) -> str | None:
         row = self._store.one("SELECT reason FROM revoked_tokens WHERE jti = ?", (jti,))
