@@ -120,28 +120,23 @@ async def run_tour(console: Console, *, as_json: bool = False) -> int:
             )
         )
         return 1 if failed else 0
-    table = Table(
-        "step",
-        "sub",
-        "act",
-        "aut",
-        "aud",
-        "scope",
-        "client_id",
-        title="The four tokens, through the real flows",
-        show_lines=True,
-    )
+    table = Table(title="The four tokens, through the real flows", show_lines=True)
+    table.add_column("token · how it was obtained", max_width=30)
+    table.add_column("claims (decoded)", no_wrap=True)
     for row in rows:
         c = row["claims"]
-        table.add_row(
-            row["step"],
-            c["sub"],
-            _chain(c.get("act")),
-            c["aut"],
-            c["aud"].rsplit("/", 1)[-1] or c["aud"],
-            c["scope"],
-            c["client_id"],
+        name, _, how = row["step"].partition(" (")
+        claims = "\n".join(
+            [
+                f"sub       {c['sub']}",
+                f"act       {_chain(c.get('act'))}",
+                f"aut       {c['aut']}",
+                f"aud       {c['aud']}",
+                f"scope     {c['scope']}",
+                f"client_id {c['client_id']}",
+            ]
         )
+        table.add_row(f"[bold]{name}[/bold]\n{how.rstrip(')')}", claims)
     console.print(table)
     for note in notes:
         console.print(f"• {note}")
