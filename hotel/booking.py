@@ -116,6 +116,15 @@ def create_app(
             reason = outside_grant(grant, body, total)
             if reason is not None:
                 raise access.deny(f"request outside the grant: {reason}")
+            if any(
+                b.status == "confirmed"
+                and b.acting_agent == access.actors[0]
+                and (b.hotel_id, b.check_in, b.check_out)
+                == (body.hotel_id, body.check_in, body.check_out)
+                for b in world.bookings_of(access.sub)
+            ):
+                # One grant, one booking: a hijacked agent cannot book the same stay again.
+                raise access.deny("the hotel_booking grant was used already")
         access.allow("booking within the grant" if access.actors else "booking by the guest")
         hold = await holds.hold(
             body.hotel_id,

@@ -210,6 +210,8 @@ class Guard:
             try:
                 jws = parse_compact(raw)
                 kid = jws.header.get("kid")
+                if self._keys.stale():
+                    await self._keys.refresh(force=True)
                 if isinstance(kid, str) and self._keys.get_key(kid) is None:
                     await self._keys.key_for(kid)
                 # Audience is checked below, once the signature is known good, so that the

@@ -75,6 +75,12 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                     "authorised (authorization_details)",
                     object_id=body.booking_id,
                 )
+            if grant.get("booking_id") is None:
+                # Without a named booking, one cap could be spent again on every booking.
+                raise access.deny(
+                    "the payment grant must name the booking an agent pays",
+                    object_id=body.booking_id,
+                )
             cap = grant.get("max_amount_cents")
             # The cap bounds what this agent charges on the booking in all, not each charge.
             earlier = sum(

@@ -336,10 +336,18 @@ class AuthorizationFlow:
         digest = _digest(code)
         with self._iam.store.transaction() as tx:
             row = tx.execute("SELECT * FROM auth_codes WHERE digest = ?", (digest,)).fetchone()
-            if row is not None and not row["used"]:
+            if row is None:
+                raise InvalidGrant("authorization code is invalid")
+            # Checked before the code is spent: a wrong client or verifier must not burn
+            # the legitimate client's code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+            if row["client_id"] != client_id:
+                raise InvalidGrant("authorization code was issued to another client")
+            if redirect_uri is not None and redirect_uri != row["redirect_uri"]:
+                raise InvalidGrant("redirect_uri does not match the authorization request")
+            if not hmac.compare_digest(s256(verifier), row["code_challenge"]):
+                raise InvalidGrant("code_verifier does not match the code_challenge")
+            if not row["used"]:
                 tx.execute("UPDATE auth_codes SET used = 1 WHERE digest = ?", (digest,))
-        if row is None:
-            raise InvalidGrant("authorization code is invalid")
         if row["used"]:
             # RFC 6749 §4.1.2: a replayed code revokes the token the first use produced.
             if row["issued_jti"]:
@@ -347,12 +355,6 @@ class AuthorizationFlow:
             raise InvalidGrant("authorization code was already used; its token is revoked")
         if row["expires_at"] <= self._iam.clock.now():
             raise InvalidGrant("authorization code expired")
-        if row["client_id"] != client_id:
-            raise InvalidGrant("authorization code was issued to another client")
-        if redirect_uri is not None and redirect_uri != row["redirect_uri"]:
-            raise InvalidGrant("redirect_uri does not match the authorization request")
-        if not hmac.compare_digest(s256(verifier), row["code_challenge"]):
-            raise InvalidGrant("code_verifier does not match the code_challenge")
         return AuthCode(
             client_id=row["client_id"],
             redirect_uri=row["redirect_uri"],

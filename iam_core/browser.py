@@ -66,7 +66,9 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
                     event="login.failed",
                     outcome="denied",
                     reason="wrong user id or password",
-                    sub=username or None,
+                    # Only a known user id is recorded: a password typed into the user
+                    # field must never reach the log.
+                    sub=username if iam.registry.kind_of(username) == "user" else None,
                     client_id=client_id,
                     token_type="user",
                 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -126,7 +127,12 @@ class DPoPVerifier:
             raise TokenError("DPoP proof htu does not match the request URL")
         iat = claims["iat"]
         now = self._clock.now()
-        if not isinstance(iat, (int, float)) or abs(now - iat) > self.max_age:
+        if (
+            not isinstance(iat, (int, float))
+            or isinstance(iat, bool)
+            or not math.isfinite(iat)
+            or abs(now - iat) > self.max_age
+        ):
             raise TokenError("DPoP proof is not fresh (iat)")
         if access_token is not None:
             ath = claims.get("ath")

@@ -187,6 +187,11 @@ class TokenEndpoint:
         subject = self._verified(_required(form, "subject_token"), "subject_token", None)
         if subject.token_type not in (TokenType.USER, TokenType.OBO):
             raise InvalidGrant("subject_token must be a user or on-behalf-of token")
+        bound = subject.claims.get("cnf")
+        if isinstance(bound, Mapping) and (dpop is None or dpop.jkt != bound.get("jkt")):
+            # RFC 9449 §6: a bound token is only usable with its key — at the token endpoint
+            # too, or an exchange would launder it into a bearer token.
+            raise InvalidGrant("subject_token is DPoP-bound: the request needs a proof by its key")
         actor = self._actor(form, expected=None)
         if actor.sub != client.id:
             raise InvalidGrant("actor_token must belong to the authenticated client")

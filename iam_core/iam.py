@@ -95,7 +95,7 @@ class IAM:
         self.minter = TokenMinter(self.keys, self.clock, self.issuer, lifetimes)
         self.verifier = TokenVerifier(self.keys, self.clock, self.issuer, leeway=self.config.leeway)
         self.consents = ConsentStore(store, self.clock)
-        self.revocations = RevocationRegistry(store, self.clock)
+        self.revocations = RevocationRegistry(store, self.clock, leeway=self.config.leeway)
         self.events = SecurityEventPublisher(self)
         self.audit = AuditLog(
             store,

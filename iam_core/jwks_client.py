@@ -23,10 +23,12 @@ class RemoteJWKS:
         clock: Clock,
         *,
         min_interval: float = 5.0,
+        max_age: float = 300.0,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
         self._min_interval = min_interval
+        self._max_age = max_age
         self._keys: dict[str, VerificationKey] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
@@ -54,6 +56,10 @@ class RemoteJWKS:
                 keys[key.kid] = key
             self._keys = keys
             return True
+
+    def stale(self) -> bool:
+        """True when the copy is older than ``max_age``: keys the issuer removed must go."""
+        return self._clock.now() - self._last_fetch > self._max_age
 
     async def key_for(self, kid: str) -> VerificationKey | None:
         """The key for ``kid``, refetching the JWKS once (rate-limited) when it is unknown."""

@@ -43,9 +43,11 @@ class Revocation:
 
 
 class RevocationRegistry:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, leeway: int = 30) -> None:
         self._store = store
         self._clock = clock
+        # Verifiers accept a token until exp + leeway: revocation must reach it until then.
+        self._leeway = leeway
         self._listeners: list[Callable[[Revocation], None]] = []
         store.ensure_schema(SCHEMA)
 
@@ -85,7 +87,7 @@ class RevocationRegistry:
 
     def revoke_naming(self, identity: str, reason: str) -> tuple[str, ...]:
         """Revoke every live token whose ``sub`` or ``act`` chain names ``identity``."""
-        now = int(self._clock.now())
+        now = int(self._clock.now()) - self._leeway
         rows = self._store.all(
             "SELECT jti, exp FROM issued_tokens WHERE sub = ? AND exp > ?"
             " UNION SELECT t.jti, t.exp FROM token_actors a JOIN issued_tokens t USING (jti)"
@@ -99,7 +101,7 @@ class RevocationRegistry:
         rows = self._store.all(
             "SELECT t.jti, t.exp FROM token_actors a JOIN issued_tokens t USING (jti)"
             " WHERE a.actor = ? AND t.sub = ? AND t.exp > ?",
-            (actor, user_id, int(self._clock.now())),
+            (actor, user_id, int(self._clock.now()) - self._leeway),
         )
         return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, user_id, actor)
 

@@ -22,7 +22,7 @@ from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
 from iam_core.dpop import DPoPVerifier, ReplayCache
-from iam_core.errors import InvalidDPoPProof, InvalidRequest, OAuthError, TokenError
+from iam_core.errors import InvalidClient, InvalidDPoPProof, InvalidRequest, OAuthError, TokenError
 from iam_core.grants import TokenEndpoint
 from iam_core.http import NO_STORE, oauth_error_response, read_form
 from iam_core.iam import IAM
@@ -136,6 +136,9 @@ def create_app(iam: IAM) -> FastAPI:
     async def introspection(request: Request) -> Response:
         form = await read_form(request)
         client = clients.authenticate(form, request.headers.get("authorization"))
+        if client.method == "none":
+            # RFC 7662 §2.1: the caller must authenticate; a bare client_id proves nothing.
+            raise InvalidClient("introspection needs client authentication")
         return JSONResponse(introspect(iam, client, form), headers=NO_STORE)
 
     @app.post("/revoke")

@@ -74,6 +74,10 @@ def _segment(segment: str) -> bytes:
     return raw
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
 def parse_compact(token: str, max_length: int = MAX_TOKEN_LENGTH) -> CompactJWS:
     """Parse a compact JWS strictly: size, three canonical base64url segments, JSON objects."""
     if not isinstance(token, str) or len(token) > max_length:
@@ -82,8 +86,8 @@ def parse_compact(token: str, max_length: int = MAX_TOKEN_LENGTH) -> CompactJWS:
         raise TokenError("not a compact JWS (three base64url segments)")
     head, body, sig = token.split(".")
     try:
-        header = json.loads(_segment(head))
-        claims = json.loads(_segment(body))
+        header = json.loads(_segment(head), parse_constant=_no_constant)
+        claims = json.loads(_segment(body), parse_constant=_no_constant)
         signature = _segment(sig)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise TokenError(f"malformed token: {exc}") from exc
