@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 SESSION_COOKIE = "iam_session"
+_CSRF_FIELD = re.compile(r"name=csrf value='([0-9a-f]{64})'")
 
 
 class OAuthClientError(Exception):
@@ -183,10 +185,20 @@ class OAuthClient:
         self.http.cookies.clear()
         if login.status_code != 303 or not session:
             raise OAuthClientError(login.status_code, "login_failed", "login was refused")
+        cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+        # Read the consent page as the user would see it; its form carries the anti-CSRF token.
+        page = await self.http.get(f"{self.issuer}/consent?request_id={request_id}", headers=cookie)
+        found = _CSRF_FIELD.search(page.text)
+        if page.status_code != 200 or found is None:
+            raise OAuthClientError(page.status_code, "consent_page", "no consent form")
         decision = await self.http.post(
             f"{self.issuer}/consent",
-            headers={"Cookie": f"{SESSION_COOKIE}={session}"},
-            data={"request_id": request_id, "decision": "approve" if approve else "deny"},
+            headers=cookie,
+            data={
+                "request_id": request_id,
+                "csrf": found.group(1),
+                "decision": "approve" if approve else "deny",
+            },
         )
         query = parse_qs(urlsplit(self._redirect(decision, redirect_uri)).query)
         if query.get("state") != [state] or query.get("iss") != [self.issuer]:

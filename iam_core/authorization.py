@@ -312,6 +312,15 @@ class AuthorizationFlow:
         )
         return session
 
+    @staticmethod
+    def csrf_token(session: str, request_id: str) -> str:
+        """The consent form's anti-CSRF token: bound to this browser session and request.
+
+        Only a page shown to the session's holder carries it; another origin (even on the
+        same site, where SameSite=Lax cookies still flow) cannot read it.
+        """
+        return hmac.new(session.encode(), request_id.encode(), hashlib.sha256).hexdigest()
+
     def session_user(self, session: str | None) -> str | None:
         if not session:
             return None

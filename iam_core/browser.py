@@ -8,6 +8,7 @@ CSRF token of the login and consent forms. Authorization responses carry ``iss``
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -115,6 +116,7 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
                 granted=granted,
                 withheld=pending.scopes - granted,
                 authorization_details=pending.authorization_details,
+                csrf=flow.csrf_token(request.cookies.get(SESSION_COOKIE, ""), pending.id),
             )
         )
 
@@ -122,9 +124,23 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
     async def consent(request: Request) -> Response:
         form = await read_form(request)
         pending = flow.pending(form.get("request_id", ""))
-        user = flow.session_user(request.cookies.get(SESSION_COOKIE))
-        if pending is None or user is None:
+        session = request.cookies.get(SESSION_COOKIE)
+        user = flow.session_user(session)
+        if pending is None or user is None or session is None:
             return HTMLResponse(error_page("Consent", "This request expired."), 400)
+        expected = flow.csrf_token(session, pending.id)
+        if not hmac.compare_digest(form.get("csrf", ""), expected):
+            # Not the form this user was shown: a forged cross-origin submission.
+            iam.record(
+                AuditEvent(
+                    event="consent.refused",
+                    outcome="denied",
+                    reason="consent form without its anti-CSRF token",
+                    sub=user,
+                    client_id=pending.client_id,
+                )
+            )
+            return HTMLResponse(error_page("Consent", "Open the consent page again."), 403)
         granted = flow.grantable(pending, user)
         query: dict[str, str] = {"iss": iam.issuer}
         if pending.state:

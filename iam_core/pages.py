@@ -60,6 +60,7 @@ def consent_page(
     granted: Iterable[str],
     withheld: Iterable[str],
     authorization_details: Iterable[Mapping[str, Any]],
+    csrf: str,
 ) -> str:
     actor_box = ""
     if actor:
@@ -86,6 +87,7 @@ def consent_page(
         f"{actor_box}{_scope_list(granted)}{details_box}{withheld_box}"
         "<form method=post action=/consent>"
         f"<input type=hidden name=request_id value='{escape(request_id, quote=True)}'>"
+        f"<input type=hidden name=csrf value='{escape(csrf, quote=True)}'>"
         "<button name=decision value=approve type=submit>Allow</button>"
         "<button name=decision value=deny type=submit>Deny</button></form>",
     )

@@ -367,3 +367,26 @@ def test_no_request_to_the_browser_pages_gives_a_5xx() -> None:
         assert all(status < 500 for status in asyncio.run(run(cases)))
 
     check()
+
+
+async def test_a_consent_post_without_the_forms_csrf_token_is_refused(dep: Deployment) -> None:
+    """A same-site page that knows a request id still cannot approve for the signed-in user."""
+    from iam_core.seed import DEMO_PASSWORDS
+
+    start = await dep.http.get("/authorize", params=authorize_params())
+    request_id = start.headers["location"].split("request_id=")[1]
+    login = await dep.http.post(
+        "/login",
+        data={"request_id": request_id, "username": "alice", "password": DEMO_PASSWORDS["alice"]},
+    )
+    cookie = {"Cookie": f"iam_session={login.cookies['iam_session']}"}
+    dep.http.cookies.clear()
+    for forged in ({}, {"csrf": "0" * 64}):
+        response = await dep.http.post(
+            "/consent",
+            headers=cookie,
+            data={"request_id": request_id, "decision": "approve", **forged},
+        )
+        assert response.status_code == 403 and "location" not in response.headers
+    assert audit(dep, "consent.refused")[-1].sub == "alice"
+    assert dep.iam is not None and dep.iam.consents.for_user("alice") == []
