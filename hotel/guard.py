@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from fastapi import Request
 
 from iam_core.audit import AuditEvent, AuditLog
@@ -220,6 +221,11 @@ class Guard:
             except TokenError as exc:
                 self._record(request, None, "denied", f"invalid token: {exc}", None, {})
                 raise GuardDenied(401, "invalid_token", str(exc)) from exc
+            except (httpx.HTTPError, ValueError) as exc:
+                # The issuer's JWKS could not be fetched: fail closed, never a 500.
+                reason = f"signing keys unavailable ({type(exc).__name__})"
+                self._record(request, None, "denied", reason, None, {})
+                raise GuardDenied(401, "invalid_token", reason) from exc
             if not audience_matches(token.claims["aud"], self.audience):
                 presented = token.claims["aud"]
                 raise self._refuse(

@@ -204,9 +204,9 @@ class TokenEndpoint:
             raise InvalidGrant("the subject or actor is no longer active")
         requested = _scope(form)
         current = subject.actors[0] if subject.actors else None
-        if current is None or current == actor.sub:
-            # The same delegation (user → this agent), perhaps for another audience: the live
-            # consent bounds it, not the subject token's scope.
+        if subject.actors in ((), (actor.sub,)):
+            # The same direct delegation (user → this agent), perhaps for another audience:
+            # the live consent bounds it, not the subject token's scope.
             consent = self._iam.consents.get(user.id, subject.client_id, actor.sub)
             if consent is None:
                 raise InvalidGrant(
@@ -222,6 +222,16 @@ class TokenEndpoint:
             )
             act = dict(subject.act) if subject.act else {"sub": actor.sub}
             details = consent.authorization_details
+        elif current == actor.sub:
+            # The current actor of a longer chain moves it to another audience: the chain
+            # stays as it is and, like any hop, the scope only narrows.
+            wanted = requested or subject.scopes
+            resource = self._iam.resource(form.get("resource"), wanted)
+            scopes = self._iam.policy.hop_scope(
+                wanted, subject_scope=subject.scopes, actor_delegable=agent.delegable
+            )
+            act = dict(subject.act or {})
+            details = tuple(subject.claims.get("authorization_details") or ())
         else:
             # A further hop: nest act, never widen (RFC 8693 §4.1; DESIGN delegation rules).
             if actor.sub in subject.actors:

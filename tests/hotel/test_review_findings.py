@@ -255,3 +255,48 @@ async def test_a_signing_key_the_issuer_dropped_is_dropped_by_the_services(
     )
     response = await dep.http.get(target, headers=bearer(forged))
     assert response.status_code == 401 and "unknown kid" in response.json()["error_description"]
+
+
+async def test_the_current_actor_of_a_chain_cannot_widen_it_by_its_own_consent(
+    dep: Deployment,
+) -> None:
+    """alice consented booking:read to staff-assistant directly; the chain SA←BA still
+    narrows: SA may not lift it to booking:read at another audience."""
+    await token_flows.obo_token(
+        dep, "alice", "staff-assistant", "hotel-web", "booking:read concierge:request", "booking"
+    )
+    first = await alice_obo(dep, "concierge:request", "concierge")
+    hop = await token_flows.exchange_token(dep, first, "staff-assistant", None, None)
+    with pytest.raises(OAuthClientError) as info:
+        await token_flows.exchange_token(
+            dep, hop["access_token"], "staff-assistant", "booking:read", "booking"
+        )
+    assert info.value.error == "invalid_scope"
+
+
+async def test_a_service_that_cannot_reach_the_jwks_refuses_without_a_5xx(tmp_path: Any) -> None:
+    """Fail closed: an unreachable issuer means 401 'signing keys unavailable', audited."""
+    import httpx
+
+    from iam_core.store import Store
+    from scenarios.serve import standalone_service
+
+    app = standalone_service(
+        "availability",
+        issuer="http://127.0.0.1:9",
+        base_url=None,
+        world_db=tmp_path / "hotel.db",
+        baseline=False,
+    )
+    header = jwt.utils.base64url_encode(
+        json.dumps({"alg": "ES256", "kid": "k1", "typ": "at+jwt"}).encode()
+    ).decode()
+    token = f"{header}.e30.AAAA"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://svc"
+    ) as client:
+        response = await client.get("/hotels", headers=bearer(token))
+    assert response.status_code == 401
+    assert "signing keys unavailable" in response.json()["error_description"]
+    rows = Store(tmp_path / "hotel.db").all("SELECT body FROM audit_entries")
+    assert any("signing keys unavailable" in r["body"] for r in rows)
