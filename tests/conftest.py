@@ -1,8 +1,8 @@
 """Shared fixtures: an in-memory deployment per test, reached over in-process HTTP.
 
 Hypothesis profiles: ``quick`` (default), ``ci`` (CI's longer run), ``deep`` (by hand);
-choose with ``HYPOTHESIS_PROFILE``. The example database is off in CI so that a stored
-failure from one run cannot make another flaky.
+choose with ``HYPOTHESIS_PROFILE`` (``CI=true`` picks ``ci``). The example database is off
+in CI so that a stored failure from one run cannot make another flaky.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ settings.register_profile(
 settings.register_profile(
     "deep", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+# CI (CI=true) runs the longer profile with the very same test command as the README.
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "quick")
+)
 
 
 @pytest.fixture
