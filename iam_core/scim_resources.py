@@ -260,6 +260,10 @@ class UserBackend(ResourceBackend[User]):
         if record.active != current.active:
             details["active"] = record.active
             details["tokens_revoked"] = self.iam.set_user_active(current.id, record.active, by=by)
+        elif set(record.roles) != set(current.roles) or password is not None:
+            # Live tokens carry the old roles (or were got with the old password): end them.
+            why = "roles changed" if set(record.roles) != set(current.roles) else "password changed"
+            details["tokens_revoked"] = len(self.iam.revocations.revoke_naming(current.id, why))
         return Change(current.id, details)
 
     def delete(self, resource: User, *, by: str | None) -> Change:
@@ -322,6 +326,14 @@ class AgentBackend(ResourceBackend[Agent]):
                 details["tokens_revoked"] = self.iam.block_agent(current.id, by=by)
             else:
                 self.iam.unblock_agent(current.id, by=by)
+        elif (record.delegable, record.autonomous, record.jwks) != (
+            current.delegable,
+            current.autonomous,
+            current.jwks,
+        ):
+            # Tokens granted under the old scopes or keys must not outlive the change.
+            revoked = self.iam.revocations.revoke_naming(current.id, "agent changed")
+            details["tokens_revoked"] = len(revoked)
         return Change(current.id, details)
 
     def delete(self, resource: Agent, *, by: str | None) -> Change:

@@ -694,3 +694,37 @@ def test_no_body_ever_gets_a_server_error(body: Any) -> None:
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             assert_scim_error(response, response.status_code, response.json().get("scimType"))
+
+
+def test_changing_a_users_roles_revokes_the_tokens_that_carry_the_old_ones() -> None:
+    """A demoted user's live tokens (with the old roles claim) end at once; a rename does not."""
+    world = make_world()
+    kept = world.issued(TokenType.USER, "alice")
+    rename = world.scim(
+        "PATCH",
+        "/Users/alice",
+        json=patch({"op": "replace", "path": "displayName", "value": "A. Martin"}),
+    )
+    assert rename.status_code == 200
+    assert world.iam.revocations.reason_revoked(kept.jti) is None
+    response = world.scim(
+        "PATCH",
+        "/Users/alice",
+        json=patch({"op": "add", "path": "roles", "value": [{"value": "manager"}]}),
+    )
+    assert response.status_code == 200, response.text
+    assert world.iam.revocations.reason_revoked(kept.jti) == "roles changed"
+
+
+def test_narrowing_an_agents_delegable_scopes_revokes_its_tokens() -> None:
+    """Tokens granted under the old delegable scopes must not outlive the change."""
+    world = make_world()
+    with_agent(world, "a1")
+    token = world.issued(TokenType.OBO, "alice", act={"sub": "a1"})
+    response = world.scim(
+        "PATCH",
+        "/Agents/a1",
+        json=patch({"op": "replace", "path": "delegableScopes", "value": ["availability:read"]}),
+    )
+    assert response.status_code == 200, response.text
+    assert world.iam.revocations.reason_revoked(token.jti) == "agent changed"
