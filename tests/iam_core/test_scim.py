@@ -719,7 +719,7 @@ def test_changing_a_users_roles_revokes_the_tokens_that_carry_the_old_ones() -> 
 def test_narrowing_an_agents_delegable_scopes_revokes_its_tokens() -> None:
     """Tokens granted under the old delegable scopes must not outlive the change."""
     world = make_world()
-    with_agent(world, "a1")
+    with_agent(world, "a1", delegable=frozenset({"availability:read", "booking:create"}))
     token = world.issued(TokenType.OBO, "alice", act={"sub": "a1"})
     response = world.scim(
         "PATCH",
