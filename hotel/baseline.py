@@ -15,10 +15,9 @@ from typing import Any
 
 from fastapi import Request
 
-from hotel.guard import Access, GuardDenied, Rule, deciding
+from hotel.guard import Access, GuardDenied, Rule, deciding, trace_of
 from iam_core.audit import AuditEvent, AuditLog
 from iam_core.tokens import Token, TokenType
-from iam_core.trace import current_trace_id, parse_traceparent
 
 DEMO_API_KEY = "hotel-shared-api-key-demo-0123456789"
 USER_HEADER = "x-user"
@@ -52,7 +51,7 @@ class BaselineGuard:
             raise GuardDenied(401, "invalid_request", "name the user in the X-User header")
         roles = self._roles_of(user)
         token = Token(_claims(user, roles), TokenType.USER)
-        access = Access(self, request, rule, token)  # type: ignore[arg-type]
+        access = Access(self, request, rule, token)
         if rule.roles_any and not rule.roles_any & set(roles):
             raise access.deny(f"role insufficient for {user}")
         if not rule.objects:
@@ -68,7 +67,7 @@ class BaselineGuard:
         object_id: str | None,
         details: Mapping[str, Any],
     ) -> None:
-        trace = parse_traceparent(request.headers.get("traceparent")) or current_trace_id.get()
+        trace = trace_of(request)
         self._audit.append(
             AuditEvent(
                 event="api.request",

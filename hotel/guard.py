@@ -25,7 +25,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from fastapi import Request
@@ -83,11 +83,30 @@ class Rule:
     objects: bool = False  # the route decides per object (Access.require_owner)
 
 
+class Recorder(Protocol):
+    """What an :class:`Access` needs from its guard: a place to record each decision."""
+
+    def _record(
+        self,
+        request: Request,
+        token: Token | None,
+        outcome: str,
+        reason: str,
+        object_id: str | None,
+        details: Mapping[str, Any],
+    ) -> None: ...
+
+
+def trace_of(request: Request) -> str | None:
+    """The W3C trace id of this request: the IAM's middleware's, or the caller's header."""
+    return current_trace_id.get() or parse_traceparent(request.headers.get("traceparent"))
+
+
 @dataclass
 class Access:
     """A verified caller on one request; the route finishes the decision for objects."""
 
-    guard: Guard
+    guard: Recorder
     request: Request
     rule: Rule
     token: Token
@@ -311,7 +330,7 @@ class Guard:
         object_id: str | None,
         details: Mapping[str, Any],
     ) -> None:
-        trace = current_trace_id.get() or parse_traceparent(request.headers.get("traceparent"))
+        trace = trace_of(request)
         self._audit.append(
             AuditEvent(
                 event="access.decision",
@@ -373,9 +392,4 @@ def _credentials(request: Request) -> tuple[str, str | None]:
     return scheme, None
 
 
-def rules(**named: Rule) -> Mapping[str, Rule]:
-    """A service's route rules by name, for documentation and the mutation tests."""
-    return dict(named)
-
-
-__all__ = ["ANY_TOKEN", "HUMAN", "Access", "Guard", "GuardDenied", "Rule", "rules"]
+__all__ = ["ANY_TOKEN", "HUMAN", "Access", "Guard", "GuardDenied", "Recorder", "Rule"]
