@@ -13,24 +13,18 @@ from agents.dpop import DPoPKey
 from agents.oauth import OAuthClientError
 from hotel.world_seed import ALICE_BOOKING_ID
 from iam_core.clock import ManualClock
-from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from iam_core.seed import REDIRECT_URIS
 from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import BA, alice_obo, bearer, iam_of, url, world
+from tests.iam_core.helpers import consented_code
 
 pytestmark = pytest.mark.anyio
 WEB = REDIRECT_URIS["hotel-web"]
 
 
 async def bound_obo(dep: Deployment, key: DPoPKey) -> str:
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:read concierge:request",
-        redirect_uri=WEB,
-        requested_actor=BA,
-    )
+    code, verifier = await consented_code(dep, "booking:read concierge:request", actor=BA)
     response = await dep.oauth.redeem_code(
         dep.app("hotel-web"),
         code,
@@ -157,13 +151,7 @@ async def test_introspection_refuses_a_bare_public_client_id(dep: Deployment) ->
 
 async def test_a_wrong_verifier_does_not_burn_the_code(dep: Deployment) -> None:
     """A failed redemption (wrong PKCE verifier) leaves the code for its rightful client."""
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:read",
-        redirect_uri=WEB,
-    )
+    code, verifier = await consented_code(dep, "booking:read")
     with pytest.raises(OAuthClientError):
         await dep.oauth.redeem_code(dep.app("hotel-web"), code, "w" * 50, redirect_uri=WEB)
     ok = await dep.oauth.redeem_code(dep.app("hotel-web"), code, verifier, redirect_uri=WEB)

@@ -6,6 +6,7 @@ from typing import Any
 
 from agents.oauth import decode_unverified
 from iam_core.audit import AuditEntry
+from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment
 
 
@@ -22,3 +23,25 @@ def last_refusal(dep: Deployment) -> AuditEntry:
     refused = audit(dep, "token.refused")
     assert refused, "the refusal was not audited"
     return refused[-1]
+
+
+async def consented_code(
+    dep: Deployment,
+    scope: str,
+    *,
+    user: str = "alice",
+    app: str = "hotel-web",
+    actor: str | None = None,
+    approve: bool = True,
+) -> tuple[str, str]:
+    """``user`` logs in to ``app`` and answers its consent page (for ``actor``, if named);
+    returns the authorization code and its PKCE verifier."""
+    return await dep.oauth.authorize(
+        dep.app(app),
+        user=user,
+        password=DEMO_PASSWORDS[user],
+        scope=scope,
+        redirect_uri=REDIRECT_URIS[app],
+        requested_actor=actor,
+        approve=approve,
+    )

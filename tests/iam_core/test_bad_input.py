@@ -7,7 +7,7 @@ import pytest
 from agents.oauth import pkce_pair
 from iam_core.seed import REDIRECT_URIS
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import audit
+from tests.iam_core.helpers import audit, consented_code
 
 pytestmark = pytest.mark.anyio
 WEB = REDIRECT_URIS["hotel-web"]
@@ -171,17 +171,9 @@ async def test_a_wrong_password_shows_the_login_page_again_and_is_audited(
 async def test_denying_consent_sends_access_denied_to_the_client(dep: Deployment) -> None:
     """The user clicks Deny: the client gets error=access_denied and no code."""
     from agents.oauth import OAuthClientError
-    from iam_core.seed import DEMO_PASSWORDS
 
     with pytest.raises(OAuthClientError) as info:
-        await dep.oauth.authorize(
-            dep.app("hotel-web"),
-            user="alice",
-            password=DEMO_PASSWORDS["alice"],
-            scope="booking:read",
-            redirect_uri=WEB,
-            approve=False,
-        )
+        await consented_code(dep, "booking:read", approve=False)
     assert info.value.error == "access_denied"
     assert audit(dep, "consent.denied")[-1].sub == "alice"
 

@@ -14,7 +14,7 @@ from iam_core.clock import ManualClock
 from iam_core.dpop import DPoPProof, DPoPVerifier, ReplayCache, check_binding
 from iam_core.errors import TokenError
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import claims
+from tests.iam_core.helpers import claims, consented_code
 
 URL = "https://hotel.example/hotel/booking/bookings"
 
@@ -69,18 +69,13 @@ async def test_a_replayed_proof_at_the_token_endpoint_is_refused(dep: Deployment
 @pytest.mark.anyio
 async def test_obo_and_exchanged_tokens_are_bound_too(dep: Deployment) -> None:
     """The OBO token redeemed with a proof, and its exchange, carry the runtime's jkt."""
-    from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+    from iam_core.seed import REDIRECT_URIS
     from scenarios.token_flows import actor_token
 
     key = DPoPKey()
     web = REDIRECT_URIS["hotel-web"]
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:create payment:charge",
-        redirect_uri=web,
-        requested_actor="booking-assistant",
+    code, verifier = await consented_code(
+        dep, "booking:create payment:charge", actor="booking-assistant"
     )
     obo = await dep.oauth.redeem_code(
         dep.app("hotel-web"),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from agents.oauth import OAuthClientError
-from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from iam_core.seed import REDIRECT_URIS
 from scenarios import token_flows
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import audit, last_refusal
+from tests.iam_core.helpers import audit, consented_code, last_refusal
 
 pytestmark = pytest.mark.anyio
 
@@ -56,14 +56,7 @@ async def test_obo_code_redemption_without_an_actor_token_is_invalid_grant(
     dep: Deployment,
 ) -> None:
     """A code bound to requested_actor needs that actor's agent token."""
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:create",
-        redirect_uri=WEB,
-        requested_actor="booking-assistant",
-    )
+    code, verifier = await consented_code(dep, "booking:create", actor="booking-assistant")
     error = await _refused(
         dep.oauth.redeem_code(dep.app("hotel-web"), code, verifier, redirect_uri=WEB)
     )
@@ -74,14 +67,7 @@ async def test_obo_code_redemption_with_another_agents_token_is_invalid_grant(
     dep: Deployment,
 ) -> None:
     """The actor token's sub must equal the requested actor."""
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:create",
-        redirect_uri=WEB,
-        requested_actor="booking-assistant",
-    )
+    code, verifier = await consented_code(dep, "booking:create", actor="booking-assistant")
     other = await token_flows.actor_token(dep, "staff-assistant")
     error = await _refused(
         dep.oauth.redeem_code(
@@ -93,14 +79,7 @@ async def test_obo_code_redemption_with_another_agents_token_is_invalid_grant(
 
 async def test_an_actor_token_must_be_an_agent_token(dep: Deployment) -> None:
     """A user's own token is no actor token."""
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:create",
-        redirect_uri=WEB,
-        requested_actor="booking-assistant",
-    )
+    code, verifier = await consented_code(dep, "booking:create", actor="booking-assistant")
     user = await token_flows.user_token(dep, "bob", "hotel-web", "booking:read", None)
     error = await _refused(
         dep.oauth.redeem_code(
@@ -114,13 +93,7 @@ async def test_a_code_is_single_use_and_its_replay_revokes_the_first_token(
     dep: Deployment,
 ) -> None:
     """RFC 6749 §4.1.2: a second redemption fails and revokes what the first produced."""
-    code, verifier = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:read",
-        redirect_uri=WEB,
-    )
+    code, verifier = await consented_code(dep, "booking:read")
     first = await dep.oauth.redeem_code(dep.app("hotel-web"), code, verifier, redirect_uri=WEB)
     error = await _refused(
         dep.oauth.redeem_code(dep.app("hotel-web"), code, verifier, redirect_uri=WEB)
@@ -132,13 +105,7 @@ async def test_a_code_is_single_use_and_its_replay_revokes_the_first_token(
 
 async def test_a_wrong_pkce_verifier_is_invalid_grant(dep: Deployment) -> None:
     """RFC 7636 §4.6: the verifier must hash to the challenge."""
-    code, _ = await dep.oauth.authorize(
-        dep.app("hotel-web"),
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope="booking:read",
-        redirect_uri=WEB,
-    )
+    code, _ = await consented_code(dep, "booking:read")
     error = await _refused(
         dep.oauth.redeem_code(dep.app("hotel-web"), code, "x" * 50, redirect_uri=WEB)
     )
@@ -147,13 +114,7 @@ async def test_a_wrong_pkce_verifier_is_invalid_grant(dep: Deployment) -> None:
 
 async def test_a_code_redeemed_by_another_client_is_invalid_grant(dep: Deployment) -> None:
     """Codes are bound to the client they were issued to."""
-    code, verifier = await dep.oauth.authorize(
-        dep.app("staff-console"),
-        user="carol",
-        password=DEMO_PASSWORDS["carol"],
-        scope="booking:read",
-        redirect_uri=REDIRECT_URIS["staff-console"],
-    )
+    code, verifier = await consented_code(dep, "booking:read", user="carol", app="staff-console")
     error = await _refused(
         dep.oauth.redeem_code(dep.app("hotel-web"), code, verifier, redirect_uri=WEB)
     )
