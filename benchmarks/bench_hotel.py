@@ -1143,18 +1143,7 @@ def main() -> int:
     if args.serve:
         serve(Path(args.serve[0]), int(args.serve[1]), args.tokens)
         return 0
-    # SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.perf_counter()
-    results = run(args)
-    results["wall_seconds"] = round(time.perf_counter() - started, 1)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    report(results)
-    print(f"total wall time {results['wall_seconds']} s")
-    if args.json:
-        print(f"wrote {args.json}")
-    return 0
+    return bench_iam.run_and_report(args, run, report)
 
 
 if __name__ == "__main__":

@@ -1385,6 +1385,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def run_and_report(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    report: Callable[[dict[str, Any]], None],
+) -> int:
+    """Run a benchmark, print its report and total time, and write ``--json`` if asked."""
+    # SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.perf_counter()
+    results = run(args)
+    results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    report(results)
+    print(f"total wall time {results['wall_seconds']} s")
+    if args.json:
+        print(f"wrote {args.json}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (< 60 s)")
@@ -1399,18 +1419,7 @@ def main() -> int:
     if args.serve:
         serve(Path(args.serve[0]), int(args.serve[1]), args.app, args.profile_to)
         return 0
-    # SIGTERM unwinds like Ctrl-C, so the servers are stopped by the finally blocks
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.perf_counter()
-    results = run(args)
-    results["wall_seconds"] = round(time.perf_counter() - started, 1)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    report(results)
-    print(f"total wall time {results['wall_seconds']} s")
-    if args.json:
-        print(f"wrote {args.json}")
-    return 0
+    return run_and_report(args, run, report)
 
 
 if __name__ == "__main__":
