@@ -3,12 +3,15 @@
 * charge — a human subject with ``payment:charge`` who owns the booking and the card
   (owner = ``sub``: a guest cannot pay with someone else's card by claiming a name in chat).
   When an agent acts, the token must carry an RFC 9396 ``payment`` grant and the amount must
-  be within its ``max_amount_cents`` (and its ``booking_id``, when named).
+  cover the booking (its ``booking_id``, or the granted stay booked by this agent) and the
+  agent's charges on it must total at most its ``max_amount_cents``.
+* payment methods — the subject's own masked cards, to choose one to charge.
 * refund — managers only (``payment:refund``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
@@ -17,8 +20,10 @@ from pydantic import BaseModel, Field
 from hotel.guard import GUEST_AGENTS, HUMAN, STAFF_AGENTS, Access, Rule
 from hotel.service import service_app
 from hotel.world import HotelWorld
+from hotel.world_records import Booking
 
 CHARGE = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
+CARDS = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS)
 REFUND = Rule(
     "payment:refund",
     kinds=HUMAN,
@@ -42,6 +47,25 @@ class Refund(BaseModel):
     amount_cents: Amount
 
 
+def outside_payment_grant(grant: Mapping[str, Any], booking: Booking, agent: str) -> str | None:
+    """Why a ``payment`` grant does not cover this booking, or None (RFC 9396 §2).
+
+    The grant names one booking, or the stay the guest consented to have booked: then only
+    the booking this agent made for that stay (one grant, one booking) is covered. Without
+    either, one cap could be spent again on every booking.
+    """
+    if "booking_id" in grant:
+        return None if grant["booking_id"] == booking.id else "booking outside the grant"
+    stay = (grant.get("hotel_id"), grant.get("check_in"), grant.get("check_out"))
+    if None in stay:
+        return "the payment grant must name the booking or the stay an agent pays"
+    if stay != (booking.hotel_id, booking.check_in.isoformat(), booking.check_out.isoformat()):
+        return "booking outside the grant: not the granted stay"
+    if booking.acting_agent != agent:
+        return "booking outside the grant: the granted stay's booking was not made by this agent"
+    return None
+
+
 def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> FastAPI:
     app = service_app(
         "payment",
@@ -52,6 +76,12 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
     )
     charge: Any = Depends(guard.require(CHARGE))
     refund: Any = Depends(guard.require(REFUND))
+    cards: Any = Depends(guard.require(CARDS))
+
+    @app.get("/payment-methods")
+    async def payment_methods(access: Access = cards) -> dict[str, Any]:
+        """The subject's own cards, masked (brand, last four digits, expiry)."""
+        return {"payment_methods": [m.as_dict() for m in world.payment_methods(access.sub)]}
 
     @app.post("/payments", status_code=201)
     async def charge_booking(body: Charge, access: Access = charge) -> dict[str, Any]:
@@ -75,12 +105,9 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                     "authorised (authorization_details)",
                     object_id=body.booking_id,
                 )
-            if grant.get("booking_id") is None:
-                # Without a named booking, one cap could be spent again on every booking.
-                raise access.deny(
-                    "the payment grant must name the booking an agent pays",
-                    object_id=body.booking_id,
-                )
+            reason = outside_payment_grant(grant, booking, access.actors[0])
+            if reason is not None:
+                raise access.deny(reason, object_id=body.booking_id)
             cap = grant.get("max_amount_cents")
             # The cap bounds what this agent charges on the booking in all, not each charge.
             earlier = sum(
@@ -97,8 +124,6 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                     f"{body.amount_cents} > {cap}",
                     object_id=body.booking_id,
                 )
-            if "booking_id" in grant and grant["booking_id"] != body.booking_id:
-                raise access.deny("booking outside the grant", object_id=body.booking_id)
         access.allow(
             "charge within the grant" if access.actors else "charge by the owner", body.booking_id
         )

@@ -138,7 +138,12 @@ DETAIL_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
     "payment": {
         "max_amount_cents": ("a positive integer", True),
         "currency": ("an id", False),
+        # What the grant pays: a named booking, or the stay an agent books under the same
+        # consent (the booking id does not exist yet when the guest consents).
         "booking_id": ("an id", False),
+        "hotel_id": ("an id", False),
+        "check_in": ("a date", False),
+        "check_out": ("a date", False),
     },
 }
 
