@@ -249,8 +249,10 @@ class OAuthClient:
         actor_token: str,
         scope: str | None = None,
         resource: str | None = None,
+        audience: str | None = None,
         dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
+        """RFC 8693 §2.1; ``audience`` naming another agent asks for a hand-off grant."""
         form = {
             "grant_type": TOKEN_EXCHANGE,
             "subject_token": subject_token,
@@ -258,7 +260,7 @@ class OAuthClient:
             "actor_token": actor_token,
             "actor_token_type": ACCESS_TOKEN_TYPE,
             **self._agent_auth(agent),
-            **_optional(scope=scope, resource=resource),
+            **_optional(scope=scope, resource=resource, audience=audience),
         }
         return dict((await self._post("/token", form, dpop=dpop)).json())
 

@@ -26,6 +26,7 @@ from iam_core.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     InvalidToken,
     OAuthError,
     UnauthorizedClient,
@@ -203,6 +204,8 @@ class TokenEndpoint:
         if user is None or not user.active or agent is None:
             raise InvalidGrant("the subject or actor is no longer active")
         requested = _scope(form)
+        if form.get("audience"):
+            return self._handoff(subject, actor.sub, form["audience"], requested)
         current = subject.actors[0] if subject.actors else None
         if subject.actors in ((), (actor.sub,)):
             # The same direct delegation (user → this agent), perhaps for another audience:
@@ -262,6 +265,50 @@ class TokenEndpoint:
             dpop,
             act=act,
             extra=self._user_claims(user.roles, details),
+        )
+
+    def _handoff(
+        self, subject: Token, actor: str, target_id: str, requested: frozenset[str]
+    ) -> Issued:
+        """A hand-off grant: the current actor passes part of its delegation to another agent.
+
+        RFC 8693 §2.1 ``audience`` names the agent the work goes to; the grant is an OBO
+        token whose audience is this token endpoint only (no service accepts it), whose
+        ``may_act`` (§4.4) names that agent, and whose scope only narrows. It is not bound
+        to the sender's DPoP key, so that the receiver can present it; the receiver's own
+        exchange then nests ``act`` and binds the result to the receiver's key.
+        """
+        if not subject.actors or subject.actors[0] != actor:
+            raise InvalidGrant("only the current actor of a delegation can hand it off")
+        target = self._iam.registry.get_agent(target_id)
+        if target is None or not target.active or target_id == actor:
+            raise InvalidTarget(f"audience {target_id[:64]!r} is not another active agent")
+        if target_id in subject.actors:
+            raise InvalidGrant(f"{target_id} is already in the delegation chain")
+        if not self._iam.policy.depth_allowed(nest_act(subject.act, target_id)):
+            raise InvalidGrant(
+                f"delegation depth would exceed {self._iam.policy.max_delegation_depth}"
+            )
+        scopes = self._iam.policy.hop_scope(
+            requested or subject.scopes,
+            subject_scope=subject.scopes,
+            actor_delegable=target.delegable,
+        )
+        if not scopes:
+            raise InvalidScope(f"nothing of the requested scope may be handed to {target_id}")
+        user = self._iam.registry.get_user(subject.sub)
+        assert user is not None  # checked active by the caller
+        details = tuple(subject.claims.get("authorization_details") or ())
+        return self._mint(
+            TokenType.OBO,
+            subject.sub,
+            subject.client_id,
+            self._iam.resources["iam"],
+            scopes,
+            requested,
+            None,
+            act=dict(subject.act or {}),
+            extra={**self._user_claims(user.roles, details), "may_act": {"sub": target_id}},
         )
 
     # -- helpers -------------------------------------------------------------------------

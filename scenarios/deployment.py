@@ -102,6 +102,7 @@ class Deployment:
     iam: IAM | None  # only for an in-process deployment
     hotel: Hotel | None = None  # only for an in-process deployment
     baseline: bool = False
+    transport: httpx.AsyncBaseTransport | None = None  # for more clients of the same stack
 
     def agent(self, agent_id: str) -> AgentCredentials:
         return AgentCredentials(
@@ -132,10 +133,13 @@ async def deployment(
     keystore = agent_keystore(in_memory)
     if server is not None:
         issuer = server.rstrip("/")
-        async with httpx.AsyncClient(base_url=issuer, timeout=30.0) as http:
+        remote = httpx.AsyncHTTPTransport()
+        async with httpx.AsyncClient(transport=remote, base_url=issuer, timeout=30.0) as http:
             meta = (await http.get("/.well-known/oauth-authorization-server")).json()
             issuer = meta["issuer"]
-            yield Deployment(http, OAuthClient(http, issuer), keystore, issuer, None)
+            yield Deployment(
+                http, OAuthClient(http, issuer), keystore, issuer, None, transport=remote
+            )
         return
     iam = build_iam(
         None if in_memory else (db or default_db()),
@@ -149,7 +153,14 @@ async def deployment(
     try:
         async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
             yield Deployment(
-                http, OAuthClient(http, iam.issuer), keystore, iam.issuer, iam, hotel, baseline
+                http,
+                OAuthClient(http, iam.issuer),
+                keystore,
+                iam.issuer,
+                iam,
+                hotel,
+                baseline,
+                transport,
             )
     finally:
         await inner.aclose()

@@ -1,0 +1,266 @@
+"""An agent's identity component: it gets, caches and presents the agent's tokens.
+
+Tokens live here and nowhere else: tools ask for request headers, never for a token, and
+what a transcript may show of a token is a :class:`TokenUse` (type, subject, chain, audience,
+scope, ``jti``) — never the token. Every token is DPoP-bound to this runtime's key
+(RFC 9449); every service request carries a fresh proof with the token's hash.
+
+Principals, i.e. on whose authority a request is made:
+* the agent itself (``None``): an Agent token, client_credentials with private_key_jwt
+  (RFC 7523 §2.2) — only the agent's autonomous scopes;
+* a user who delegated (``accept_delegation``): the code is redeemed with the agent's actor
+  token (draft-oauth-ai-agents-on-behalf-of-user-02) for one service, then moved to the
+  other services by RFC 8693 exchange, bounded by the user's live consent;
+* a hand-off from another agent (``accept_handoff``): the hand-off grant is exchanged at
+  once for a token that nests ``act`` (RFC 8693 §4.1) and is bound to this runtime's key.
+There are no refresh tokens: an expired delegation needs the user again (RFC 9700 §2.2.2).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.dpop import DPoPKey
+from agents.oauth import AgentCredentials, AppCredentials, OAuthClient, decode_unverified
+
+REFRESH_MARGIN = 20  # seconds before expiry when a cached token is replaced
+
+
+class NoAuthority(Exception):
+    """The identity holds nothing that could authorise the request (and asks for nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """What may be shown about a token: its shape, never its value."""
+
+    token_type: str
+    sub: str
+    act: tuple[str, ...]
+    client_id: str
+    audience: str
+    scope: str
+    jti: str
+    bound: bool
+
+    @classmethod
+    def of(cls, token: str) -> TokenUse:
+        claims = decode_unverified(token)
+        return cls(
+            token_type=_token_type(claims),
+            sub=str(claims.get("sub")),
+            act=_chain(claims.get("act")),
+            client_id=str(claims.get("client_id")),
+            audience=str(claims.get("aud")),
+            scope=str(claims.get("scope", "")),
+            jti=str(claims.get("jti")),
+            bound="cnf" in claims,
+        )
+
+    def describe(self) -> str:
+        chain = "".join(f" act={a}" for a in self.act)
+        return f"{self.token_type} token sub={self.sub}{chain} scope='{self.scope}'"
+
+
+@dataclass
+class _Held:
+    token: str
+    expires: float
+    use: TokenUse
+
+
+@dataclass
+class _Delegation:
+    user: str
+    tokens: dict[str, _Held] = field(default_factory=dict)  # service -> token
+
+
+class AgentIdentity:
+    def __init__(
+        self,
+        oauth: OAuthClient,
+        credentials: AgentCredentials,
+        resource_of: Callable[[str], str],
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.oauth = oauth
+        self.credentials = credentials
+        self.agent_id = credentials.agent_id
+        self.dpop = DPoPKey()
+        self._resource_of = resource_of
+        self._now = now
+        self._own: dict[str, _Held] = {}  # service ("iam" for the actor token) -> token
+        self._delegations: dict[str, _Delegation] = {}
+        self.acquired: list[dict[str, Any]] = []  # token acquisitions, for the transcript
+        self.seconds = 0.0  # time spent getting tokens
+
+    # -- delegations ----------------------------------------------------------------------
+    async def accept_delegation(
+        self,
+        app: AppCredentials,
+        code: str,
+        verifier: str,
+        *,
+        redirect_uri: str,
+        service: str,
+    ) -> TokenUse:
+        """Redeem a user's authorization code with this agent's actor token, for ``service``."""
+        started = time.perf_counter()
+        try:
+            response = await self.oauth.redeem_code(
+                app,
+                code,
+                verifier,
+                redirect_uri=redirect_uri,
+                actor_token=await self._actor_token(),
+                resource=self._resource_of(service),
+                dpop=self.dpop,
+            )
+            held = self._hold(response, "authorization_code")
+            self._delegations.setdefault(held.use.sub, _Delegation(held.use.sub)).tokens[
+                service
+            ] = held
+            return held.use
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    async def accept_handoff(self, grant: str, *, service: str) -> TokenUse:
+        """Exchange a hand-off grant naming this agent (``may_act``) for its own token."""
+        started = time.perf_counter()
+        try:
+            response = await self.oauth.exchange(
+                self.credentials,
+                subject_token=grant,
+                actor_token=await self._actor_token(),
+                resource=self._resource_of(service),
+                dpop=self.dpop,
+            )
+            held = self._hold(response, "token_exchange (hand-off)")
+            principal = self.principal_key(held.use)
+            self._delegations.setdefault(principal, _Delegation(held.use.sub)).tokens[
+                service
+            ] = held
+            return held.use
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    async def handoff_grant(self, principal: str, to_agent: str, scope: str) -> tuple[str, str]:
+        """A grant for ``to_agent`` to act in this delegation for ``scope`` (never widened).
+
+        Returns the grant and its ``jti``; the grant goes to the other agent's identity
+        component beside a signed message, never into a message or a model's context.
+        """
+        service = scope.split(":", 1)[0]
+        held = await self._delegated(principal, service)
+        started = time.perf_counter()
+        try:
+            response = await self.oauth.exchange(
+                self.credentials,
+                subject_token=held.token,
+                actor_token=await self._actor_token(),
+                scope=scope,
+                audience=to_agent,
+                dpop=self.dpop,
+            )
+        finally:
+            self.seconds += time.perf_counter() - started
+        use = TokenUse.of(str(response["access_token"]))
+        self._note("token_exchange (hand-off grant to " + to_agent + ")", use)
+        return str(response["access_token"]), use.jti
+
+    def principal_key(self, use: TokenUse) -> str:
+        """How a principal is named: the user, and the chain of agents before this one."""
+        before = [a for a in use.act if a != self.agent_id]
+        return "/".join([use.sub, *reversed(before)])
+
+    def forget(self, principal: str) -> None:
+        """Drop a delegation's tokens (the task ended); the IAM may also revoke them."""
+        self._delegations.pop(principal, None)
+
+    # -- presenting tokens ----------------------------------------------------------------
+    async def headers(
+        self, principal: str | None, service: str, method: str, url: str
+    ) -> tuple[dict[str, str], TokenUse]:
+        """Authorization and DPoP headers for one request (RFC 9449 §7.1)."""
+        held = (
+            await self._own_token(service)
+            if principal is None
+            else await self._delegated(principal, service)
+        )
+        proof = self.dpop.proof(method, url, held.token)
+        return {"Authorization": f"DPoP {held.token}", "DPoP": proof}, held.use
+
+    async def _delegated(self, principal: str, service: str) -> _Held:
+        delegation = self._delegations.get(principal)
+        if delegation is None:
+            raise NoAuthority(f"{principal} has not delegated anything to {self.agent_id}")
+        held = delegation.tokens.get(service)
+        if held is not None and held.expires - REFRESH_MARGIN > self._now():
+            return held
+        subject = next(
+            (h for h in delegation.tokens.values() if h.expires - REFRESH_MARGIN > self._now()),
+            None,
+        )
+        if subject is None:
+            raise NoAuthority(f"the delegation from {principal} expired: ask the user again")
+        started = time.perf_counter()
+        try:
+            response = await self.oauth.exchange(
+                self.credentials,
+                subject_token=subject.token,
+                actor_token=await self._actor_token(),
+                resource=self._resource_of(service),
+                dpop=self.dpop,
+            )
+        finally:
+            self.seconds += time.perf_counter() - started
+        held = self._hold(response, "token_exchange")
+        delegation.tokens[service] = held
+        return held
+
+    async def _own_token(self, service: str) -> _Held:
+        held = self._own.get(service)
+        if held is not None and held.expires - REFRESH_MARGIN > self._now():
+            return held
+        started = time.perf_counter()
+        try:
+            response = await self.oauth.agent_token(
+                self.credentials, resource=self._resource_of(service), dpop=self.dpop
+            )
+        finally:
+            self.seconds += time.perf_counter() - started
+        held = self._hold(response, "client_credentials")
+        self._own[service] = held
+        return held
+
+    async def _actor_token(self) -> str:
+        return (await self._own_token("iam")).token
+
+    def _hold(self, response: dict[str, Any], grant: str) -> _Held:
+        token = str(response["access_token"])
+        use = TokenUse.of(token)
+        self._note(grant, use)
+        return _Held(token, self._now() + float(response.get("expires_in", 0)), use)
+
+    def _note(self, grant: str, use: TokenUse) -> None:
+        self.acquired.append({"grant": grant, "token": use.describe(), "audience": use.audience})
+
+
+def _token_type(claims: dict[str, Any]) -> str:
+    if "act" in claims:
+        return "obo"
+    return {"AGENT": "agent", "APPLICATION": "app", "APPLICATION_USER": "user"}.get(
+        str(claims.get("aut")), "unknown"
+    )
+
+
+def _chain(act: Any) -> tuple[str, ...]:
+    chain: list[str] = []
+    while isinstance(act, dict) and "sub" in act:
+        chain.append(str(act["sub"]))
+        act = act.get("act")
+    return tuple(chain)

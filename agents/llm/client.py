@@ -1,0 +1,117 @@
+"""The chat model the agents use, always through the ``openai`` package (``AsyncOpenAI``).
+
+Settings come from the environment, so that a real model is a setting, not a code change:
+``OPENAI_BASE_URL`` (unset: the embedded model, in-process), ``OPENAI_API_KEY``, and
+``AGENT_IAM_MODEL`` (or ``OPENAI_MODEL``) for the model name. ``record``/``replay`` add the
+JSONL recorder or the offline replayer of ``replay.py`` under the same client.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from openai import AsyncOpenAI
+
+from agents.llm.embedded import DEFAULT_MODEL, create_app
+
+EMBEDDED_BASE_URL = "http://embedded-llm.local/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None  # None: the embedded model, in-process
+    api_key: str | None = None
+    record: Path | None = None
+    replay: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ModelSettings:
+        env = os.environ if env is None else env
+        base_url = env.get("OPENAI_BASE_URL") or None
+        named = env.get("AGENT_IAM_MODEL") or (env.get("OPENAI_MODEL") if base_url else None)
+        settings = cls(model=named or DEFAULT_MODEL, base_url=base_url)
+        settings = replace(settings, api_key=env.get("OPENAI_API_KEY") or None)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+    def describe(self) -> str:
+        where = "embedded, in-process" if self.embedded else self.base_url
+        mode = " (replayed)" if self.replay else " (recording)" if self.record else ""
+        return f"{self.model} @ {where}{mode}"
+
+
+class ChatModel:
+    """One model endpoint; counts calls and the time spent waiting for answers."""
+
+    def __init__(self, client: AsyncOpenAI, model: str) -> None:
+        self.client = client
+        self.model = model
+        self.calls = 0
+        self.seconds = 0.0
+
+    async def complete(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """The assistant's next message, as a plain chat-format dict."""
+        started = time.perf_counter()
+        try:
+            response = await self.client.chat.completions.create(
+                model=self.model,
+                messages=list(messages),  # type: ignore[arg-type]
+                **({"tools": list(tools)} if tools else {}),  # type: ignore[arg-type]
+            )
+        finally:
+            self.calls += 1
+            self.seconds += time.perf_counter() - started
+        message = response.choices[0].message
+        out: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {
+                        "name": call.function.name,  # type: ignore[union-attr]
+                        "arguments": call.function.arguments,  # type: ignore[union-attr]
+                    },
+                }
+                for call in message.tool_calls
+            ]
+        return out
+
+
+@asynccontextmanager
+async def open_model(settings: ModelSettings | None = None) -> AsyncIterator[ChatModel]:
+    """A :class:`ChatModel` for ``settings`` (default: from the environment)."""
+    from agents.llm.replay import RecordingTransport, ReplayTransport
+
+    settings = settings or ModelSettings.from_env()
+    transport: httpx2.AsyncBaseTransport
+    if settings.replay is not None:
+        transport = ReplayTransport(settings.replay)
+    elif settings.embedded:
+        transport = httpx2.ASGITransport(app=create_app())
+    else:
+        transport = httpx2.AsyncHTTPTransport()
+    if settings.record is not None:
+        transport = RecordingTransport(transport, settings.record)
+    async with httpx2.AsyncClient(transport=transport, timeout=120.0) as http:
+        client = AsyncOpenAI(
+            base_url=settings.base_url or EMBEDDED_BASE_URL,
+            # The embedded model needs no key; the client insists on one being set.
+            api_key=settings.api_key or "no-key-needed",
+            http_client=http,
+            max_retries=0 if settings.embedded or settings.replay else 2,
+        )
+        yield ChatModel(client, settings.model)

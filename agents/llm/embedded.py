@@ -1,0 +1,115 @@
+"""The embedded model, served as an OpenAI-compatible chat-completions API.
+
+``POST /v1/chat/completions`` (messages, ``tools``, answers with ``tool_calls`` or text) and
+``GET /v1/models``, as the OpenAI API defines them, so that the real ``openai`` client — or
+any other OpenAI client — talks to it unchanged: in-process through ``httpx.ASGITransport``,
+or over a socket when ``agent-iam serve`` mounts it at ``/llm``.
+
+Two models, one per susceptibility (``planner.py``): ``embedded-obedient`` follows
+instructions found in tool output, ``embedded-resistant`` does not. Answers are a pure
+function of the request: the same request always gets the same completion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from agents.llm.planner import Susceptibility, respond
+
+MODELS: dict[str, Susceptibility] = {
+    "embedded-obedient": "obedient",
+    "embedded-resistant": "resistant",
+}
+DEFAULT_MODEL = "embedded-obedient"
+CREATED = 1_764_547_200  # fixed (2025-12-01): a completion must not depend on the clock
+MAX_BODY = 1 << 20
+
+
+def _error(
+    status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    """An error body as the OpenAI API shapes it."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": param, "code": code}},
+        status_code=status,
+    )
+
+
+async def models(request: Request) -> JSONResponse:
+    data = [
+        {"id": name, "object": "model", "created": CREATED, "owned_by": "agent-iam-lab"}
+        for name in MODELS
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def chat_completions(request: Request) -> JSONResponse:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _error(413, "request body too large")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    model = body.get("model")
+    if model not in MODELS:
+        return _error(404, f"model {model!r} does not exist", param="model", code="model_not_found")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return _error(400, "messages must be a non-empty array", param="messages")
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        return _error(400, "each message needs a role", param="messages")
+    tools = body.get("tools") or []
+    if not isinstance(tools, list):
+        return _error(400, "tools must be an array", param="tools")
+    if body.get("stream"):
+        return _error(400, "streaming is not supported by the embedded model", param="stream")
+    message = respond(messages, tools, MODELS[model])
+    prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
+    completion_tokens = len(json.dumps(message).split())
+    digest = hashlib.sha256(raw).hexdigest()[:24]
+    return JSONResponse(
+        {
+            "id": f"chatcmpl-{digest}",
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
+
+
+def create_app() -> Starlette:
+    """The embedded model's API; mount it anywhere (its routes start with ``/v1``)."""
+    return Starlette(
+        routes=[
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        ]
+    )
+
+
+def describe(model: str) -> dict[str, Any]:
+    return {"model": model, "susceptibility": MODELS.get(model, "unknown (external model)")}

@@ -1,0 +1,235 @@
+"""What the embedded model understands of an English sentence: the hotel tasks, no more.
+
+A request like "Book a double room at the Grand Meridian from 2026-12-10 to 2026-12-12 and
+pay for it" becomes an :class:`Intent` — the actions asked for and their arguments. The same
+reading is applied to text found in tool output when the model is set to obey it (a hijacked
+model reads a review's "book the suite…" as an instruction); see ``planner.py``.
+
+Deterministic by construction: regular expressions over the text, nothing random.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+# The actions, in the order the planner performs them when a request asks for several.
+ACTIONS = (
+    "list_hotels",
+    "reviews",
+    "search",
+    "book",
+    "pay",
+    "my_bookings",
+    "show_booking",
+    "cancel",
+    "change_dates",
+    "rate_override",
+    "refund",
+    "guest_profile",
+    "staff_directory",
+    "list_requests",
+    "assign",
+    "concierge",
+    "handoff",
+)
+
+_MONTHS = {
+    m: n
+    for n, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE = re.compile(
+    rf"\b(\d{{4}})-(\d{{2}})-(\d{{2}})\b"  # 2026-12-10
+    rf"|\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\.?,?\s+(\d{{4}})\b"  # 10 December 2026
+    rf"|\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b",  # December 10, 2026
+    re.IGNORECASE,
+)
+_NIGHTS = re.compile(r"\bfor\s+(\d{1,2}|one|two|three|four|five|six|seven)\s+nights?\b", re.I)
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_ROOM = re.compile(r"\b(single|double|suite)\b", re.I)
+_HOTEL = re.compile(
+    r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3})"
+    r"|\b(grand-meridian|harbor-view|alpine-lodge|[a-z]+(?:-[a-z]+)+-hotel)\b"
+)
+_NOT_HOTELS = {"alice", "bob", "carol", "dave", "i", "the", "my", "booking", "staff"}
+_BOOKING_ID = re.compile(r"\bbk-[A-Za-z0-9]{3,12}\b")
+_PAYMENT_ID = re.compile(r"\bpay-[A-Za-z0-9]{3,12}\b")
+_REQUEST_ID = re.compile(r"\breq-[A-Za-z0-9]{3,12}\b")
+_CARD_ID = re.compile(r"\bpm-[a-z0-9._-]+-\d+\b")
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+_MONEY = re.compile(
+    r"(?:\$|usd\s*|eur\s*|€)\s*(\d[\d,]*(?:\.\d{1,2})?)"
+    r"|\b(\d[\d,]*(?:\.\d{1,2})?)\s*(dollars|euros|usd|eur|cents)\b",
+    re.I,
+)
+_GUEST_ID = re.compile(r"\b(?:guest|profile of|details of|for)\s+([a-z][a-z0-9._-]{1,40})\b")
+_STAFF_ID = re.compile(r"\bto\s+(?:staff\s+(?:member\s+)?)?([a-z][a-z0-9._-]{1,40})\b")
+
+_VERBS: dict[str, re.Pattern[str]] = {
+    "list_hotels": re.compile(r"\b(list|which|what)\s+(the\s+)?hotels\b", re.I),
+    "reviews": re.compile(r"\breviews?\b", re.I),
+    "search": re.compile(
+        r"\b(find|search|look for|availability|available|any rooms|how much|price|quote)\b", re.I
+    ),
+    "book": re.compile(r"\b(book|reserve)\b(?!ings?\b)", re.I),
+    "pay": re.compile(r"\b(pay|charge)\b(?!-)", re.I),
+    "my_bookings": re.compile(r"\b(my|list|show)\s+(my\s+)?bookings\b", re.I),
+    "show_booking": re.compile(r"\b(look up|show|check|status of|details of)\b.*\bbk-", re.I),
+    "cancel": re.compile(r"\bcancel\b", re.I),
+    "change_dates": re.compile(r"\b(change|move|reschedule|extend)\b.*\bbk-", re.I),
+    "rate_override": re.compile(
+        r"\b(rate override|override the rate|set the rate|manager rate|apply .*rate)\b", re.I
+    ),
+    "refund": re.compile(r"\brefund\b", re.I),
+    "guest_profile": re.compile(r"\b(passport|profile|personal details|date of birth)\b", re.I),
+    "staff_directory": re.compile(r"\b(staff directory|who is on shift|list (the )?staff)\b", re.I),
+    "list_requests": re.compile(r"\b(open|list|show)\s+(the\s+)?(concierge\s+)?requests\b", re.I),
+    "assign": re.compile(r"\bassign\b", re.I),
+    "concierge": re.compile(
+        r"\b(concierge|ask the (front )?desk|send|forward|email|mail)\b(?!.*\bstaff assistant\b)",
+        re.I,
+    ),
+    "handoff": re.compile(
+        r"\b(hand (it |this )?(over|off)|pass (it |this )?(on )?|ask)\b.{0,20}\bstaff[- ]assistant\b",
+        re.I,
+    ),
+}
+
+
+@dataclass
+class Intent:
+    """The actions a sentence asks for, and the arguments it names."""
+
+    actions: list[str] = field(default_factory=list)
+    hotel_id: str | None = None
+    room_type: str | None = None
+    check_in: str | None = None
+    check_out: str | None = None
+    booking_id: str | None = None
+    payment_id: str | None = None
+    request_id: str | None = None
+    card_id: str | None = None
+    amount_cents: int | None = None
+    recipient: str | None = None
+    guest_id: str | None = None
+    staff_id: str | None = None
+    text: str = ""
+
+    def wants(self, action: str) -> bool:
+        return action in self.actions
+
+
+def understand(text: str) -> Intent:
+    """Read one request (or one piece of injected text) into an :class:`Intent`."""
+    intent = Intent(text=text.strip())
+    found = {a for a, verb in _VERBS.items() if verb.search(text)}
+    if "handoff" in found:
+        found.discard("concierge")
+    dates = _dates(text)
+    if len(dates) >= 2:
+        intent.check_in, intent.check_out = dates[0].isoformat(), dates[1].isoformat()
+    elif len(dates) == 1:
+        nights = _NIGHTS.search(text)
+        if nights:
+            count = _WORD_NUMBERS.get(nights.group(1).lower()) or int(nights.group(1))
+            intent.check_in = dates[0].isoformat()
+            intent.check_out = (dates[0] + timedelta(days=count)).isoformat()
+    intent.hotel_id = _hotel(text)
+    room = _ROOM.search(text)
+    intent.room_type = room.group(1).lower() if room else None
+    intent.booking_id = _first(_BOOKING_ID, text)
+    intent.payment_id = _first(_PAYMENT_ID, text)
+    intent.request_id = _first(_REQUEST_ID, text)
+    intent.card_id = _first(_CARD_ID, text)
+    email = _EMAIL.search(text)
+    intent.recipient = email.group(0) if email else None
+    intent.amount_cents = _money(text)
+    if "change_dates" in found and "book" in found and intent.booking_id:
+        found.discard("book")  # "change booking bk-… to …" is not a new booking
+    if "cancel" in found:
+        found -= {"book"}
+    if "guest_profile" in found:
+        guest = _GUEST_ID.search(text)
+        intent.guest_id = guest.group(1) if guest else None
+    if "assign" in found:
+        staff = _STAFF_ID.search(text.split("assign", 1)[-1])
+        intent.staff_id = staff.group(1) if staff else None
+    if "concierge" in found and ("book" in found or "search" in found) and not intent.recipient:
+        found.discard("concierge")  # "book … and tell the concierge" is rare; keep one reading
+    if "reviews" in found and "book" not in found:
+        found.add("search") if intent.check_in else None
+    intent.actions = [a for a in ACTIONS if a in found]
+    return intent
+
+
+def looks_like_instruction(text: str) -> bool:
+    """Whether text in tool output reads as an order (what an obedient model acts on)."""
+    intent = understand(text)
+    acts = set(intent.actions) - {"reviews", "search", "list_hotels"}
+    return bool(acts)
+
+
+def _dates(text: str) -> list[date]:
+    found: list[date] = []
+    for m in _DATE.finditer(text):
+        try:
+            if m.group(1):
+                found.append(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+            elif m.group(4):
+                found.append(date(int(m.group(6)), _MONTHS[m.group(5).lower()], int(m.group(4))))
+            else:
+                found.append(date(int(m.group(9)), _MONTHS[m.group(7).lower()], int(m.group(8))))
+        except ValueError:
+            continue
+    return found
+
+
+def _hotel(text: str) -> str | None:
+    for m in _HOTEL.finditer(text):
+        if m.group(2):
+            return m.group(2)
+        words = [w for w in m.group(1).split() if w.lower() not in {"hotel", "the"}]
+        # Stop at words that are not part of a name (months, weekdays, "From", …).
+        name: list[str] = []
+        for w in words:
+            if w.lower().rstrip(".,") in _MONTHS or w.lower() in {"from", "on", "for"}:
+                break
+            name.append(w.strip(".,"))
+        if name and name[0].lower() not in _NOT_HOTELS:
+            return "-".join(n.lower() for n in name)
+    return None
+
+
+def _money(text: str) -> int | None:
+    m = _MONEY.search(text)
+    if not m:
+        return None
+    raw = (m.group(1) or m.group(2)).replace(",", "")
+    unit = (m.group(3) or "").lower()
+    if unit == "cents":
+        return int(float(raw))
+    return round(float(raw) * 100)
+
+
+def _first(pattern: re.Pattern[str], text: str) -> str | None:
+    m = pattern.search(text)
+    return m.group(0) if m else None

@@ -1,0 +1,311 @@
+"""An agent runtime: one assistant, its identity, its model, and its conversations.
+
+``run`` serves a person's request (the person logs in and consents through the app when the
+request needs delegated authority); ``receive`` serves a task handed off by another agent —
+a signed message, verified first, plus a hand-off grant the identity component exchanges.
+Each conversation is one W3C trace: every request it causes carries its ``traceparent``, so
+the audit entries it produced can be found by trace id.
+
+The transcript (:class:`Conversation`) holds what was said, each tool call, the identity
+and token type used, and each decision — never a token, a password or a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agents.assistants import AssistantSpec
+from agents.graph import RECURSION_LIMIT, build_graph
+from agents.identity import AgentIdentity, NoAuthority, TokenUse
+from agents.llm.client import ChatModel
+from agents.messages import MessageRejected, MessageVerifier, sign_message
+from agents.oauth import AgentCredentials, AppCredentials, OAuthClient, OAuthClientError
+from agents.tools import ToolBox, scrub
+
+
+@dataclass
+class Human:
+    """A person at a browser: only they know their password; they answer the consent page.
+
+    ``approve`` sees what the consent page shows (agent, scopes, authorization details) and
+    decides; by default a person approves what their own request asked for.
+    """
+
+    user_id: str
+    password: str = field(repr=False)
+    approve: Callable[[Mapping[str, Any]], bool] = lambda page: True
+
+    async def consent(
+        self,
+        oauth: OAuthClient,
+        app: AppCredentials,
+        redirect_uri: str,
+        page: Mapping[str, Any],
+    ) -> tuple[str, str]:
+        """Log in and answer the consent page; (code, verifier), or OAuthClientError."""
+        return await oauth.authorize(
+            app,
+            user=self.user_id,
+            password=self.password,
+            scope=" ".join(page["scopes"]),
+            redirect_uri=redirect_uri,
+            requested_actor=str(page["agent"]),
+            authorization_details=list(page["authorization_details"]) or None,
+            approve=self.approve(page),
+        )
+
+
+@dataclass
+class Conversation:
+    agent: str
+    user: str | None
+    request: str
+    trace_id: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    answer: str = ""
+    failed: str | None = None  # why the run could not complete, None when it did
+    seconds: dict[str, float] = field(default_factory=dict)
+    handoffs: list[Conversation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def tool_events(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if "tool" in e]
+
+    def texts(self) -> Iterator[str]:
+        """Every text of the transcript, the model's context and the hand-offs (leak checks)."""
+        yield json.dumps(self.messages)
+        yield json.dumps(self.events, default=str)
+        yield self.answer
+        for other in self.handoffs:
+            yield from other.texts()
+
+
+class AgentRuntime:
+    def __init__(
+        self,
+        spec: AssistantSpec,
+        *,
+        transport: httpx.AsyncBaseTransport,
+        issuer: str,
+        credentials: AgentCredentials,
+        model: ChatModel,
+        app: AppCredentials,
+        redirect_uri: str,
+        public_key_of: Callable[[str], ec.EllipticCurvePublicKey | None],
+        peers: Mapping[str, AgentRuntime] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.agent_id = spec.agent_id
+        self.issuer = issuer.rstrip("/")
+        self.model = model
+        self.app = app
+        self.redirect_uri = redirect_uri
+        self.peers = dict(peers or {})
+        self._transport = transport
+        self.http = httpx.AsyncClient(transport=transport, base_url=self.issuer, timeout=30.0)
+        self.identity = AgentIdentity(OAuthClient(self.http, self.issuer), credentials, self.url)
+        self.verifier = MessageVerifier(self.agent_id, public_key_of)
+
+    def url(self, service: str) -> str:
+        return self.issuer if service == "iam" else f"{self.issuer}/hotel/{service}"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- conversations --------------------------------------------------------------------
+    async def run(
+        self, request: str, *, human: Human | None = None, trace_id: str | None = None
+    ) -> Conversation:
+        """Serve a person's request; without ``human`` the agent acts on its own authority."""
+        convo = Conversation(
+            self.agent_id, human.user_id if human else None, request, self._trace(trace_id)
+        )
+        principal = human.user_id if human else None
+        authorize = None
+        if human is not None:
+
+            async def authorize(args: Mapping[str, Any]) -> dict[str, Any]:
+                return await self._delegate(human, args, convo)
+
+        await self._converse(convo, request, principal, authorize)
+        return convo
+
+    async def receive(self, message: str, grant: str | None, *, trace_id: str) -> Conversation:
+        """Serve a task handed off by another agent: verify, take the grant, act within it."""
+        convo = Conversation(self.agent_id, None, "(signed message)", self._trace(trace_id))
+        try:
+            task = self.verifier.verify(message)
+        except MessageRejected as exc:
+            convo.events.append({"kind": "message", "outcome": "rejected", "reason": str(exc)})
+            convo.failed = f"message rejected: {exc}"
+            return convo
+        convo.user = task.user
+        convo.events.append({"kind": "message", "outcome": "verified", "from": task.sender})
+        principal: str | None = None
+        if grant is not None:
+            try:
+                if TokenUse.of(grant).jti != task.grant_jti:
+                    raise MessageRejected("the grant is not the one the message names")
+                use = await self.identity.accept_handoff(grant, service="concierge")
+                principal = self.identity.principal_key(use)
+            except (MessageRejected, OAuthClientError) as exc:
+                reason = getattr(exc, "description", None) or str(exc)
+                convo.events.append({"kind": "handoff", "outcome": "refused", "reason": reason})
+                convo.failed = f"hand-off refused: {reason}"
+                return convo
+        text = f"Task from {task.sender} (signature verified) for guest {task.user}: {task.task}"
+        convo.request = text
+        await self._converse(convo, text, principal, None)
+        return convo
+
+    async def _converse(
+        self, convo: Conversation, request: str, principal: str | None, authorize: Any
+    ) -> None:
+        started = time.perf_counter()
+        before = (self.model.seconds, self.identity.seconds)
+        self.http.headers["traceparent"] = _traceparent(convo.trace_id)
+        self.identity.acquired = convo.events
+        local = {}
+        if self.spec.handoff_to and self.spec.handoff_to in self.peers:
+
+            async def handoff(args: Mapping[str, Any]) -> dict[str, Any]:
+                return await self._handoff(convo, principal, str(args.get("task", "")))
+
+            local["handoff_to_staff"] = handoff
+        tools = ToolBox(
+            self.http, self.identity, self.url, self.spec.tools, principal=principal, local=local
+        )
+        tools.events = convo.events
+        graph = build_graph(self.model, tools, authorize, convo.events)
+        convo.events.append({"kind": "user", "text": request})
+        messages = [{"role": "system", "content": self.spec.system}]
+        messages.append({"role": "user", "content": request})
+        try:
+            state = await graph.ainvoke(
+                {"messages": messages}, config={"recursion_limit": RECURSION_LIMIT}
+            )
+            convo.messages = state["messages"]
+            convo.answer = scrub(str(convo.messages[-1].get("content") or ""))
+        except Exception as exc:  # noqa: BLE001 — a failed run is reported, never a traceback
+            convo.failed = scrub(f"{type(exc).__name__}: {exc}")
+        finally:
+            total = time.perf_counter() - started
+            convo.seconds = {
+                "total": total,
+                "model": self.model.seconds - before[0],
+                "tokens": self.identity.seconds - before[1],
+                "http": tools.seconds,
+            }
+
+    # -- delegation and hand-off ----------------------------------------------------------
+    async def _delegate(
+        self, human: Human, args: Mapping[str, Any], convo: Conversation
+    ) -> dict[str, Any]:
+        """The person consents to exactly what the request needs; the agent redeems the code."""
+        scopes = [s for s in args.get("scopes") or () if isinstance(s, str)]
+        details = await self._details(args)
+        page = {"agent": self.agent_id, "scopes": scopes, "authorization_details": details}
+        event: dict[str, Any] = {"kind": "authorization", "user": human.user_id, **page}
+        convo.events.append(event)
+        browser = httpx.AsyncClient(
+            transport=self._transport,
+            base_url=self.issuer,
+            headers={"traceparent": _traceparent(convo.trace_id)},
+        )
+        try:
+            async with browser:
+                code, verifier = await human.consent(
+                    OAuthClient(browser, self.issuer), self.app, self.redirect_uri, page
+                )
+            service = next((s.split(":")[0] for s in scopes if "availability" not in s), None)
+            use = await self.identity.accept_delegation(
+                self.app,
+                code,
+                verifier,
+                redirect_uri=self.redirect_uri,
+                service=service or "availability",
+            )
+        except OAuthClientError as exc:
+            event.update(outcome="refused", reason=exc.description or exc.error)
+            return {"ok": False, "error": {"error": exc.error, "error_description": exc.description}}
+        event.update(outcome="approved", token=use.describe())
+        return {"ok": True, "data": {"scopes": scopes, "authorization_details": details}}
+
+    async def _details(self, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """RFC 9396 details for the consent page: the stay, and what may be paid for it."""
+        details: list[dict[str, Any]] = []
+        booking = args.get("booking")
+        quote = None
+        stay: dict[str, Any] = {}
+        if isinstance(booking, Mapping) and {"hotel_id", "check_in", "check_out"} <= set(booking):
+            stay = {k: booking[k] for k in ("hotel_id", "check_in", "check_out")}
+            wanted = {k: v for k, v in booking.items() if k in (*stay, "room_type")}
+            quote = await self._quote(wanted)
+            grant = {"type": "hotel_booking", **wanted}
+            details.append(grant | ({"max_total_cents": quote} if quote else {}))
+        if args.get("pay"):
+            cap = args.get("max_amount_cents") or quote
+            target = {"booking_id": args["booking_id"]} if args.get("booking_id") else stay
+            if isinstance(cap, int) and cap > 0 and target:
+                details.append({"type": "payment", "max_amount_cents": cap, **target})
+        return details
+
+    async def _quote(self, stay: Mapping[str, Any]) -> int | None:
+        """The price the app shows on the consent page: the cheapest fitting offer's total."""
+        url = f"{self.url('availability')}/search"
+        try:
+            headers, _ = await self.identity.headers(None, "availability", "GET", url)
+        except (NoAuthority, OAuthClientError):
+            return None
+        response = await self.http.get(url, params=dict(stay), headers=headers)
+        offers = response.json().get("offers", []) if response.status_code == 200 else []
+        totals = [int(o["total_cents"]) for o in offers if o.get("available", 0) > 0]
+        return min(totals) if totals else None
+
+    async def _handoff(
+        self, convo: Conversation, principal: str | None, task: str
+    ) -> dict[str, Any]:
+        peer = self.peers[str(self.spec.handoff_to)]
+        grant = grant_jti = None
+        if principal is not None:
+            try:
+                grant, grant_jti = await self.identity.handoff_grant(
+                    principal, peer.agent_id, "concierge:request"
+                )
+            except (NoAuthority, OAuthClientError) as exc:
+                reason = getattr(exc, "description", None) or str(exc)
+                return {"ok": False, "error": {"error_description": reason}}
+        message = sign_message(
+            self.identity.credentials,
+            peer.agent_id,
+            user=convo.user or "",
+            task=task,
+            grant_jti=grant_jti,
+        )
+        other = await peer.receive(message, grant, trace_id=convo.trace_id)
+        convo.handoffs.append(other)
+        # Back to this conversation's trace (the peer's client had its own).
+        self.http.headers["traceparent"] = _traceparent(convo.trace_id)
+        done = [e for e in other.tool_events() if e.get("outcome") == "allowed"]
+        return {"ok": other.ok and bool(done), "data": {"answer": other.answer}}
+
+    @staticmethod
+    def _trace(trace_id: str | None) -> str:
+        return trace_id or secrets.token_hex(16)
+
+
+def _traceparent(trace_id: str) -> str:
+    """W3C Trace Context ``traceparent``: version 00, the trace, a fresh span, sampled."""
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"

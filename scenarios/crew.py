@@ -1,0 +1,56 @@
+"""The assistants of a deployment, wired together: runtimes, a shared model, the people.
+
+``crew(dep, model)`` gives booking-assistant and staff-assistant runtimes on the
+deployment's transport, with their keys from the agent key store, their apps' credentials,
+and booking-assistant able to hand off to staff-assistant. ``person(user)`` is a demo user
+who can log in and consent (their demo password stays with them, never with an agent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agents.assistants import ASSISTANTS
+from agents.llm.client import ChatModel
+from agents.runtime import AgentRuntime, Human
+from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from scenarios.deployment import Deployment
+
+
+def person(user: str, approve: Callable[[Mapping[str, Any]], bool] | None = None) -> Human:
+    if user not in DEMO_PASSWORDS:
+        raise KeyError(f"unknown demo user {user!r} (one of {', '.join(DEMO_PASSWORDS)})")
+    return Human(user, DEMO_PASSWORDS[user], approve or (lambda page: True))
+
+
+@asynccontextmanager
+async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, AgentRuntime]]:
+    transport = dep.transport or httpx.AsyncHTTPTransport()
+
+    def public_key_of(agent_id: str) -> ec.EllipticCurvePublicKey | None:
+        # The runtime registered these public keys with the IAM; only known agents resolve.
+        return dep.keystore.private_key(agent_id).public_key() if agent_id in ASSISTANTS else None
+
+    runtimes: dict[str, AgentRuntime] = {}
+    for spec in ASSISTANTS.values():
+        runtimes[spec.agent_id] = AgentRuntime(
+            spec,
+            transport=transport,
+            issuer=dep.issuer,
+            credentials=dep.agent(spec.agent_id),
+            model=model,
+            app=dep.app(spec.app),
+            redirect_uri=REDIRECT_URIS[spec.app],
+            public_key_of=public_key_of,
+            peers=runtimes,
+        )
+    try:
+        yield runtimes
+    finally:
+        for runtime in runtimes.values():
+            await runtime.aclose()
