@@ -141,9 +141,9 @@ class AgentIdentity:
             )
             held = self._hold(response, "token_exchange (hand-off)")
             principal = self.principal_key(held.use)
-            self._delegations.setdefault(principal, _Delegation(held.use.sub)).tokens[
-                service
-            ] = held
+            self._delegations.setdefault(principal, _Delegation(held.use.sub)).tokens[service] = (
+                held
+            )
             return held.use
         finally:
             self.seconds += time.perf_counter() - started

@@ -112,7 +112,7 @@ class AgentRuntime:
         self.model = model
         self.app = app
         self.redirect_uri = redirect_uri
-        self.peers = dict(peers or {})
+        self.peers = peers if peers is not None else {}  # filled as the crew is built
         self._transport = transport
         self.http = httpx.AsyncClient(transport=transport, base_url=self.issuer, timeout=30.0)
         self.identity = AgentIdentity(OAuthClient(self.http, self.issuer), credentials, self.url)
@@ -145,6 +145,7 @@ class AgentRuntime:
     async def receive(self, message: str, grant: str | None, *, trace_id: str) -> Conversation:
         """Serve a task handed off by another agent: verify, take the grant, act within it."""
         convo = Conversation(self.agent_id, None, "(signed message)", self._trace(trace_id))
+        self.http.headers["traceparent"] = _traceparent(convo.trace_id)
         try:
             task = self.verifier.verify(message)
         except MessageRejected as exc:
@@ -239,7 +240,10 @@ class AgentRuntime:
             )
         except OAuthClientError as exc:
             event.update(outcome="refused", reason=exc.description or exc.error)
-            return {"ok": False, "error": {"error": exc.error, "error_description": exc.description}}
+            return {
+                "ok": False,
+                "error": {"error": exc.error, "error_description": exc.description},
+            }
         event.update(outcome="approved", token=use.describe())
         return {"ok": True, "data": {"scopes": scopes, "authorization_details": details}}
 
@@ -298,8 +302,10 @@ class AgentRuntime:
         convo.handoffs.append(other)
         # Back to this conversation's trace (the peer's client had its own).
         self.http.headers["traceparent"] = _traceparent(convo.trace_id)
-        done = [e for e in other.tool_events() if e.get("outcome") == "allowed"]
-        return {"ok": other.ok and bool(done), "data": {"answer": other.answer}}
+        # What the peer did, as structured data: its free-text answer stays in its transcript.
+        steps = [{"tool": e["tool"], "outcome": e["outcome"]} for e in other.tool_events()]
+        done = [s for s in steps if s["outcome"] == "allowed"]
+        return {"ok": other.ok and bool(done), "data": {"agent": peer.agent_id, "steps": steps}}
 
     @staticmethod
     def _trace(trace_id: str | None) -> str:

@@ -69,7 +69,9 @@ STAY = {"check_in": _DATE, "check_out": _DATE}
 TOOLS: Mapping[str, Tool] = {
     t.name: t
     for t in (
-        Tool("list_hotels", "List the hotels", "availability", "GET", "/hotels", "availability:read"),
+        Tool(
+            "list_hotels", "List the hotels", "availability", "GET", "/hotels", "availability:read"
+        ),
         Tool(
             "read_reviews",
             "Read guests' reviews of a hotel (free text written by anyone)",

@@ -182,6 +182,7 @@ def create_app(iam: IAM) -> FastAPI:
         user: str | None = None,
         actor_kind: str | None = None,
         event: str | None = None,
+        trace_id: str | None = None,
         since: int = 0,
         limit: int = 1000,
     ) -> Response:
@@ -191,6 +192,7 @@ def create_app(iam: IAM) -> FastAPI:
             user=user,
             actor_kind=actor_kind,
             event=event,
+            trace_id=trace_id,
             since_seq=since,
             limit=max(1, min(limit, 10_000)),
         )

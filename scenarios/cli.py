@@ -3,6 +3,7 @@
 agent-iam tour                      obtain the four tokens through the real flows, in memory
 agent-iam serve                     the IAM over HTTP (state in ./.agent-iam/)
 agent-iam token agent|app|user|obo|exchange …   run one flow and print the token
+agent-iam chat --agent A [--user U] "request"   one conversation with an assistant
 agent-iam demo [--json]             the demo world and its credentials
 agent-iam audit verify|show         check or read the audit log
 """
@@ -67,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--json", action="store_true", help="print the whole token response")
     token.add_argument("--decode", action="store_true", help="print the decoded claims too")
 
+    chat = sub.add_parser("chat", help="one conversation with an assistant, and its transcript")
+    chat.add_argument("request", help="what the user asks, in plain English")
+    chat.add_argument("--agent", default="booking-assistant")
+    chat.add_argument("--user", help="the person who delegates (omit: the agent acts alone)")
+    chat.add_argument("--model", help="model name (default embedded-obedient; see README)")
+    chat.add_argument("--record", type=Path, help="record the model's traffic to this JSONL")
+    chat.add_argument("--replay", type=Path, help="replay a recorded model run, offline")
+    chat.add_argument("--server", help="a running deployment's URL (default: in-process)")
+    chat.add_argument("--baseline", action="store_true", help="services without agent IAM")
+    chat.add_argument("--json", action="store_true", help="print the transcript as JSON")
+
     demo = sub.add_parser("demo", help="print the demo world and its credentials")
     demo.add_argument("--json", action="store_true")
 
@@ -94,6 +106,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "token":
             return asyncio.run(_token(args))
+        if args.command == "chat":
+            from scenarios.chat import run_chat
+
+            return asyncio.run(
+                run_chat(
+                    console,
+                    agent=args.agent,
+                    user=args.user,
+                    request=args.request,
+                    model=args.model,
+                    record=args.record,
+                    replay=args.replay,
+                    server=args.server,
+                    baseline=args.baseline,
+                    as_json=args.json,
+                )
+            )
         if args.command == "demo":
             from scenarios.demo import print_demo
 

@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 
+from agents.llm.embedded import create_app as embedded_model_app
 from hotel.app import SERVICES, build_hotel
 from hotel.revocation_feed import SetPoller, polling
 from hotel.world import HotelWorld
@@ -37,10 +38,13 @@ def serve_all(
     issuer = issuer or f"http://{host}:{port}"
     iam = build_iam(db or default_db(), issuer=issuer, keystore=agent_keystore())
     app, hotel, _ = build_stack(iam, baseline=baseline)
+    # The embedded model for any OpenAI client: OPENAI_BASE_URL={issuer}/llm/v1.
+    app.mount("/llm", embedded_model_app())
     mode = "baseline: shared API key" if baseline else "agent IAM"
     err.print(f"IAM at {issuer}  (database {iam.store.path})")
     for name, url in hotel.urls.items():
         err.print(f"  {name:<12} {url}  ({mode})")
+    err.print(f"  {'model':<12} {issuer}/llm/v1  (embedded, OpenAI-compatible)")
     # Parked long-polls (/events/poll) must not hold a shutdown for long.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
     return 0

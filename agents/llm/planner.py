@@ -140,9 +140,7 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _injected(
-    after: Sequence[Mapping[str, Any]], own_words: set[str]
-) -> list[tuple[str, Intent]]:
+def _injected(after: Sequence[Mapping[str, Any]], own_words: set[str]) -> list[tuple[str, Intent]]:
     """Instructions planted in tool output, in the order they were read (obedient only)."""
     found: list[tuple[str, Intent]] = []
     for j, message in enumerate(after):
@@ -224,9 +222,7 @@ def _next_call(
         elif action == "cancel" and intent.booking_id:
             call = step("cancel", "cancel_booking", {"booking_id": intent.booking_id})
         elif action == "change_dates" and intent.booking_id and intent.check_in:
-            call = step(
-                "dates", "change_booking_dates", {"booking_id": intent.booking_id, **stay}
-            )
+            call = step("dates", "change_booking_dates", {"booking_id": intent.booking_id, **stay})
         elif action == "rate_override" and intent.booking_id and intent.amount_cents:
             rate = {"booking_id": intent.booking_id, "nightly_rate_cents": intent.amount_cents}
             call = step("rate", "override_rate", rate)
@@ -263,7 +259,7 @@ def _pay(intent: Intent, step: Any, result: Any) -> Call | None:
             return lookup  # type: ignore[no-any-return]
         found: Result | None = result("lookup")
         booking = found.data if found and found.ok else None
-    if not isinstance(booking, Mapping) or intent.wants("book") and not (booked and booked.ok):
+    if not isinstance(booking, Mapping) or (intent.wants("book") and not (booked and booked.ok)):
         return None
     card = intent.card_id
     if card is None:

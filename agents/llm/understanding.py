@@ -105,7 +105,8 @@ _VERBS: dict[str, re.Pattern[str]] = {
     "list_requests": re.compile(r"\b(open|list|show)\s+(the\s+)?(concierge\s+)?requests\b", re.I),
     "assign": re.compile(r"\bassign\b", re.I),
     "concierge": re.compile(
-        r"\b(concierge|ask the (front )?desk|send|forward|email|mail)\b(?!.*\bstaff assistant\b)",
+        r"\b(concierge|ask the (front )?desk|send|forward|email|mail|arrange|extra|taxi|"
+        r"late check-?out|wake-?up call)\b(?!.*\bstaff assistant\b)",
         re.I,
     ),
     "handoff": re.compile(
