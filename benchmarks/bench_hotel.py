@@ -262,7 +262,10 @@ async def inprocess_overhead(folder: Path, quick: bool, profile: bool) -> dict[s
     assert n % GROUP_COMMIT == 0
     assert warmup % GROUP_COMMIT == 0
     iam = build_iam(
-        folder / "inproc.db", issuer=ISSUER, keystore=AgentKeyStore(folder / "agent-keys")
+        folder / "inproc.db",
+        issuer=ISSUER,
+        keystore=AgentKeyStore(folder / "agent-keys"),
+        quotas=False,
     )
     _app, hotel, inner = build_stack(iam)
     try:
@@ -498,7 +501,10 @@ async def inprocess_revocation(folder: Path, rounds: int) -> list[dict[str, Any]
     from scenarios.deployment import build_iam, build_stack
 
     iam = build_iam(
-        folder / "revocation.db", issuer=ISSUER, keystore=AgentKeyStore(folder / "agent-keys")
+        folder / "revocation.db",
+        issuer=ISSUER,
+        keystore=AgentKeyStore(folder / "agent-keys"),
+        quotas=False,
     )
     _app, hotel, inner = build_stack(iam)
     results = []
@@ -792,7 +798,12 @@ def serve(folder: Path, port: int, n_tokens: int) -> None:
 
     bench_iam._exit_with_parent()
     issuer = f"http://127.0.0.1:{port}"
-    iam = build_iam(folder / "iam.db", issuer=issuer, keystore=AgentKeyStore(folder / "agent-keys"))
+    iam = build_iam(
+        folder / "iam.db",
+        issuer=issuer,
+        keystore=AgentKeyStore(folder / "agent-keys"),
+        quotas=False,
+    )
     app, hotel, _inner = build_stack(iam)
     resource = hotel.urls["availability"]
     plain = plain_app(hotel.world, issuer=iam.issuer, resource=resource)

@@ -149,7 +149,9 @@ def micro_benchmarks(quick: bool, what_if: bool) -> tuple[list[MicroResult], dic
     from scenarios.deployment import build_iam
 
     n, reps, warmup = (400, 15, 400) if quick else (1000, 31, 1000)
-    iam = build_iam(None, issuer="http://127.0.0.1:8000", keystore=AgentKeyStore(None))
+    iam = build_iam(
+        None, issuer="http://127.0.0.1:8000", keystore=AgentKeyStore(None), quotas=False
+    )
     audience = f"{iam.issuer}/hotel/availability"
     scopes = frozenset({SCOPE})
     signer = iam.keys._current()  # the IAM's own signing key, so raw tokens verify at the IAM
@@ -440,6 +442,7 @@ def serve(folder: Path, port: int, app_kind: str, profile_to: Path | None) -> No
             folder / "iam.db",
             issuer=f"http://127.0.0.1:{port}",
             keystore=AgentKeyStore(folder / "agent-keys"),
+            quotas=False,
         )
         if app_kind == "iam-what-if":
             from iam_core.client_auth import ClientAuthenticator
@@ -978,7 +981,9 @@ def component_breakdown(folder: Path, rounds: int, batch: int) -> dict[str, floa
     sub.mkdir(exist_ok=True)
     shutil.copytree(folder / "agent-keys", sub / "agent-keys", dirs_exist_ok=True)
     issuer = f"http://127.0.0.1:{port}"
-    iam = build_iam(sub / "iam.db", issuer=issuer, keystore=AgentKeyStore(sub / "agent-keys"))
+    iam = build_iam(
+        sub / "iam.db", issuer=issuer, keystore=AgentKeyStore(sub / "agent-keys"), quotas=False
+    )
     clients = ClientAuthenticator(iam, f"{issuer}/token")
     endpoint = TokenEndpoint(iam, AuthorizationFlow(iam), clients)
     resource = iam.resources["availability"]

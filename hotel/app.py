@@ -28,6 +28,7 @@ from iam_core.dpop import DPoPVerifier, ReplayCache
 from iam_core.events import RevokedTokens, SecurityEventPublisher
 from iam_core.jwks_client import RemoteJWKS
 from iam_core.policy import Policy
+from iam_core.quota import QuotaSpec
 
 SERVICES = ("availability", "booking", "payment", "concierge")
 BACKEND_CLIENT = "booking-backend"
@@ -79,6 +80,7 @@ def build_hotel(
     events: SecurityEventPublisher | None = None,
     policy: Policy | None = None,
     only: tuple[str, ...] = SERVICES,
+    agent_quota: QuotaSpec | None = None,
 ) -> Hotel:
     """The services in ``only``; ``http`` reaches the IAM (and availability, for holds)."""
     issuer = issuer.rstrip("/")
@@ -103,6 +105,7 @@ def build_hotel(
             clock=clock,
             dpop=dpop,
             policy=policy,
+            agent_quota=agent_quota,
         )
         for name in only
     }
@@ -138,7 +141,8 @@ def _baseline(
         name: BaselineGuard(service=name, audit=audit, roles_of=roles_of) for name in only
     }
     holds = AvailabilityClient(http, urls["availability"], SharedKey(DEMO_API_KEY, BACKEND_CLIENT))
-    return Hotel(world, _apps(world, guards, holds, urls, "baseline"), urls, guards)
+    apps = _apps(world, guards, holds, urls, "baseline", external_recipients=True)
+    return Hotel(world, apps, urls, guards)
 
 
 def _apps(
@@ -147,6 +151,8 @@ def _apps(
     holds: AvailabilityClient,
     urls: dict[str, str],
     issuer: str,
+    *,
+    external_recipients: bool = False,
 ) -> dict[str, FastAPI]:
     makers: dict[str, Callable[[], FastAPI]] = {
         "availability": lambda: availability.create_app(
@@ -159,7 +165,11 @@ def _apps(
             world, guards["payment"], resource=urls["payment"], issuer=issuer
         ),
         "concierge": lambda: concierge.create_app(
-            world, guards["concierge"], resource=urls["concierge"], issuer=issuer
+            world,
+            guards["concierge"],
+            resource=urls["concierge"],
+            issuer=issuer,
+            external_recipients=external_recipients,
         ),
     }
     return {name: makers[name]() for name in guards}

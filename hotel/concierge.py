@@ -42,7 +42,15 @@ class Assignment(BaseModel):
     staff_id: Id
 
 
-def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> FastAPI:
+def create_app(
+    world: HotelWorld,
+    guard: Any,
+    *,
+    resource: str,
+    issuer: str,
+    external_recipients: bool = False,
+) -> FastAPI:
+    """``external_recipients`` (the baseline only) sends wherever a request asks."""
     app = service_app(
         "concierge",
         resource=resource,
@@ -59,7 +67,7 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
 
     @app.post("/requests", status_code=201)
     async def create_request(body: NewRequest, access: Access = request_dep) -> dict[str, Any]:
-        if body.recipient is not None:
+        if body.recipient is not None and not external_recipients:
             staff_ids = {m.id for m in world.staff()}
             if body.recipient not in staff_ids and not HOTEL_ADDRESS.fullmatch(body.recipient):
                 # The audit names the recipient's domain only, never the text (it may be PII).

@@ -37,6 +37,7 @@ from iam_core.errors import TokenError, description_text
 from iam_core.events import RevokedTokens
 from iam_core.jwks_client import RemoteJWKS
 from iam_core.policy import Policy, format_scope
+from iam_core.quota import Quota, QuotaSpec
 from iam_core.tokens import Token, TokenType, TokenVerifier, audience_matches, parse_compact
 from iam_core.trace import current_trace_id, parse_traceparent
 
@@ -185,8 +186,10 @@ class Guard:
         policy: Policy | None = None,
         leeway: int = 30,
         cache_size: int = 10_000,
+        agent_quota: QuotaSpec | None = None,
     ) -> None:
         self.service = service
+        self._quota = Quota(agent_quota, clock) if agent_quota else None
         self.audience = audience
         self._keys = keys
         self._revoked = revoked
@@ -213,6 +216,7 @@ class Guard:
             self._sender_constraint(request, scheme, raw, token)
         except TokenError as exc:
             raise self._refuse(request, token, 401, "invalid_token", str(exc)) from exc
+        self._check_quota(request, token)
         reason = self._rule_violation(rule, token)
         if reason is not None:
             status, message = reason
@@ -266,6 +270,25 @@ class Guard:
             # The denial cites the revocation (ATTACKS.md #10): blocked, disabled, withdrawn.
             raise self._refuse(request, token, 401, "invalid_token", f"token revoked: {revoked}")
         return token
+
+    def _check_quota(self, request: Request, token: Token) -> None:
+        """Per-agent request quota (denial of wallet, ATTACKS.md #16): 429 past the limit."""
+        agent = token.actors[0] if token.actors else None
+        if agent is None and token.token_type is TokenType.AGENT:
+            agent = token.sub
+        if self._quota is None or agent is None:
+            return
+        count = self._quota.take(agent)
+        if count is not None:
+            spec = self._quota.spec
+            reason = (
+                f"quota exceeded: {agent} made {count} requests within {spec.window} s "
+                f"(limit {spec.limit})"
+            )
+            details = {"agent": agent, "count": count, "limit": spec.limit}
+            raise self._refuse(
+                request, token, 429, "temporarily_unavailable", reason, None, details
+            )
 
     def _sender_constraint(self, request: Request, scheme: str, raw: str, token: Token) -> None:
         bound = "cnf" in token.claims

@@ -74,9 +74,10 @@ def service_app(
             "error": exc.error or "invalid_request",
             "error_description": description_text(exc.description),
         }
-        return JSONResponse(
-            body, status_code=exc.status, headers={"WWW-Authenticate": exc.challenge(scheme)}
-        )
+        headers = {"WWW-Authenticate": exc.challenge(scheme)}
+        if exc.status == 429:
+            headers["Retry-After"] = "60"  # RFC 6585 §4: the quota's window
+        return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(WorldError)
     async def on_world(request: Request, exc: WorldError) -> Response:

@@ -52,6 +52,13 @@ class OAuthError(IAMError):
         return {"error": self.error, "error_description": description_text(self.description)}
 
 
+class TemporarilyUnavailable(OAuthError):
+    """A quota is exhausted (RFC 6749 §4.1.2.1 ``temporarily_unavailable``, HTTP 429)."""
+
+    error = "temporarily_unavailable"
+    status = 429
+
+
 class InvalidRequest(OAuthError):
     error = "invalid_request"
 

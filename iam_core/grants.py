@@ -29,6 +29,7 @@ from iam_core.errors import (
     InvalidTarget,
     InvalidToken,
     OAuthError,
+    TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -86,6 +87,15 @@ class TokenEndpoint:
                 ):
                     raise UnsupportedGrantType(f"grant_type {grant[:80]!r} is not supported")
                 client = self._clients.authenticate(form, authorization)
+                quota = self._iam.token_quota
+                if client.kind == "agent" and quota is not None:
+                    count = quota.take(client.id)
+                    if count is not None:
+                        # Denial of wallet (ATTACKS.md #16): a looping agent is throttled.
+                        raise TemporarilyUnavailable(
+                            f"quota exceeded: {client.id} asked for {count} tokens within "
+                            f"{quota.spec.window} s (limit {quota.spec.limit})"
+                        )
                 if grant not in client.grant_types:
                     raise UnauthorizedClient(f"client {client.id} may not use {grant}")
                 if grant == GRANT_CLIENT_CREDENTIALS:

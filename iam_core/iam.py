@@ -20,6 +20,7 @@ from iam_core.errors import InsufficientScope, InvalidTarget, InvalidToken, Toke
 from iam_core.events import SecurityEventPublisher
 from iam_core.keys import KeyRing
 from iam_core.policy import Policy, format_scope, scope_service
+from iam_core.quota import Quota, QuotaSpec
 from iam_core.registry import STRONG_HASHER, Registry
 from iam_core.revocation import RevocationRegistry
 from iam_core.store import Store
@@ -61,6 +62,12 @@ class IAMConfig:
     assertion_max_lifetime: int = 300
     checkpoint_every: int = 1000
     signing_alg: str = "ES256"
+    # Per-agent quotas (None: off): tokens at /token, and consent pages answered per user
+    # and agent (approvals are rate-limited so that a flood cannot be rubber-stamped).
+    agent_token_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(120, 60))
+    approval_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(5, 600))
+    # Requests per agent at each resource server (the services read it from here).
+    agent_request_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(300, 60))
 
     def resource_map(self) -> Mapping[str, Resource]:
         return self.resources or default_resources(self.issuer)
@@ -103,6 +110,9 @@ class IAM:
             self.clock,
             checkpoint_every=self.config.checkpoint_every,
         )
+        token_quota, approvals = self.config.agent_token_quota, self.config.approval_quota
+        self.token_quota = Quota(token_quota, self.clock) if token_quota else None
+        self.approval_quota = Quota(approvals, self.clock) if approvals else None
 
     @classmethod
     def open(cls, path: str | Path, **kwargs: Any) -> IAM:

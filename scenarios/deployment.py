@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -52,9 +52,15 @@ def build_iam(
     seed: int = 0,
     config: IAMConfig | None = None,
     clock: Clock | None = None,
+    quotas: bool = True,
 ) -> IAM:
-    """An IAM on ``db`` (None: in memory) with the demo world registered."""
+    """An IAM on ``db`` (None: in memory) with the demo world registered.
+
+    ``quotas=False`` lifts the per-agent quotas (load benchmarks only).
+    """
     config = config or IAMConfig(issuer=issuer)
+    if not quotas:
+        config = replace(config, agent_token_quota=None, agent_request_quota=None)
     if db is None:
         iam = IAM(Store(), config=config, clock=clock, hasher=SIMULATION_HASHER)
     else:
@@ -86,6 +92,7 @@ def build_stack(
         baseline=baseline,
         events=iam.events,
         policy=iam.policy,
+        agent_quota=iam.config.agent_request_quota,
     )
     hotel.mount_into(app)
     return app, hotel, inner

@@ -62,6 +62,8 @@ async def chat_completions(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
     model = body.get("model")
+    if not isinstance(model, str):
+        return _error(400, "model must be a string", param="model")
     if model not in MODELS:
         return _error(404, f"model {model!r} does not exist", param="model", code="model_not_found")
     messages = body.get("messages")
@@ -69,9 +71,11 @@ async def chat_completions(request: Request) -> JSONResponse:
         return _error(400, "messages must be a non-empty array", param="messages")
     if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
         return _error(400, "each message needs a role", param="messages")
+    if not all(_well_formed(m) for m in messages):
+        return _error(400, "tool_calls or tool_call_id do not follow the schema", param="messages")
     tools = body.get("tools") or []
-    if not isinstance(tools, list):
-        return _error(400, "tools must be an array", param="tools")
+    if not isinstance(tools, list) or not all(_is_function(t) for t in tools):
+        return _error(400, "tools must be an array of function definitions", param="tools")
     if body.get("stream"):
         return _error(400, "streaming is not supported by the embedded model", param="stream")
     message = respond(messages, tools, MODELS[model])
@@ -99,6 +103,28 @@ async def chat_completions(request: Request) -> JSONResponse:
             },
         }
     )
+
+
+def _is_function(value: Any) -> bool:
+    """``{"type": "function", "function": {"name": str, ...}}`` (a tool, or a tool call)."""
+    function = value.get("function") if isinstance(value, dict) else None
+    return isinstance(function, dict) and isinstance(function.get("name"), str)
+
+
+def _well_formed(message: dict[str, Any]) -> bool:
+    """A message's ``tool_calls`` and ``tool_call_id`` have the shape the API defines."""
+    calls = message.get("tool_calls")
+    if calls is not None and not (
+        isinstance(calls, list)
+        and all(
+            _is_function(c)
+            and isinstance(c.get("id"), str)
+            and isinstance(c["function"].get("arguments", ""), str)
+            for c in calls
+        )
+    ):
+        return False
+    return isinstance(message.get("tool_call_id", ""), str)
 
 
 def create_app() -> Starlette:

@@ -113,7 +113,8 @@ def _history(after: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Result], set
                 args = json.loads(call.get("function", {}).get("arguments") or "{}")
             except json.JSONDecodeError:
                 args = {}
-            sent |= {v for v in args.values() if isinstance(v, str)}
+            if isinstance(args, Mapping):
+                sent |= {v for v in args.values() if isinstance(v, str)}
         if message.get("role") == "tool" and message.get("tool_call_id") in keys:
             done[keys[str(message["tool_call_id"])]] = _result(_text(message))
     return done, sent
@@ -267,11 +268,16 @@ def _pay(intent: Intent, step: Any, result: Any) -> Call | None:
         if listing is not None:
             return listing  # type: ignore[no-any-return]
         cards: Result | None = result("cards")
-        methods = cards.data.get("payment_methods") if cards and cards.ok else None
-        if not methods:
+        listed = cards.data if cards and cards.ok else None
+        methods = listed.get("payment_methods") if isinstance(listed, Mapping) else None
+        first = methods[0] if isinstance(methods, list) and methods else None
+        card = first.get("id") if isinstance(first, Mapping) else None
+        if not isinstance(card, str):
             return None
-        card = methods[0]["id"]
-    owed = int(booking.get("total_cents", 0)) - int(booking.get("paid_cents", 0))
+    total, paid = booking.get("total_cents", 0), booking.get("paid_cents", 0)
+    if not isinstance(total, int) or not isinstance(paid, int):
+        return None
+    owed = total - paid
     amount = intent.amount_cents or owed
     charge = {"booking_id": booking.get("id"), "amount_cents": amount, "payment_method_id": card}
     return step("pay", "pay_booking", charge)  # type: ignore[no-any-return]
@@ -281,9 +287,11 @@ def _offer(data: Any, room_type: str | None) -> Mapping[str, Any] | None:
     offers = data.get("offers") if isinstance(data, Mapping) else None
     fitting = [
         o
-        for o in offers or ()
+        for o in (offers if isinstance(offers, list) else ())
         if isinstance(o, Mapping)
-        and o.get("available", 0) > 0
+        and isinstance(o.get("available"), int)
+        and o["available"] > 0
+        and isinstance(o.get("total_cents", 0), int)
         and (room_type is None or o.get("room_type") == room_type)
     ]
     return min(fitting, key=lambda o: o.get("total_cents", 0)) if fitting else None
