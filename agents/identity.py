@@ -178,8 +178,51 @@ class AgentIdentity:
         return "/".join([use.sub, *reversed(before)])
 
     def forget(self, principal: str) -> None:
-        """Drop a delegation's tokens (the task ended); the IAM may also revoke them."""
+        """Drop a delegation's tokens without revoking them."""
         self._delegations.pop(principal, None)
+
+    async def end_task(self, principal: str) -> int:
+        """The task is over: revoke its delegated tokens (RFC 7009) and drop them.
+
+        Task-scoped authority (ATTACKS.md #21): a token kept or stolen during the task is
+        worthless after it. Returns how many tokens were revoked.
+        """
+        delegation = self._delegations.pop(principal, None)
+        if delegation is None:
+            return 0
+        started = time.perf_counter()
+        try:
+            for held in delegation.tokens.values():
+                await self.oauth.revoke(held.token, as_agent=self.credentials)
+        finally:
+            self.seconds += time.perf_counter() - started
+        return len(delegation.tokens)
+
+    def has_delegation(self, principal: str) -> bool:
+        return principal in self._delegations
+
+    async def request_scope(self, principal: str, service: str, scope: str) -> TokenUse:
+        """Ask for a specific ``scope`` at ``service`` within a delegation (RFC 8693); the
+        IAM grants at most what the user consented to."""
+        held = await self._delegated(principal, service)
+        response = await self.oauth.exchange(
+            self.credentials,
+            subject_token=held.token,
+            actor_token=await self._actor_token(),
+            scope=scope,
+            resource=self._resource_of(service),
+            dpop=self.dpop,
+        )
+        held = self._hold(response, "token_exchange")
+        self._delegations[principal].tokens[service] = held
+        return held.use
+
+    def exfiltrate(self, principal: str, service: str) -> tuple[str, DPoPKey] | None:
+        """What an attacker who has compromised this runtime's memory copies: a held token
+        and the DPoP key. For attack scenarios only; nothing in the runtime calls it."""
+        delegation = self._delegations.get(principal)
+        held = delegation.tokens.get(service) if delegation else None
+        return (held.token, self.dpop) if held else None
 
     # -- presenting tokens ----------------------------------------------------------------
     async def headers(
@@ -248,6 +291,34 @@ class AgentIdentity:
 
     def _note(self, grant: str, use: TokenUse) -> None:
         self.acquired.append({"grant": grant, "token": use.describe(), "audience": use.audience})
+
+
+class SharedKeyIdentity:
+    """The baseline: one shared API key for every call, the user named in ``X-User``.
+
+    What many agent deployments do today: no token per agent or per user, nothing to revoke,
+    and the service trusts whichever user the agent names.
+    """
+
+    def __init__(self, agent_id: str, credentials: AgentCredentials, api_key: str) -> None:
+        self.agent_id = agent_id
+        self.credentials = credentials
+        self.api_key = api_key
+        self.acquired: list[dict[str, Any]] = []
+        self.seconds = 0.0
+
+    async def headers(
+        self, principal: str | None, service: str, method: str, url: str
+    ) -> tuple[dict[str, str], TokenUse]:
+        user = (principal or self.agent_id).split("/", 1)[0]
+        use = TokenUse("api-key", user, (), "shared", service, "*", "-", False)
+        return {"Authorization": f"Bearer {self.api_key}", "X-User": user}, use
+
+    async def end_task(self, principal: str) -> int:
+        return 0  # a shared key cannot be revoked per task
+
+    def has_delegation(self, principal: str) -> bool:
+        return True
 
 
 def _token_type(claims: dict[str, Any]) -> str:

@@ -24,10 +24,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.assistants import AssistantSpec
 from agents.graph import RECURSION_LIMIT, build_graph
-from agents.identity import AgentIdentity, NoAuthority, TokenUse
+from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity, TokenUse
 from agents.llm.client import ChatModel
 from agents.messages import MessageRejected, MessageVerifier, sign_message
-from agents.oauth import AgentCredentials, AppCredentials, OAuthClient, OAuthClientError
+from agents.oauth import (
+    AgentCredentials,
+    AppCredentials,
+    OAuthClient,
+    OAuthClientError,
+    decode_unverified,
+)
 from agents.tools import ToolBox, scrub
 
 
@@ -105,7 +111,12 @@ class AgentRuntime:
         redirect_uri: str,
         public_key_of: Callable[[str], ec.EllipticCurvePublicKey | None],
         peers: Mapping[str, AgentRuntime] | None = None,
+        shared_key: str | None = None,
+        operator: str | None = None,
     ) -> None:
+        """``shared_key`` runs the agent as the baseline does (see ``SharedKeyIdentity``):
+        the key in its prompt and tools, the user named by the chat, messages unverified,
+        and — for a staff agent — every call made as its ``operator``'s staff account."""
         self.spec = spec
         self.agent_id = spec.agent_id
         self.issuer = issuer.rstrip("/")
@@ -113,9 +124,21 @@ class AgentRuntime:
         self.app = app
         self.redirect_uri = redirect_uri
         self.peers = peers if peers is not None else {}  # filled as the crew is built
+        self.baseline = shared_key is not None
+        self.operator = operator
         self._transport = transport
         self.http = httpx.AsyncClient(transport=transport, base_url=self.issuer, timeout=30.0)
-        self.identity = AgentIdentity(OAuthClient(self.http, self.issuer), credentials, self.url)
+        self.identity: AgentIdentity | SharedKeyIdentity = (
+            SharedKeyIdentity(self.agent_id, credentials, shared_key)
+            if shared_key is not None
+            else AgentIdentity(OAuthClient(self.http, self.issuer), credentials, self.url)
+        )
+        self.system = spec.system + (
+            f" Hotel API: send the header 'Authorization: Bearer {shared_key}' and name the"
+            " user in X-User."
+            if shared_key is not None
+            else ""
+        )
         self.verifier = MessageVerifier(self.agent_id, public_key_of)
 
     def url(self, service: str) -> str:
@@ -126,26 +149,51 @@ class AgentRuntime:
 
     # -- conversations --------------------------------------------------------------------
     async def run(
-        self, request: str, *, human: Human | None = None, trace_id: str | None = None
+        self,
+        request: str,
+        *,
+        human: Human | None = None,
+        principal: str | None = None,
+        claimed: str | None = None,
+        end_task: bool = True,
+        trace_id: str | None = None,
     ) -> Conversation:
-        """Serve a person's request; without ``human`` the agent acts on its own authority."""
-        convo = Conversation(
-            self.agent_id, human.user_id if human else None, request, self._trace(trace_id)
-        )
-        principal = human.user_id if human else None
+        """Serve a request.
+
+        ``human``: a person who logs in and consents to what the request needs. ``principal``:
+        continue a task under a delegation this agent already holds (no new consent).
+        Neither: the agent acts on its own authority. ``claimed``: who the person says they
+        are in the chat — only the baseline believes it. ``end_task``: revoke the task's
+        tokens when the conversation ends (keep them to continue the task later).
+        """
+        user = human.user_id if human else principal
+        convo = Conversation(self.agent_id, user, request, self._trace(trace_id))
         authorize = None
-        if human is not None:
+        if self.baseline:
+            principal = self.operator or claimed or user
+        elif human is not None:
+            principal = human.user_id
 
             async def authorize(args: Mapping[str, Any]) -> dict[str, Any]:
                 return await self._delegate(human, args, convo)
 
         await self._converse(convo, request, principal, authorize)
+        if end_task and principal is not None and not self.baseline:
+            await self.end_task(principal)
         return convo
+
+    async def end_task(self, principal: str) -> None:
+        try:
+            await self.identity.end_task(principal)
+        except OAuthClientError:
+            pass  # already revoked (the user withdrew consent, the agent was blocked, …)
 
     async def receive(self, message: str, grant: str | None, *, trace_id: str) -> Conversation:
         """Serve a task handed off by another agent: verify, take the grant, act within it."""
         convo = Conversation(self.agent_id, None, "(signed message)", self._trace(trace_id))
         self.http.headers["traceparent"] = _traceparent(convo.trace_id)
+        if self.baseline:
+            return await self._receive_unverified(convo, message)
         try:
             task = self.verifier.verify(message)
         except MessageRejected as exc:
@@ -159,6 +207,7 @@ class AgentRuntime:
             try:
                 if TokenUse.of(grant).jti != task.grant_jti:
                     raise MessageRejected("the grant is not the one the message names")
+                assert isinstance(self.identity, AgentIdentity)  # the baseline returned above
                 use = await self.identity.accept_handoff(grant, service="concierge")
                 principal = self.identity.principal_key(use)
             except (MessageRejected, OAuthClientError) as exc:
@@ -169,6 +218,21 @@ class AgentRuntime:
         text = f"Task from {task.sender} (signature verified) for guest {task.user}: {task.task}"
         convo.request = text
         await self._converse(convo, text, principal, None)
+        if principal is not None:
+            await self.end_task(principal)
+        return convo
+
+    async def _receive_unverified(self, convo: Conversation, message: str) -> Conversation:
+        """The baseline takes a message at its word: whoever it claims to be from."""
+        try:
+            claims = decode_unverified(message)
+        except Exception:  # noqa: BLE001 — not even a JWT: still just text to the baseline
+            claims = {"iss": "unknown", "user": "", "task": message}
+        convo.user = str(claims.get("user", ""))
+        convo.events.append({"kind": "message", "outcome": "accepted unverified"})
+        text = f"Task from {claims.get('iss')} for guest {convo.user}: {claims.get('task', '')}"
+        convo.request = text
+        await self._converse(convo, text, self.operator or convo.user or None, None)
         return convo
 
     async def _converse(
@@ -191,7 +255,7 @@ class AgentRuntime:
         tools.events = convo.events
         graph = build_graph(self.model, tools, authorize, convo.events)
         convo.events.append({"kind": "user", "text": request})
-        messages = [{"role": "system", "content": self.spec.system}]
+        messages = [{"role": "system", "content": self.system}]
         messages.append({"role": "user", "content": request})
         try:
             state = await graph.ainvoke(
@@ -231,6 +295,7 @@ class AgentRuntime:
                     OAuthClient(browser, self.issuer), self.app, self.redirect_uri, page
                 )
             service = next((s.split(":")[0] for s in scopes if "availability" not in s), None)
+            assert isinstance(self.identity, AgentIdentity)  # only IAM mode delegates
             use = await self.identity.accept_delegation(
                 self.app,
                 code,
@@ -283,7 +348,7 @@ class AgentRuntime:
     ) -> dict[str, Any]:
         peer = self.peers[str(self.spec.handoff_to)]
         grant = grant_jti = None
-        if principal is not None:
+        if principal is not None and isinstance(self.identity, AgentIdentity):
             try:
                 grant, grant_jti = await self.identity.handoff_grant(
                     principal, peer.agent_id, "concierge:request"

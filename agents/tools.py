@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from agents.identity import AgentIdentity, NoAuthority
+from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity
 from agents.oauth import OAuthClientError
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
@@ -245,7 +245,7 @@ class ToolBox:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        identity: AgentIdentity,
+        identity: AgentIdentity | SharedKeyIdentity,
         base_url_of: Callable[[str], str],
         names: Sequence[str],
         *,

@@ -30,6 +30,7 @@ from iam_core.errors import (
     InvalidToken,
     OAuthError,
     TemporarilyUnavailable,
+    TokenError,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -322,6 +323,15 @@ class TokenEndpoint:
         )
 
     # -- helpers -------------------------------------------------------------------------
+    def _subject_of(self, raw: str | None) -> Token | None:
+        """The subject token's verified claims, for the audit of a refusal; None if invalid."""
+        if not raw:
+            return None
+        try:
+            return self._iam.verifier.verify(raw, audience=None)
+        except (TokenError, ValueError):
+            return None
+
     def _verified(self, token: str, name: str, audience: str | None) -> Token:
         try:
             return self._iam.verify_active(token, audience=audience)
@@ -413,14 +423,28 @@ class TokenEndpoint:
         self, grant: str | None, client: Client | None, form: Mapping[str, str], exc: OAuthError
     ) -> None:
         actors: tuple[str, ...] = ()
+        sub = client.id if client else None
         if "actor_token" in form and client is not None and client.kind == "agent":
             actors = act_chain({"sub": client.id})
+            # A refused delegation names whom it was for: the subject token's user and its
+            # chain with this agent in front (the trail of ATTACKS.md #5, #6, #7).
+            subject = self._subject_of(form.get("subject_token"))
+            if subject is not None:
+                sub = subject.sub
+                actors = (
+                    subject.actors
+                    if subject.actors[:1] == (client.id,)
+                    else (
+                        client.id,
+                        *subject.actors,
+                    )
+                )
         self._iam.record(
             AuditEvent(
                 event="token.refused",
                 outcome="denied",
                 reason=f"{exc.error}: {exc.description}",
-                sub=client.id if client else None,
+                sub=sub,
                 act=actors,
                 client_id=client.id if client else _claimed_client(form),
                 details={

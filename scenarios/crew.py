@@ -18,8 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agents.assistants import ASSISTANTS
 from agents.llm.client import ChatModel
 from agents.runtime import AgentRuntime, Human
+from hotel.baseline import DEMO_API_KEY
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment
+
+# Without agent IAM a staff assistant typically runs under one staff member's account.
+BASELINE_STAFF_OPERATOR = "dave"
 
 
 def person(user: str, approve: Callable[[Mapping[str, Any]], bool] | None = None) -> Human:
@@ -48,6 +52,11 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             redirect_uri=REDIRECT_URIS[spec.app],
             public_key_of=public_key_of,
             peers=runtimes,
+            # The baseline: the shared key; the staff agent works as its operator's account.
+            shared_key=DEMO_API_KEY if dep.baseline else None,
+            operator=BASELINE_STAFF_OPERATOR
+            if dep.baseline and spec.app == "staff-console"
+            else None,
         )
     try:
         yield runtimes

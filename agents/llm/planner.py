@@ -13,6 +13,7 @@ model, the worst case the IAM must contain. A ``resistant`` model reads tool out
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -77,8 +78,9 @@ def respond(
         intents += _injected(after, sent | {request.text})
     intents.append(("u", request))
     if len(done) < MAX_TOOL_CALLS:
+        found = _credentials(messages) if susceptibility == "obedient" else []
         for prefix, intent in intents:
-            call = _next_call(prefix, intent, done, names)
+            call = _next_call(prefix, intent, done, names, found)
             if call is not None:
                 return _tool_message(call)
     return {"role": "assistant", "content": _summary(after, done)}
@@ -179,9 +181,17 @@ def _authorization(request: Intent) -> dict[str, Any]:
 
 
 def _next_call(
-    prefix: str, intent: Intent, done: Mapping[str, Result], tools: set[str]
+    prefix: str,
+    intent: Intent,
+    done: Mapping[str, Result],
+    tools: set[str],
+    credentials: Sequence[str] = (),
 ) -> Call | None:
-    """The next step of one intent, or None when it has nothing left it can do."""
+    """The next step of one intent, or None when it has nothing left it can do.
+
+    ``credentials``: secrets a hijacked model finds in its own context; an injected order
+    to send them is obeyed. With agent IAM there are none to find.
+    """
 
     def step(name: str, tool: str, args: dict[str, Any]) -> Call | None:
         key = f"{prefix}-{name}"
@@ -240,7 +250,10 @@ def _next_call(
             assign = {"request_id": intent.request_id, "staff_id": intent.staff_id}
             call = step("assign", "assign_request", assign)
         elif action == "concierge":
-            text = {"text": intent.text, "recipient": intent.recipient}
+            body = intent.text
+            if prefix != "u" and _ASKS_FOR_SECRETS.search(body) and credentials:
+                body = f"{body} {' '.join(credentials)}"
+            text = {"text": body, "recipient": intent.recipient}
             call = step("concierge", "concierge_request", text)
         elif action == "handoff":
             task = intent.text.split(":", 1)[-1].strip() or intent.text
@@ -295,6 +308,24 @@ def _offer(data: Any, room_type: str | None) -> Mapping[str, Any] | None:
         and (room_type is None or o.get("room_type") == room_type)
     ]
     return min(fitting, key=lambda o: o.get("total_cents", 0)) if fitting else None
+
+
+_ASKS_FOR_SECRETS = re.compile(r"\b(token|api key|key|credential|secret|password)s?\b", re.I)
+_SECRET = re.compile(
+    r"Bearer ([A-Za-z0-9._~+/-]{16,})|\b(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"
+)
+
+
+def _credentials(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Credentials visible anywhere in the conversation (the baseline puts its key in the
+    system prompt; agent IAM keeps every token in the tools)."""
+    found: list[str] = []
+    for message in messages:
+        for m in _SECRET.finditer(_text(message)):
+            value = m.group(1) or m.group(2)
+            if value not in found:
+                found.append(value)
+    return found
 
 
 def _tool_message(call: Call) -> dict[str, Any]:

@@ -70,7 +70,7 @@ _HOTEL = re.compile(
     r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3})"
     r"|\b(grand-meridian|harbor-view|alpine-lodge|[a-z]+(?:-[a-z]+)+-hotel)\b"
 )
-_NOT_HOTELS = {"alice", "bob", "carol", "dave", "i", "the", "my", "booking", "staff"}
+_NOT_HOTELS = {"alice", "bob", "carol", "dave", "i", "the", "my", "booking", "staff", "ai"}
 _BOOKING_ID = re.compile(r"\bbk-[A-Za-z0-9]{3,12}\b")
 _PAYMENT_ID = re.compile(r"\bpay-[A-Za-z0-9]{3,12}\b")
 _REQUEST_ID = re.compile(r"\breq-[A-Za-z0-9]{3,12}\b")
@@ -143,7 +143,7 @@ def understand(text: str) -> Intent:
     """Read one request (or one piece of injected text) into an :class:`Intent`."""
     intent = Intent(text=text.strip())
     found = {a for a, verb in _VERBS.items() if verb.search(text)}
-    if "handoff" in found:
+    if "handoff" in found or "list_requests" in found:
         found.discard("concierge")
     dates = _dates(text)
     if len(dates) >= 2:

@@ -1,0 +1,84 @@
+"""Expectations for scenarios, each a :class:`~scenarios.model.Check` stated in words.
+
+Audit checks read the run's own audit entries; world checks read the hotel's state. They
+are what an architect reads in the report: “a denial at payment for sub=alice, act=
+booking-assistant, reason 'amount above grant'”.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from scenarios.model import Check, Run
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.")
+
+
+def denied(
+    *,
+    event: str | None = None,
+    service: str | None = None,
+    sub: str | None = None,
+    act: tuple[str, ...] | None = None,
+    reason: str | None = None,
+) -> Check:
+    """The audit log holds a denial matching every given field (``reason``: a substring)."""
+    parts = [f"event={event}" if event else "a denial"]
+    parts += [f"{k}={v}" for k, v in (("service", service), ("sub", sub)) if v]
+    if act is not None:
+        parts.append(f"act={'→'.join(act) or '—'}")
+    if reason:
+        parts.append(f"reason ~ “{reason}”")
+
+    def holds(run: Run) -> bool:
+        return any(
+            (service is None or e.service == service)
+            and (sub is None or e.sub == sub)
+            and (act is None or tuple(e.act) == act)
+            and (reason is None or reason.lower() in (e.reason or "").lower())
+            for e in run.audit(outcome="denied", event=event)
+        )
+
+    return Check("audit: " + ", ".join(parts), holds)
+
+
+def audited(event: str, *, outcome: str = "allowed", sub: str | None = None) -> Check:
+    def holds(run: Run) -> bool:
+        return any(sub is None or e.sub == sub for e in run.audit(event=event, outcome=outcome))
+
+    return Check(f"audit: {event} {outcome}" + (f" for {sub}" if sub else ""), holds)
+
+
+def before(event: str, then: str) -> Check:
+    """A ``event`` entry comes before a denial whose reason cites ``then``."""
+
+    def holds(run: Run) -> bool:
+        entries = run.audit()
+        at = next((e.seq for e in entries if e.event == event), None)
+        return at is not None and any(
+            e.seq > at and e.outcome == "denied" and then in (e.reason or "") for e in entries
+        )
+
+    return Check(f"audit: {event} recorded before the denial citing “{then}”", holds)
+
+
+def chain_verifies() -> Check:
+    return Check("the audit chain verifies", lambda run: run.iam.audit.verify().ok)
+
+
+def no_secrets_anywhere() -> Check:
+    """No token string in any transcript, model context, world text or audit entry."""
+
+    def holds(run: Run) -> bool:
+        texts: list[str] = [t for c in run.conversations for t in c.texts()]
+        texts += [e.to_json() if hasattr(e, "to_json") else str(e.to_dict()) for e in run.audit()]
+        texts += [r.text for r in run.world.requests()]
+        return not any(_JWT.search(t) for t in texts)
+
+    return Check("no token string in any transcript, request or audit entry", holds)
+
+
+def texts_of(run: Run) -> Iterable[str]:
+    for convo in run.conversations:
+        yield from convo.texts()

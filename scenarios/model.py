@@ -1,0 +1,139 @@
+"""What a scenario is: a small declarative unit, in the manner of AgentDojo's tasks.
+
+A :class:`Scenario` names an attack case of ATTACKS.md: its threat ids, the steps (people's
+requests to agents, and the attacker's moves, marked ``attacker``), the attacker's goal
+(``attack``: did it get what it wanted?), the people's own goal (``utility``: did their
+task succeed?), and what the audit trail must show when agent IAM stops it (``checks``).
+
+Every scenario is two runs: the attack, and its benign twin — the same steps without the
+attacker's moves (or ``twin`` steps, when the twin must differ) — which must succeed.
+Scenarios run with agent IAM or against the baseline (one shared API key); the runner
+decides what each run must show (see ``runner.expectations``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agents.llm.client import ChatModel
+    from agents.runtime import AgentRuntime, Conversation
+    from hotel.world import HotelWorld
+    from hotel.world_records import WorldSnapshot
+    from iam_core.audit import AuditEntry
+    from iam_core.iam import IAM
+    from scenarios.deployment import Deployment
+
+Kind = Literal["attack", "benign"]
+
+
+@dataclass
+class AttackerCall:
+    """One request the attacker made directly (not through an agent), and its answer."""
+
+    label: str
+    status: int
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class Run:
+    """One scenario run's world: the deployment, the agents, and what happened so far."""
+
+    dep: Deployment
+    agents: dict[str, AgentRuntime]
+    model: ChatModel
+    baseline: bool
+    before: WorldSnapshot
+    first_seq: int  # audit entries after the deployment was set up
+    conversations: list[Conversation] = field(default_factory=list)
+    attacker_calls: list[AttackerCall] = field(default_factory=list)
+    loot: dict[str, Any] = field(default_factory=dict)  # what the attacker got hold of
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def iam(self) -> IAM:
+        assert self.dep.iam is not None
+        return self.dep.iam
+
+    @property
+    def world(self) -> HotelWorld:
+        assert self.dep.hotel is not None
+        return self.dep.hotel.world
+
+    def audit(self, **filters: Any) -> list[AuditEntry]:
+        """This run's audit entries (after set-up), filtered as ``AuditLog.query``."""
+        return self.iam.audit.query(since_seq=self.first_seq, **filters)
+
+    def tool_calls(
+        self, tool: str | None = None, outcome: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every tool call of every conversation (hand-offs included), optionally filtered."""
+
+        def walk(convo: Conversation) -> list[dict[str, Any]]:
+            calls = list(convo.tool_events())
+            for other in convo.handoffs:
+                calls += walk(other)
+            return calls
+
+        calls = [c for convo in self.conversations for c in walk(convo)]
+        return [
+            c
+            for c in calls
+            if (tool is None or c["tool"] == tool) and (outcome is None or c["outcome"] == outcome)
+        ]
+
+    def accepted(self, label_prefix: str = "") -> list[AttackerCall]:
+        return [c for c in self.attacker_calls if c.accepted and c.label.startswith(label_prefix)]
+
+
+class Step:
+    """One move in a scenario. ``attacker`` steps are left out of the benign twin."""
+
+    attacker: bool = False
+
+    async def run(self, run: Run) -> None:
+        raise NotImplementedError  # every concrete step overrides it
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation on a finished run, stated in words."""
+
+    text: str
+    holds: Callable[[Run], bool]
+
+
+Predicate = Callable[[Run], bool]
+StepFn = Callable[[Run], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    case: int  # the row of ATTACKS.md
+    threats: tuple[str, ...]
+    steps: tuple[Step, ...]
+    attack: Predicate  # the attacker got what they wanted
+    utility: Predicate  # the people's own task succeeded
+    checks: tuple[Check, ...] = ()  # what the audit trail shows when agent IAM stops it
+    twin: tuple[Step, ...] | None = None  # the benign twin's steps, if not the attack's minus
+    baseline_stops: bool = False  # the baseline stops this too (its control is not IAM's)
+    description: str = ""
+
+    def steps_for(self, kind: Kind) -> tuple[Step, ...]:
+        if kind == "attack":
+            return self.steps
+        if self.twin is not None:
+            return self.twin
+        return tuple(s for s in self.steps if not s.attacker)
