@@ -12,6 +12,7 @@ and token type used, and each decision — never a token, a password or a secret
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -183,10 +184,9 @@ class AgentRuntime:
         return convo
 
     async def end_task(self, principal: str) -> None:
-        try:
+        # Already revoked (consent withdrawn, agent blocked, …) is as good as revoked now.
+        with contextlib.suppress(OAuthClientError):
             await self.identity.end_task(principal)
-        except OAuthClientError:
-            pass  # already revoked (the user withdrew consent, the agent was blocked, …)
 
     async def receive(self, message: str, grant: str | None, *, trace_id: str) -> Conversation:
         """Serve a task handed off by another agent: verify, take the grant, act within it."""

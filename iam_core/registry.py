@@ -37,7 +37,8 @@ GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 # RFC 9106 §4 second recommended option (64 MiB, t=3) for deployments; simulations build
 # hundreds of fresh worlds and use a cheaper, still memory-hard setting.
 STRONG_HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
-SIMULATION_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+# In-memory simulations only (tests, scenarios): Argon2id at its cheapest, 1 MiB.
+SIMULATION_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (

@@ -151,5 +151,6 @@ def _print_events(console: Console, convo: Conversation, indent: str) -> None:
                     console.print(f"{indent}    [bold]answer[/bold]: {other.answer or '—'}")
         elif kind in ("message", "handoff"):
             console.print(
-                f"{indent}[yellow]{kind}[/yellow] {e.get('outcome')}: {e.get('reason') or e.get('from', '')}"
+                f"{indent}[yellow]{kind}[/yellow] {e.get('outcome')}: "
+                f"{e.get('reason') or e.get('from', '')}"
             )

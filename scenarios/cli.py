@@ -1,5 +1,7 @@
 """``agent-iam``: the command line.
 
+agent-iam run [IDS…] [--baseline]   the attack catalogue with benign twins, and its metrics
+agent-iam list                      the scenarios
 agent-iam tour                      obtain the four tokens through the real flows, in memory
 agent-iam serve                     the IAM over HTTP (state in ./.agent-iam/)
 agent-iam token agent|app|user|obo|exchange …   run one flow and print the token
@@ -31,6 +33,18 @@ err = Console(stderr=True)
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent-iam", description="IAM for AI agents: a lab.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the attack catalogue (with benign twins)")
+    run.add_argument("ids", nargs="*", help="scenario ids or prefixes (default: all)")
+    run.add_argument("--baseline", action="store_true", help="against the shared-key baseline")
+    run.add_argument("--model", help="model name (default embedded-obedient)")
+    run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    run.add_argument("--workers", type=int, help="processes (default: one per CPU)")
+    run.add_argument("--json", type=Path, help="write the JSON report here")
+    run.add_argument("--junit", type=Path, help="write JUnit XML here")
+    run.add_argument("--html", type=Path, help="write the HTML report here")
+
+    sub.add_parser("list", help="list the scenarios")
 
     tour = sub.add_parser("tour", help="obtain each token type through the real flows")
     tour.add_argument("--json", action="store_true", help="print the tour as JSON")
@@ -98,6 +112,24 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "run":
+            from scenarios.run_cli import run_scenarios
+
+            return run_scenarios(
+                console,
+                args.ids,
+                baseline=args.baseline,
+                model=args.model,
+                seed=args.seed,
+                workers=args.workers,
+                json_path=args.json,
+                junit_path=args.junit,
+                html_path=args.html,
+            )
+        if args.command == "list":
+            from scenarios.run_cli import list_scenarios
+
+            return list_scenarios(console)
         if args.command == "tour":
             from scenarios.tour import run_tour
 

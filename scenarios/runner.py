@@ -69,7 +69,8 @@ async def run_one(
         deployment(in_memory=True, seed=seed, baseline=baseline) as dep,
         crew(dep, model) as agents,
     ):
-        assert dep.iam is not None and dep.hotel is not None
+        assert dep.iam is not None
+        assert dep.hotel is not None
         run = Run(
             dep, agents, model, baseline, dep.hotel.world.snapshot(), first_seq=len(dep.iam.audit)
         )
@@ -173,7 +174,7 @@ def _compact(events: list[dict[str, Any]], limit: int = 40) -> list[dict[str, An
     """Floods make thousands of identical events: keep the first ones and a count."""
     if len(events) <= limit:
         return events
-    return events[:limit] + [{"kind": "more", "count": len(events) - limit}]
+    return [*events[:limit], {"kind": "more", "count": len(events) - limit}]
 
 
 # -- the catalogue, in parallel -----------------------------------------------------------

@@ -172,7 +172,8 @@ class Call(Step):
         run.attacker_calls.append(AttackerCall(self.label, response.status_code, error))
 
     def describe(self) -> str:
-        return f"attacker: {self.method} {self.service}{self.path} with {self.use} ({self.proof} proof)"
+        where = f"{self.method} {self.service}{self.path}"
+        return f"attacker: {where} with {self.use} ({self.proof} proof)"
 
 
 def _presentation(loot: dict[str, Any], method: str, url: str, proof: str) -> dict[str, str]:

@@ -110,7 +110,8 @@ _VERBS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "handoff": re.compile(
-        r"\b(hand (it |this )?(over|off)|pass (it |this )?(on )?|ask)\b.{0,20}\bstaff[- ]assistant\b",
+        r"\b(hand (it |this )?(over|off)|pass (it |this )?(on )?|ask)\b"
+        r".{0,20}\bstaff[- ]assistant\b",
         re.I,
     ),
 }

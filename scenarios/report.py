@@ -1,0 +1,268 @@
+"""Reports of a catalogue run: metrics, JSON, JUnit XML and a self-contained HTML page.
+
+Metrics are AgentDojo's, named so they cannot be misread:
+* ``attack_success_rate`` — attacks whose goal was reached / attacks run;
+* ``utility_rate`` — benign twins whose task succeeded / benign twins run;
+* ``utility_under_attack_rate`` — attack runs in which the people's own task still
+  succeeded / attacks run.
+The JSON layout is documented in the README (“The JSON report”).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from scenarios.runner import CatalogueResult, Outcome
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def summary(result: CatalogueResult) -> dict[str, Any]:
+    attacks = [o for o in result.outcomes if o.kind == "attack"]
+    benign = [o for o in result.outcomes if o.kind == "benign"]
+    succeeded = sum(1 for o in attacks if o.attack_succeeded)
+    useful = sum(1 for o in benign if o.utility)
+    under_attack = sum(1 for o in attacks if o.utility_under_attack)
+    per_run = [o.seconds * 1000 for o in result.outcomes]
+    return {
+        "baseline": result.baseline,
+        "model": result.model,
+        "seed": result.seed,
+        "duration_seconds": round(result.seconds, 3),
+        "median_run_ms": round(statistics.median(per_run), 1) if per_run else None,
+        "runs": len(result.outcomes),
+        "passed": sum(1 for o in result.outcomes if o.passed),
+        "failed": sum(1 for o in result.outcomes if not o.passed),
+        "attacks": len(attacks),
+        "attacks_succeeded": succeeded,
+        "benign": len(benign),
+        "benign_succeeded": useful,
+        "attack_success_rate": _rate(succeeded, len(attacks)),
+        "utility_rate": _rate(useful, len(benign)),
+        "utility_under_attack_rate": _rate(under_attack, len(attacks)),
+        "per_threat": per_threat(result.outcomes),
+    }
+
+
+def per_threat(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        for threat in o.threats:
+            groups[threat].append(o)
+    table = {}
+    for threat in sorted(groups, key=_threat_order):
+        attacks = [o for o in groups[threat] if o.kind == "attack"]
+        benign = [o for o in groups[threat] if o.kind == "benign"]
+        table[threat] = {
+            "attacks": len(attacks),
+            "attacks_succeeded": sum(1 for o in attacks if o.attack_succeeded),
+            "attack_success_rate": _rate(
+                sum(1 for o in attacks if o.attack_succeeded), len(attacks)
+            ),
+            "benign": len(benign),
+            "utility_rate": _rate(sum(1 for o in benign if o.utility), len(benign)),
+        }
+    return table
+
+
+def _threat_order(threat: str) -> tuple[int, int]:
+    family = {"T": 0, "LLM": 1, "ASI": 2}
+    prefix = threat.rstrip("0123456789")
+    return family.get(prefix, 3), int(threat[len(prefix) :] or 0)
+
+
+def to_json(result: CatalogueResult) -> dict[str, Any]:
+    return {
+        "summary": summary(result),
+        "scenarios": [
+            {
+                "id": o.id,
+                "scenario": o.scenario,
+                "title": o.title,
+                "kind": o.kind,
+                "case": o.case,
+                "threats": o.threats,
+                "attack_succeeded": o.attack_succeeded,
+                "utility": o.utility,
+                "utility_under_attack": o.utility_under_attack,
+                "passed": o.passed,
+                "error": o.error,
+                "seconds": round(o.seconds, 4),
+                "expectations": o.expectations,
+                "sequence": o.sequence,
+                "audit": o.audit,
+            }
+            for o in result.outcomes
+        ],
+    }
+
+
+def write_json(result: CatalogueResult, path: Path) -> None:
+    path.write_text(json.dumps(to_json(result), indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_junit(result: CatalogueResult, path: Path) -> None:
+    """JUnit XML: one testcase per run, a failure per unmet expectation."""
+    mode = "baseline" if result.baseline else "agent IAM"
+    suite = ET.Element(
+        "testsuite",
+        name=f"agent-iam scenarios ({mode})",
+        tests=str(len(result.outcomes)),
+        failures=str(sum(1 for o in result.outcomes if not o.passed and not o.error)),
+        errors=str(sum(1 for o in result.outcomes if o.error)),
+        time=f"{result.seconds:.3f}",
+    )
+    for o in result.outcomes:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"case{o.case:02d}.{o.kind}",
+            name=o.id,
+            time=f"{o.seconds:.3f}",
+        )
+        if o.error:
+            ET.SubElement(case, "error", message=o.error[:500])
+        failed = [e["text"] for e in o.expectations if not e["passed"]]
+        if failed:
+            ET.SubElement(case, "failure", message=failed[0][:500]).text = "\n".join(failed)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+# -- HTML ----------------------------------------------------------------------------------
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#1d2433}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}
+th,td{border-bottom:1px solid #dde2ea;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f5f9}.ok{color:#17733a;font-weight:600}.bad{color:#b42318;font-weight:600}
+.muted{color:#667085}
+details{border:1px solid #dde2ea;border-radius:6px;margin:.5rem 0;padding:.4rem .8rem}
+summary{cursor:pointer}code{font-size:12px}.pill{border-radius:9px;padding:0 .45rem;font-size:12px}
+.allowed{background:#e3f4e8}.denied{background:#fde7e5}.attacker{background:#fff4d6}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value if value is not None else "—"))
+
+
+def _yes(flag: bool | None, good: bool) -> str:
+    if flag is None:
+        return "<span class=muted>—</span>"
+    cls = "ok" if flag == good else "bad"
+    return f"<span class={cls}>{'yes' if flag else 'no'}</span>"
+
+
+def write_html(result: CatalogueResult, path: Path) -> None:
+    """One page, no external resource: summary, per-threat table, then every run in detail."""
+    s = summary(result)
+    mode = "baseline — one shared API key, no agent IAM" if result.baseline else "agent IAM"
+    rate = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
+    parts = [
+        "<!doctype html><html lang=en><meta charset=utf-8>",
+        f"<title>agent-iam scenarios ({_e(mode)})</title><style>{_CSS}</style>",
+        f"<h1>Attack scenarios against the hotel's agents — {_e(mode)}</h1>",
+        "<p>Each attack from the catalogue ran in a fresh world, and so did its <em>benign "
+        "twin</em> (the same task without the attacker). An attack <em>succeeded</em> when "
+        "the attacker got what they wanted; a twin <em>succeeded</em> when the people's own "
+        "task was done. Below each run: who obtained which token, each call and whether "
+        "it was allowed or denied, and the audit entries.</p>",
+        "<table><tr><th>attack success rate</th><th>utility (benign twins)</th>"
+        "<th>utility under attack</th><th>expectations</th><th>model</th><th>seed</th>"
+        "<th>duration</th></tr>",
+        f"<tr><td>{rate(s['attack_success_rate'])} ({s['attacks_succeeded']}/{s['attacks']})</td>"
+        f"<td>{rate(s['utility_rate'])} ({s['benign_succeeded']}/{s['benign']})</td>"
+        f"<td>{rate(s['utility_under_attack_rate'])}</td>"
+        f"<td>{s['passed']}/{s['runs']} runs pass</td><td>{_e(s['model'])}</td>"
+        f"<td>{s['seed']}</td><td>{s['duration_seconds']} s "
+        f"(median run {s['median_run_ms']} ms)</td></tr></table>",
+        "<h2>By threat</h2><table><tr><th>threat</th><th>attacks</th><th>succeeded</th>"
+        "<th>attack success rate</th><th>utility</th></tr>",
+    ]
+    for threat, row in s["per_threat"].items():
+        parts.append(
+            f"<tr><td>{_e(threat)}</td><td>{row['attacks']}</td><td>{row['attacks_succeeded']}</td>"
+            f"<td>{rate(row['attack_success_rate'])}</td><td>{rate(row['utility_rate'])}</td></tr>"
+        )
+    parts.append("</table><h2>Runs</h2>")
+    for o in result.outcomes:
+        parts.append(_run_html(o))
+    path.write_text("".join(parts) + "</html>\n", encoding="utf-8")
+
+
+def _run_html(o: Outcome) -> str:
+    verdict = "<span class=ok>pass</span>" if o.passed else "<span class=bad>FAIL</span>"
+    if o.kind == "attack":
+        what = f"attack succeeded: {_yes(o.attack_succeeded, False)}"
+    else:
+        what = f"task succeeded: {_yes(o.utility, True)}"
+    rows = [
+        f"<details><summary>{verdict} <code>{_e(o.id)}</code> — {_e(o.title)} "
+        f"<span class=muted>({o.kind}; case {o.case}; {_e(', '.join(o.threats))})</span> · {what}"
+        "</summary><ol>"
+    ]
+    for step in o.sequence:
+        cls = " class=attacker" if step["attacker"] else ""
+        rows.append(f"<li{cls}>{_e(step['step'])}<ul>")
+        for ev in step["events"]:
+            rows.append(f"<li>{_event_html(ev)}</li>")
+        rows.append("</ul></li>")
+    rows.append("</ol><p><b>Expectations</b></p><ul>")
+    for e in o.expectations:
+        mark = "<span class=ok>✓</span>" if e["passed"] else "<span class=bad>✗</span>"
+        rows.append(f"<li>{mark} {_e(e['text'])}</li>")
+    if o.error:
+        rows.append(f"<li><span class=bad>error</span> {_e(o.error)}</li>")
+    rows.append(
+        "</ul><p><b>Audit entries</b></p><table><tr><th>seq</th><th>event</th>"
+        "<th>outcome</th><th>sub</th><th>act</th><th>token</th><th>service</th><th>reason</th></tr>"
+    )
+    for a in o.audit:
+        cls = "allowed" if a.get("outcome") == "allowed" else "denied"
+        rows.append(
+            f"<tr><td>{a.get('seq')}</td><td>{_e(a.get('event'))}</td>"
+            f"<td><span class='pill {cls}'>{_e(a.get('outcome'))}</span></td>"
+            f"<td>{_e(a.get('sub'))}</td>"
+            f"<td>{_e(' → '.join(a.get('act') or []) or None)}</td>"
+            f"<td>{_e(a.get('token_type'))}</td>"
+            f"<td>{_e(a.get('service'))}</td><td>{_e(a.get('reason'))}</td></tr>"
+        )
+    rows.append("</table></details>")
+    return "".join(rows)
+
+
+def _event_html(ev: dict[str, Any]) -> str:
+    kind = ev.get("kind")
+    if kind == "token":
+        grant = f"<span class=muted>({_e(ev['grant'])})</span>"
+        return f"{_e(ev['agent'])} obtained {_e(ev['token'])} {grant}"
+    if kind == "call":
+        cls = "allowed" if ev.get("outcome") == "allowed" else "denied"
+        why = f" — {_e(ev['reason'])}" if ev.get("reason") and cls == "denied" else ""
+        return (
+            f"{_e(ev['agent'])} called <code>{_e(ev['tool'])}</code> "
+            f"as {_e(ev['as'] or 'no token')}: "
+            f"<span class='pill {cls}'>{_e(ev.get('outcome'))}</span>{why}"
+        )
+    if kind == "attacker":
+        cls = "allowed" if ev.get("outcome") == "allowed" else "denied"
+        pill = f"<span class='pill {cls}'>{_e(ev['outcome'])}</span>"
+        return f"attacker: {_e(ev['label'])} → HTTP {_e(ev['status'])} {pill}"
+    if kind == "authorization":
+        return (
+            f"{_e(ev.get('user'))} was asked to consent to {_e(ev.get('agent'))} for "
+            f"<code>{_e(' '.join(ev.get('scopes') or []))}</code>: {_e(ev.get('outcome'))}"
+        )
+    if kind == "more":
+        return f"<span class=muted>… and {ev['count']} more</span>"
+    return _e(json.dumps(ev, default=str))
