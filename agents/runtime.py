@@ -192,6 +192,7 @@ class AgentRuntime:
         """Serve a task handed off by another agent: verify, take the grant, act within it."""
         convo = Conversation(self.agent_id, None, "(signed message)", self._trace(trace_id))
         self.http.headers["traceparent"] = _traceparent(convo.trace_id)
+        self.identity.acquired = convo.events  # the hand-off exchange belongs to this task
         if self.baseline:
             return await self._receive_unverified(convo, message)
         try:
