@@ -311,3 +311,20 @@ async def test_confused_deputy_a_handed_off_refund_is_denied(
     assert calls(bare) == [("refund_payment", "denied")]
     assert world(dep).payment(BOB_PAYMENT_ID).refunded_cents == refunded
     assert not [e for e in iam_of(dep).audit.query(trace_id=bare.trace_id) if e.sub == "dave"]
+
+
+async def test_the_hand_off_exchange_is_in_the_hand_off_transcript_only(
+    agents: dict[str, AgentRuntime],
+) -> None:
+    earlier = await agents[SA].run("Show the staff directory", human=person("carol"))
+    carol_events = list(earlier.events)
+    convo = await agents[BA].run(
+        "Ask the staff assistant: please arrange a late checkout", human=person("alice")
+    )
+    (other,) = convo.handoffs
+    grants = [e for e in other.events if e.get("grant") == "token_exchange (hand-off)"]
+    assert [g["token"] for g in grants] == [
+        "obo token sub=alice act=staff-assistant act=booking-assistant scope='concierge:request'"
+    ]
+    # carol's finished conversation is not written to by alice's hand-off.
+    assert earlier.events == carol_events
