@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.dpop import DPoPKey
-from agents.oauth import AgentCredentials, AppCredentials, OAuthClient, decode_unverified
+from agents.oauth import (
+    AgentCredentials,
+    AppCredentials,
+    OAuthClient,
+    OAuthClientError,
+    decode_unverified,
+)
 
 REFRESH_MARGIN = 20  # seconds before expiry when a cached token is replaced
 
@@ -216,6 +222,18 @@ class AgentIdentity:
         held = self._hold(response, "token_exchange")
         self._delegations[principal].tokens[service] = held
         return held.use
+
+    async def report(self, event: str, reason: str, sender: str | None = None) -> bool:
+        """Tell the IAM's audit log about a security event this agent saw (a rejected
+        message); signed by this agent's own DPoP-bound token. False if it could not."""
+        url = f"{self._resource_of('iam')}/audit/report"
+        try:
+            headers, _ = await self.headers(None, "iam", "POST", url)
+        except OAuthClientError:
+            return False
+        body = {"event": event, "reason": reason, "from": sender or ""}
+        response = await self.oauth.http.post(url, json=body, headers=headers)
+        return response.status_code == 204
 
     def exfiltrate(self, principal: str, service: str) -> tuple[str, DPoPKey] | None:
         """What an attacker who has compromised this runtime's memory copies: a held token

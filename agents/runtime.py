@@ -200,6 +200,7 @@ class AgentRuntime:
         except MessageRejected as exc:
             convo.events.append({"kind": "message", "outcome": "rejected", "reason": str(exc)})
             convo.failed = f"message rejected: {exc}"
+            await self._report("message_rejected", str(exc), message)
             return convo
         convo.user = task.user
         convo.events.append({"kind": "message", "outcome": "verified", "from": task.sender})
@@ -215,6 +216,7 @@ class AgentRuntime:
                 reason = getattr(exc, "description", None) or str(exc)
                 convo.events.append({"kind": "handoff", "outcome": "refused", "reason": reason})
                 convo.failed = f"hand-off refused: {reason}"
+                await self._report("handoff_refused", reason, message)
                 return convo
         text = f"Task from {task.sender} (signature verified) for guest {task.user}: {task.task}"
         convo.request = text
@@ -222,6 +224,14 @@ class AgentRuntime:
         if principal is not None:
             await self.end_task(principal)
         return convo
+
+    async def _report(self, event: str, reason: str, message: str) -> None:
+        if isinstance(self.identity, AgentIdentity):
+            try:
+                sender = str(decode_unverified(message).get("iss", ""))[:64]
+            except Exception:  # noqa: BLE001 — an unreadable message has no claimed sender
+                sender = ""
+            await self.identity.report(event, reason, f"claimed {sender}" if sender else None)
 
     async def _receive_unverified(self, convo: Conversation, message: str) -> Conversation:
         """The baseline takes a message at its word: whoever it claims to be from."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -31,6 +33,20 @@ async def read_form(request: Request) -> dict[str, str]:
             raise InvalidRequest(f"parameter {name[:40]!r} is repeated")
         form[name] = value
     return {k: v for k, v in form.items() if v != ""}
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """A JSON object body, at most ``MAX_FORM_BYTES``; anything else is invalid_request."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidRequest("request body too large")
+    try:
+        value = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("the body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return value
 
 
 def query_params(request: Request) -> dict[str, str]:

@@ -21,10 +21,18 @@ from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
-from iam_core.dpop import DPoPVerifier, ReplayCache
-from iam_core.errors import InvalidClient, InvalidDPoPProof, InvalidRequest, OAuthError, TokenError
+from iam_core.dpop import DPoPVerifier, ReplayCache, check_binding
+from iam_core.errors import (
+    InvalidClient,
+    InvalidDPoPProof,
+    InvalidRequest,
+    InvalidToken,
+    OAuthError,
+    TokenError,
+    description_text,
+)
 from iam_core.grants import TokenEndpoint
-from iam_core.http import NO_STORE, oauth_error_response, read_form
+from iam_core.http import NO_STORE, oauth_error_response, read_form, read_json_object
 from iam_core.iam import IAM
 from iam_core.introspection import introspect, revoke
 from iam_core.policy import SCOPES
@@ -34,7 +42,11 @@ from iam_core.registry import (
     GRANT_TOKEN_EXCHANGE,
 )
 from iam_core.scim import scim_router
+from iam_core.tokens import TokenType
 from iam_core.trace import TraceContextMiddleware
+
+# What an agent may report to the audit log about what it saw (POST /audit/report).
+REPORTABLE_EVENTS = ("message_rejected", "handoff_refused")
 
 
 def create_app(iam: IAM) -> FastAPI:
@@ -208,6 +220,48 @@ def create_app(iam: IAM) -> FastAPI:
             )
         )
         return JSONResponse({"entries": [e.to_dict() for e in entries]})
+
+    @app.post("/audit/report")
+    async def audit_report(request: Request) -> Response:
+        """An agent reports a security event it saw (a rejected message, …) to the audit log.
+
+        Only an agent, with its own DPoP-bound identity token for this issuer (RFC 9449 §7);
+        the entry names the agent as subject and is marked ``reported_by``: the IAM records
+        what the agent says it saw, it does not vouch for it.
+        """
+        scheme, _, raw = request.headers.get("authorization", "").partition(" ")
+        proofs = request.headers.getlist("dpop")
+        try:
+            if scheme.lower() != "dpop" or len(proofs) != 1:
+                raise InvalidToken("a DPoP-bound agent token and one DPoP proof are required")
+            token = iam.verify_active(raw.strip(), audience=iam.issuer)
+            proof = dpop.verify(
+                proofs[0], method="POST", url=str(request.url), access_token=raw.strip()
+            )
+            check_binding(token.claims, proof)
+            if token.token_type is not TokenType.AGENT:
+                raise InvalidToken("only an agent's own token may report")
+        except (OAuthError, TokenError) as exc:
+            reason = exc.description if isinstance(exc, OAuthError) else str(exc)
+            iam.record(AuditEvent(event="audit.report", outcome="denied", reason=reason))
+            return JSONResponse({"error": "invalid_token", "error_description": reason}, 401)
+        body = await read_json_object(request)
+        event = str(body.get("event", ""))
+        if event not in REPORTABLE_EVENTS:
+            raise InvalidRequest(f"event must be one of {', '.join(REPORTABLE_EVENTS)}")
+        iam.record(
+            AuditEvent(
+                event=f"agent.{event}",
+                outcome="denied",
+                reason=description_text(str(body.get("reason", "")))[:300],
+                sub=token.sub,
+                client_id=token.client_id,
+                token_type=token.token_type.value,
+                jti=token.jti,
+                details={"reported_by": token.sub, "from": str(body.get("from", ""))[:64]},
+            )
+        )
+        return Response(status_code=204)
 
     @app.get("/audit/verify")
     async def audit_verify(request: Request) -> Response:

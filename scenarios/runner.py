@@ -26,12 +26,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agents.llm.client import ChatModel, ModelSettings, open_model
+from iam_core.iam import IAMConfig
 from scenarios import checks
 from scenarios.crew import crew
 from scenarios.deployment import deployment
 from scenarios.model import Kind, Run, Scenario
 
 KINDS: tuple[Kind, ...] = ("attack", "benign")
+BATCH = 4  # runs per worker task: one model client for a few runs; progress still moves
 
 
 @dataclass
@@ -62,11 +64,18 @@ def run_id(scenario: Scenario, kind: Kind) -> str:
 
 
 async def run_one(
-    scenario: Scenario, kind: Kind, *, baseline: bool, seed: int, model: ChatModel
+    scenario: Scenario,
+    kind: Kind,
+    *,
+    baseline: bool,
+    seed: int,
+    model: ChatModel,
+    config: IAMConfig | None = None,
 ) -> Outcome:
+    """One run in a fresh deployment; ``config`` changes the IAM's policy (a policy lab)."""
     started = time.perf_counter()
     async with (
-        deployment(in_memory=True, seed=seed, baseline=baseline) as dep,
+        deployment(in_memory=True, seed=seed, baseline=baseline, config=config) as dep,
         crew(dep, model) as agents,
     ):
         assert dep.iam is not None
@@ -188,16 +197,25 @@ class CatalogueResult:
     per_run: list[float] = field(default_factory=list)
 
 
-def _job(scenario_id: str, kind: Kind, baseline: bool, seed: int, model: str) -> dict[str, Any]:
+def _job(
+    jobs: list[tuple[str, Kind]], baseline: bool, seed: int, model: str, config: IAMConfig | None
+) -> list[dict[str, Any]]:
+    """A few runs in one worker process, sharing one model client."""
     from scenarios.catalogue import by_id
 
-    async def go() -> Outcome:
+    async def go() -> list[dict[str, Any]]:
+        found = by_id()
         async with open_model(ModelSettings.from_env(model=model)) as chat:
-            return await run_one(
-                by_id()[scenario_id], kind, baseline=baseline, seed=seed, model=chat
-            )
+            return [
+                (
+                    await run_one(
+                        found[sid], kind, baseline=baseline, seed=seed, model=chat, config=config
+                    )
+                ).to_dict()
+                for sid, kind in jobs
+            ]
 
-    return asyncio.run(go()).to_dict()
+    return asyncio.run(go())
 
 
 def run_catalogue(
@@ -208,34 +226,38 @@ def run_catalogue(
     model: str = "embedded-obedient",
     workers: int | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    config: IAMConfig | None = None,
 ) -> CatalogueResult:
-    """Every scenario as attack and benign twin; ``workers`` processes (default: CPUs)."""
+    """Every scenario as attack and benign twin; ``workers`` processes (default: CPUs).
+
+    With one worker the given scenario objects run in this process; worker processes look
+    them up by id in the catalogue (so a scenario outside it needs ``workers=1``).
+    """
     started = time.perf_counter()
     jobs = [(s.id, kind) for s in scenarios for kind in KINDS]
     workers = workers or os.cpu_count() or 1
     outcomes: list[Outcome] = []
+
+    def done(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome)
+
     if workers <= 1:
-        outcomes = asyncio.run(_serial(scenarios, baseline, seed, model, on_done))
+        asyncio.run(_serial(scenarios, baseline, seed, model, done, config))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-            futures = [pool.submit(_job, sid, kind, baseline, seed, model) for sid, kind in jobs]
+        batches = [jobs[i : i + BATCH] for i in range(0, len(jobs), BATCH)]
+        with ProcessPoolExecutor(min(workers, len(batches)), mp_context=context) as pool:
+            futures = [pool.submit(_job, b, baseline, seed, model, config) for b in batches]
             for future in as_completed(futures):
-                outcome = Outcome(**future.result())
-                outcomes.append(outcome)
-                if on_done:
-                    on_done(outcome)
+                for result in future.result():
+                    done(Outcome(**result))
     order = {job: n for n, job in enumerate(jobs)}
     outcomes.sort(key=lambda o: order[(o.scenario, o.kind)])
-    return CatalogueResult(
-        outcomes,
-        baseline,
-        model,
-        seed,
-        time.perf_counter() - started,
-        [o.seconds for o in outcomes],
-    )
+    seconds = time.perf_counter() - started
+    return CatalogueResult(outcomes, baseline, model, seed, seconds, [o.seconds for o in outcomes])
 
 
 async def _serial(
@@ -243,17 +265,17 @@ async def _serial(
     baseline: bool,
     seed: int,
     model: str,
-    on_done: Callable[[Outcome], None] | None,
-) -> list[Outcome]:
-    outcomes = []
+    done: Callable[[Outcome], None],
+    config: IAMConfig | None,
+) -> None:
     async with open_model(ModelSettings.from_env(model=model)) as chat:
         for scenario in scenarios:
             for kind in KINDS:
-                outcome = await run_one(scenario, kind, baseline=baseline, seed=seed, model=chat)
-                outcomes.append(outcome)
-                if on_done:
-                    on_done(outcome)
-    return outcomes
+                done(
+                    await run_one(
+                        scenario, kind, baseline=baseline, seed=seed, model=chat, config=config
+                    )
+                )
 
 
 def dumps(outcome: Outcome) -> str:

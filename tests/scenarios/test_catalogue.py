@@ -1,0 +1,96 @@
+"""The catalogue: complete, and it behaves as ATTACKS.md says — with agent IAM and without.
+
+The full catalogue runs twice here (agent IAM, then the baseline), serially, in fresh
+worlds: 0 attacks succeed and every benign twin succeeds with agent IAM; at least 80% of
+the attacks succeed against the baseline (the harness has teeth); every expectation holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from scenarios import report
+from scenarios.catalogue import catalogue, select
+from scenarios.runner import CatalogueResult, run_catalogue
+
+ATTACKS_MD = Path(__file__).resolve().parents[3] / "shared" / "ATTACKS.md"
+
+
+def test_every_case_of_attacks_md_has_at_least_two_variants() -> None:
+    cases = Counter(s.case for s in catalogue())
+    assert set(cases) == set(range(1, 23))
+    assert min(cases.values()) >= 2, cases
+
+
+def test_threat_ids_match_attacks_md() -> None:
+    if not ATTACKS_MD.exists():
+        pytest.skip("ATTACKS.md is outside this checkout")
+    rows = {
+        int(m.group(1)): set(re.findall(r"\b(?:T\d+|LLM\d+|ASI\d+)\b", m.group(2)))
+        for m in re.finditer(r"^\| (\d+) \|[^|]*\|([^|]*)\|", ATTACKS_MD.read_text(), re.M)
+    }
+    for s in catalogue():
+        # Each scenario carries its case's threats (a variant may add a related one).
+        assert rows[s.case] <= set(s.threats), (s.id, rows[s.case], s.threats)
+
+
+def test_every_attack_has_a_benign_twin_without_the_attacker() -> None:
+    for s in catalogue():
+        twin = s.steps_for("benign")
+        assert twin, s.id
+        assert not any(step.attacker for step in twin), s.id
+        assert any(step.attacker for step in s.steps_for("attack")), s.id
+
+
+def test_select_by_prefix_and_unknown_ids() -> None:
+    assert {s.case for s in select(["c01"])} == {1}
+    with pytest.raises(KeyError):
+        select(["no-such-scenario"])
+
+
+@pytest.fixture(scope="module")
+def with_iam() -> CatalogueResult:
+    return run_catalogue(catalogue(), baseline=False, workers=1)
+
+
+@pytest.fixture(scope="module")
+def baseline() -> CatalogueResult:
+    return run_catalogue(catalogue(), baseline=True, workers=1)
+
+
+def test_with_agent_iam_no_attack_succeeds_and_every_twin_does(with_iam: CatalogueResult) -> None:
+    failed = [
+        (o.id, o.error, [e for e in o.expectations if not e["passed"]])
+        for o in with_iam.outcomes
+        if not o.passed
+    ]
+    assert not failed
+    s = report.summary(with_iam)
+    assert s["attack_success_rate"] == 0
+    assert s["utility_rate"] == 1
+    assert s["attacks"] == len(catalogue())
+
+
+def test_the_baseline_lets_most_attacks_through(baseline: CatalogueResult) -> None:
+    failed = [
+        (o.id, o.error, [e for e in o.expectations if not e["passed"]])
+        for o in baseline.outcomes
+        if not o.passed
+    ]
+    assert not failed
+    s = report.summary(baseline)
+    assert s["attack_success_rate"] >= 0.8
+    assert s["utility_rate"] == 1
+
+
+def test_denials_name_who_and_why(with_iam: CatalogueResult) -> None:
+    """Every stopped attack left at least one denial in its run's audit trail, with a reason."""
+    for o in with_iam.outcomes:
+        if o.kind == "attack":
+            denials = [a for a in o.audit if a["outcome"] == "denied"]
+            assert denials or o.case == 14, o.id  # case 14 attacks the log itself
+            assert all(a.get("reason") for a in denials), o.id
