@@ -98,3 +98,16 @@ def test_list_and_unknown_ids(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["list"]) == 0
     assert "c01a-review" in capsys.readouterr().out
     assert cli.main(["run", "nothing-like-this"]) == 2
+
+
+def test_the_readme_example_scenario_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's “Adding a scenario” example is a working scenario file."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.search(r'```python\n("""A review asks.*?)```', readme, re.S)
+    assert code is not None
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README example", "exec"), namespace)  # noqa: S102
+    (example,) = namespace["SCENARIOS"]  # type: ignore[misc]
+    monkeypatch.setattr("scenarios.run_cli.select", lambda ids: [example])
+    assert cli.main(["run", "x01", "--workers", "1"]) == 0
+    assert cli.main(["run", "x01", "--workers", "1", "--baseline"]) == 0
