@@ -167,8 +167,13 @@ async def test_forged_messages_are_rejected_before_anything_acts(
         assert convo.events[0]["outcome"] == "rejected", name
         assert convo.tool_events() == [] and convo.messages == [], name
         assert staff.model.calls == model_calls, f"{name}: the model read a forged message"
-        # Not one request reached the IAM or a service (the grant was not even exchanged).
-        assert len(iam_of(dep).audit) == audit_size, name
+        # Nothing reached a service and the grant was not exchanged: the only new entries
+        # are the agent's report of the rejection (and the identity token it reports with).
+        new = iam_of(dep).audit.query(since_seq=audit_size)
+        assert [e.event for e in new if e.event != "token.issued"] == ["agent.message_rejected"], (
+            name
+        )
+        assert new[-1].sub == SA and new[-1].outcome == "denied", name
     # The genuine message with the same grant still works: the rejections cost nothing.
     genuine = sign_message(dep.agent(BA), SA, user="alice", task=TASK, grant_jti=jti)
     convo = await staff.receive(genuine, grant, trace_id=trace())
@@ -192,7 +197,10 @@ async def test_a_grant_the_message_does_not_name_is_refused(
         convo = await staff.receive(message, grant, trace_id=trace())
         assert convo.failed == "hand-off refused: the grant is not the one the message names"
         assert convo.tool_events() == []
-    assert len(iam_of(dep).audit) == before  # refused before the exchange
+    # Refused before the exchange: only the agent's reports of the refusal were recorded.
+    new = iam_of(dep).audit.query(since_seq=before)
+    assert {e.event for e in new} <= {"token.issued", "agent.handoff_refused"}
+    assert [e.event for e in new].count("agent.handoff_refused") == 2
     assert not [r for r in world(dep).requests("alice") if r.acting_agent == SA]
 
 
