@@ -21,6 +21,11 @@ from xml.etree import ElementTree as ET
 from scenarios.runner import CatalogueResult, Outcome
 
 
+def pct(value: float | None) -> str:
+    """A rate as a percentage, or a dash when nothing was run."""
+    return "—" if value is None else f"{value:.0%}"
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -167,7 +172,6 @@ def write_html(result: CatalogueResult, path: Path) -> None:
     """One page, no external resource: summary, per-threat table, then every run in detail."""
     s = summary(result)
     mode = "baseline — one shared API key, no agent IAM" if result.baseline else "agent IAM"
-    rate = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8>",
         f"<title>agent-iam scenarios ({_e(mode)})</title><style>{_CSS}</style>",
@@ -180,9 +184,9 @@ def write_html(result: CatalogueResult, path: Path) -> None:
         "<table><tr><th>attack success rate</th><th>utility (benign twins)</th>"
         "<th>utility under attack</th><th>expectations</th><th>model</th><th>seed</th>"
         "<th>duration</th></tr>",
-        f"<tr><td>{rate(s['attack_success_rate'])} ({s['attacks_succeeded']}/{s['attacks']})</td>"
-        f"<td>{rate(s['utility_rate'])} ({s['benign_succeeded']}/{s['benign']})</td>"
-        f"<td>{rate(s['utility_under_attack_rate'])}</td>"
+        f"<tr><td>{pct(s['attack_success_rate'])} ({s['attacks_succeeded']}/{s['attacks']})</td>"
+        f"<td>{pct(s['utility_rate'])} ({s['benign_succeeded']}/{s['benign']})</td>"
+        f"<td>{pct(s['utility_under_attack_rate'])}</td>"
         f"<td>{s['passed']}/{s['runs']} runs pass</td><td>{_e(s['model'])}</td>"
         f"<td>{s['seed']}</td><td>{s['duration_seconds']} s "
         f"(median run {s['median_run_ms']} ms)</td></tr></table>",
@@ -192,7 +196,7 @@ def write_html(result: CatalogueResult, path: Path) -> None:
     for threat, row in s["per_threat"].items():
         parts.append(
             f"<tr><td>{_e(threat)}</td><td>{row['attacks']}</td><td>{row['attacks_succeeded']}</td>"
-            f"<td>{rate(row['attack_success_rate'])}</td><td>{rate(row['utility_rate'])}</td></tr>"
+            f"<td>{pct(row['attack_success_rate'])}</td><td>{pct(row['utility_rate'])}</td></tr>"
         )
     parts.append("</table><h2>Runs</h2>")
     for o in result.outcomes:

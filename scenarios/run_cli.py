@@ -66,12 +66,12 @@ def run_scenarios(
     _print(console, result.outcomes, baseline)
     s = report.summary(result)
     _print_threats(console, s)
-    rate = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
     console.print(
-        f"[bold]attack success rate {rate(s['attack_success_rate'])}[/bold] "
-        f"({s['attacks_succeeded']}/{s['attacks']}) · utility {rate(s['utility_rate'])} "
+        f"[bold]attack success rate {report.pct(s['attack_success_rate'])}[/bold] "
+        f"({s['attacks_succeeded']}/{s['attacks']}) · utility {report.pct(s['utility_rate'])} "
         f"({s['benign_succeeded']}/{s['benign']}) · utility under attack "
-        f"{rate(s['utility_under_attack_rate'])} · {s['passed']}/{s['runs']} runs as expected "
+        f"{report.pct(s['utility_under_attack_rate'])} · "
+        f"{s['passed']}/{s['runs']} runs as expected "
         f"· {s['duration_seconds']} s (median run {s['median_run_ms']} ms) · "
         f"{'baseline (no agent IAM)' if baseline else 'agent IAM'} · model {s['model']}"
     )
@@ -135,7 +135,7 @@ def _print_threats(console: Console, s: dict[str, object]) -> None:
             threat,
             str(row["attacks"]),
             str(row["attacks_succeeded"]),
-            "—" if row["attack_success_rate"] is None else f"{row['attack_success_rate']:.0%}",
-            "—" if row["utility_rate"] is None else f"{row['utility_rate']:.0%}",
+            report.pct(row["attack_success_rate"]),
+            report.pct(row["utility_rate"]),
         )
     console.print(table)

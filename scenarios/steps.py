@@ -15,7 +15,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jwt
 import rfc8785
@@ -237,7 +237,7 @@ def _forged_assertion(run: Run, agent: str, how: str) -> str:
     }
     kid = run.dep.keystore.kid(agent)
     if how == "alg-none":
-        return jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
+        return jwt.encode(claims, cast(Any, None), algorithm="none", headers={"kid": kid})
     if how == "hs256":
         # The public key, used as an HMAC secret (the classic algorithm confusion).
         public = json.dumps(run.dep.keystore.public_jwk(agent), sort_keys=True).encode()
@@ -438,7 +438,9 @@ class Message(Step):
             now = int(time.time())
             claims = {"iss": sender, "aud": self.to, "iat": now, "exp": now + 60}
             claims |= {"jti": secrets.token_urlsafe(8), "user": self.user, "task": self.task}
-            message = jwt.encode(claims, None, algorithm="none", headers={"typ": "agent-msg+jwt"})
+            message = jwt.encode(
+                claims, cast(Any, None), algorithm="none", headers={"typ": "agent-msg+jwt"}
+            )
         else:
             message = sign_message(genuine, self.to, user=self.user, task=self.task)
         deliveries = 2 if self.how == "replayed" else 1

@@ -66,10 +66,10 @@ class ChatModel:
         """The assistant's next message, as a plain chat-format dict."""
         started = time.perf_counter()
         try:
-            response = await self.client.chat.completions.create(
+            response = await self.client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=list(messages),  # type: ignore[arg-type]
-                **({"tools": list(tools)} if tools else {}),  # type: ignore[arg-type]
+                messages=list(messages),
+                **({"tools": list(tools)} if tools else {}),
             )
         finally:
             self.calls += 1
@@ -82,8 +82,8 @@ class ChatModel:
                     "id": call.id,
                     "type": "function",
                     "function": {
-                        "name": call.function.name,  # type: ignore[union-attr]
-                        "arguments": call.function.arguments,  # type: ignore[union-attr]
+                        "name": call.function.name,
+                        "arguments": call.function.arguments,
                     },
                 }
                 for call in message.tool_calls
