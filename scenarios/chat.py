@@ -42,7 +42,12 @@ async def run_chat(
         if agent not in runtimes:
             console.print(f"[red]unknown agent {agent!r}[/red] (one of {', '.join(runtimes)})")
             return 2
-        convo = await runtimes[agent].run(request, human=person(user) if user else None)
+        try:
+            human = person(user) if user else None
+        except KeyError as exc:
+            console.print(f"[red]{exc.args[0]}[/red]")
+            return 2
+        convo = await runtimes[agent].run(request, human=human)
         entries = await audit_entries(dep, convo.trace_id)
     if as_json:
         console.print_json(json.dumps(transcript_json(convo, entries, settings.describe())))
