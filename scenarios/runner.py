@@ -20,8 +20,9 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,6 +75,24 @@ async def run_one(
     config: IAMConfig | None = None,
 ) -> Outcome:
     """One run in a fresh deployment; ``config`` changes the IAM's policy (a policy lab)."""
+    async with live_run(
+        scenario, kind, baseline=baseline, seed=seed, model=model, config=config
+    ) as (outcome, _):
+        return outcome
+
+
+@asynccontextmanager
+async def live_run(
+    scenario: Scenario,
+    kind: Kind,
+    *,
+    baseline: bool,
+    seed: int,
+    model: ChatModel,
+    config: IAMConfig | None = None,
+) -> AsyncIterator[tuple[Outcome, Run]]:
+    """:func:`run_one`, its world kept open while the block lasts: the :class:`Run` (its IAM,
+    audit log, hotel and agents) is there to query, or to tamper with (audit forensics)."""
     started = time.perf_counter()
     async with (
         deployment(in_memory=True, seed=seed, baseline=baseline, config=config) as dep,
@@ -99,24 +118,25 @@ async def run_one(
         attack = scenario.attack(run) if kind == "attack" and error is None else None
         utility = scenario.utility(run) if error is None else None
         audit = [e.to_dict() for e in run.audit()]
-    return Outcome(
-        id=run_id(scenario, kind),
-        scenario=scenario.id,
-        title=scenario.title,
-        kind=kind,
-        case=scenario.case,
-        threats=list(scenario.threats),
-        baseline=baseline,
-        attack_succeeded=attack,
-        utility=utility if kind == "benign" else None,
-        utility_under_attack=utility if kind == "attack" else None,
-        passed=error is None and all(r["passed"] for r in results),
-        expectations=results,
-        sequence=sequence,
-        audit=audit,
-        seconds=time.perf_counter() - started,
-        error=error,
-    )
+        outcome = Outcome(
+            id=run_id(scenario, kind),
+            scenario=scenario.id,
+            title=scenario.title,
+            kind=kind,
+            case=scenario.case,
+            threats=list(scenario.threats),
+            baseline=baseline,
+            attack_succeeded=attack,
+            utility=utility if kind == "benign" else None,
+            utility_under_attack=utility if kind == "attack" else None,
+            passed=error is None and all(r["passed"] for r in results),
+            expectations=results,
+            sequence=sequence,
+            audit=audit,
+            seconds=time.perf_counter() - started,
+            error=error,
+        )
+        yield outcome, run
 
 
 def expectations(scenario: Scenario, kind: Kind, run: Run) -> list[dict[str, Any]]:
