@@ -312,6 +312,7 @@ def verify_log(
     """
     cps = dict(checkpoints)
     last, checked, proven, prev = 0, 0, 0, GENESIS_HASH
+    since_proven: dict[int, str] = {}  # chain hashes after the last good checkpoint
 
     def fail(seq: int, reason: str) -> AuditVerification:
         return AuditVerification(False, last, checked, seq, reason)
@@ -328,6 +329,7 @@ def verify_log(
         if _text(stored_hash) != digest:
             return fail(seq, f"entry {seq}: hash does not match its contents")
         last, prev = seq, digest
+        since_proven[seq] = digest
         if seq not in cps:
             continue
         try:
@@ -340,6 +342,7 @@ def verify_log(
             why = f"hash does not match the chain (entries {proven + 1}..{seq} rewritten)"
             return fail(proven + 1, f"checkpoint at {seq}: {why}")
         checked, proven = checked + 1, seq
+        since_proven = {seq: digest}
     beyond = [seq for seq in cps if seq > last]
     if beyond:
         return fail(last + 1, f"checkpoint at {min(beyond)} lies beyond the last entry {last}")
@@ -356,11 +359,13 @@ def verify_log(
     if head_seq > last:
         why = f"the head seal covers entry {head_seq} but the log ends at entry {last}"
         return fail(last + 1, f"log truncated: {why}")
+    if since_proven.get(head_seq) != head_hash:
+        # The seal vouches for the chain up to its entry: a chain that differs there was
+        # rewritten (or spliced) at or after the last checkpoint that held.
+        return fail(proven + 1, f"head seal does not match entry {head_seq}: {rewritten}")
     if head_seq < last:
         why = f"entries {head_seq + 1}..{last} were appended without the audit key"
         return fail(head_seq + 1, f"not covered by the head seal: {why}")
-    if head_hash != prev:
-        return fail(proven + 1, f"head seal does not match entry {last}: {rewritten}")
     return AuditVerification(
         True, last, checked, None, f"ok: {last} entries, {checked} checkpoints"
     )

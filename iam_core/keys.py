@@ -144,11 +144,14 @@ def _key(
 class KeyRing:
     """The issuer's signing keys for one purpose, persisted in the store.
 
-    Besides the signer, the ring always holds the *next* key, published in the JWKS before
-    it signs anything: a resource server that fetched the JWKS a moment before a rotation
-    already knows the key of every token minted after it (RFC 7517 §5; the rate limit on
-    JWKS refetches can then never lock out fresh tokens).
+    Besides the signer, the ring always holds the next ``AHEAD`` keys, published in the JWKS
+    before they sign anything: a resource server that fetched the JWKS a moment before a
+    rotation already knows the key of every token minted after it (RFC 7517 §5), so the rate
+    limit on JWKS refetches never locks out fresh tokens — for up to ``AHEAD`` rotations
+    within one refetch interval (a third within the same few seconds would cost a refetch).
     """
+
+    AHEAD = 2
 
     def __init__(
         self,
@@ -166,7 +169,7 @@ class KeyRing:
         store.ensure_schema(SCHEMA)
         self._keys: dict[str, _Key] = {}
         for row in store.all(
-            "SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at", (purpose,)
+            "SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at, rowid", (purpose,)
         ):
             private = serialization.load_pem_private_key(row["private_pem"], password=None)
             assert isinstance(private, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
@@ -180,8 +183,7 @@ class KeyRing:
             )
         if self._signer() is None:
             self.rotate(alg)
-        elif self._next() is None:
-            self._add(self._current().alg, activated=None)
+        self._fill_ahead(self._current().alg)
 
     @property
     def current_kid(self) -> str:
@@ -196,11 +198,20 @@ class KeyRing:
         assert signer is not None  # the constructor always makes one
         return signer
 
+    def _upcoming(self) -> list[_Key]:
+        """The published keys that will sign next, oldest first."""
+        waiting = [
+            k for k in self._keys.values() if k.retired_at is None and k.activated_at is None
+        ]
+        return sorted(waiting, key=lambda k: k.created_at)
+
     def _next(self) -> _Key | None:
-        return next(
-            (k for k in self._keys.values() if k.retired_at is None and k.activated_at is None),
-            None,
-        )
+        upcoming = self._upcoming()
+        return upcoming[0] if upcoming else None
+
+    def _fill_ahead(self, alg: str) -> None:
+        for _ in range(self.AHEAD - len(self._upcoming())):
+            self._add(alg, activated=None)
 
     def _add(self, alg: str, *, activated: float | None) -> _Key:
         private = generate_private_key(alg)
@@ -237,8 +248,7 @@ class KeyRing:
             if old is not None:
                 old.retired_at = now
                 tx.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (now, old.kid))
-            if self._next() is None:
-                self._add(alg, activated=None)
+            self._fill_ahead(alg)
         return signer.kid
 
     def _published(self, key: _Key) -> bool:
@@ -260,7 +270,7 @@ class KeyRing:
         return key.public
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        """The public JWK Set (RFC 7517 §5): the signer, the next key, and retired keys still
+        """The public JWK Set (RFC 7517 §5): the signer, the next keys, and retired keys still
         within their window."""
         keys = []
         for key in self._keys.values():

@@ -62,12 +62,9 @@ def create_app(iam: IAM) -> FastAPI:
 
     @app.exception_handler(OAuthError)
     async def on_oauth_error(request: Request, exc: OAuthError) -> Response:
-        if isinstance(exc, RedirectableError):
-            query = {"error": exc.error, "error_description": exc.description, "iss": iam.issuer}
-            if exc.state:
-                query["state"] = exc.state
-            return RedirectResponse(f"{exc.redirect_uri}?{urlencode(query)}", status_code=303)
         if not exc.audited:
+            # Every refusal is audited, including those answered by redirect (RFC 6749 §4.1.2.1).
+            params = request.query_params
             iam.record(
                 AuditEvent(
                     event="request.refused",
@@ -75,8 +72,16 @@ def create_app(iam: IAM) -> FastAPI:
                     reason=f"{exc.error}: {exc.description}",
                     method=request.method,
                     path=request.url.path,
+                    client_id=(params.get("client_id") or "")[:64] or None,
+                    act=(params["requested_actor"][:64],) if params.get("requested_actor") else (),
                 )
             )
+            exc.audited = True
+        if isinstance(exc, RedirectableError):
+            query = {"error": exc.error, "error_description": exc.description, "iss": iam.issuer}
+            if exc.state:
+                query["state"] = exc.state
+            return RedirectResponse(f"{exc.redirect_uri}?{urlencode(query)}", status_code=303)
         basic = request.headers.get("authorization", "")[:6].lower() == "basic "
         return oauth_error_response(exc, basic=basic)
 
