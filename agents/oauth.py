@@ -176,13 +176,13 @@ class OAuthClient:
         self.http.cookies.clear()
         step = await self.http.get(f"{self.issuer}/authorize?{urlencode(params)}")
         location = self._redirect(step, redirect_uri)
-        found = parse_qs(urlsplit(location).query)
-        if "request_id" not in found:
+        landing = parse_qs(urlsplit(location).query)
+        if "request_id" not in landing:
             # Refused at once (RFC 6749 §4.1.2.1): the redirect carries the error, not a login.
-            error = found.get("error", ["invalid_response"])[0]
-            description = found.get("error_description", ["no login page was offered"])[0]
+            error = landing.get("error", ["invalid_response"])[0]
+            description = landing.get("error_description", ["no login page was offered"])[0]
             raise OAuthClientError(400, error, description)
-        request_id = found["request_id"][0]
+        request_id = landing["request_id"][0]
         login = await self.http.post(
             f"{self.issuer}/login",
             data={"request_id": request_id, "username": user, "password": password},
