@@ -115,6 +115,7 @@ class AgentIdentity:
         service: str,
     ) -> TokenUse:
         """Redeem a user's authorization code with this agent's actor token, for ``service``."""
+        actor = await self._actor_token()  # timed on its own when fetched
         started = time.perf_counter()
         try:
             response = await self.oauth.redeem_code(
@@ -122,7 +123,7 @@ class AgentIdentity:
                 code,
                 verifier,
                 redirect_uri=redirect_uri,
-                actor_token=await self._actor_token(),
+                actor_token=actor,
                 resource=self._resource_of(service),
                 dpop=self.dpop,
             )
@@ -136,12 +137,13 @@ class AgentIdentity:
 
     async def accept_handoff(self, grant: str, *, service: str) -> TokenUse:
         """Exchange a hand-off grant naming this agent (``may_act``) for its own token."""
+        actor = await self._actor_token()  # timed on its own when fetched
         started = time.perf_counter()
         try:
             response = await self.oauth.exchange(
                 self.credentials,
                 subject_token=grant,
-                actor_token=await self._actor_token(),
+                actor_token=actor,
                 resource=self._resource_of(service),
                 dpop=self.dpop,
             )
@@ -162,12 +164,13 @@ class AgentIdentity:
         """
         service = scope.split(":", 1)[0]
         held = await self._delegated(principal, service)
+        actor = await self._actor_token()  # timed on its own when fetched
         started = time.perf_counter()
         try:
             response = await self.oauth.exchange(
                 self.credentials,
                 subject_token=held.token,
-                actor_token=await self._actor_token(),
+                actor_token=actor,
                 scope=scope,
                 audience=to_agent,
                 dpop=self.dpop,
@@ -268,12 +271,13 @@ class AgentIdentity:
         )
         if subject is None:
             raise NoAuthority(f"the delegation from {principal} expired: ask the user again")
+        actor = await self._actor_token()  # timed on its own when fetched
         started = time.perf_counter()
         try:
             response = await self.oauth.exchange(
                 self.credentials,
                 subject_token=subject.token,
-                actor_token=await self._actor_token(),
+                actor_token=actor,
                 resource=self._resource_of(service),
                 dpop=self.dpop,
             )

@@ -72,7 +72,7 @@ from scenarios.deployment import DEFAULT_ISSUER, deployment  # noqa: E402
 
 GOALS = {"median_ms": 50.0}
 REQUEST = "Book a double room at the Grand Meridian from {} to {} and pay for it"
-EXPECTED = ["search_availability", "book_room", "list_payment_methods", "pay_booking"]
+EXPECTED = ["search_availability", "list_payment_methods", "book_room", "pay_booking"]
 NIGHTS = 2
 STAYS_PER_DEPLOYMENT = DEFAULT_DAYS - NIGHTS  # distinct stays starting on successive days
 TOKEN_CALLS = ("agent_token", "redeem_code", "exchange", "revoke")

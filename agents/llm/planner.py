@@ -82,7 +82,7 @@ def respond(
         for prefix, intent in intents:
             call = _next_call(prefix, intent, done, names, found)
             if call is not None:
-                return _tool_message(call)
+                return _tool_message(call, *_alongside(call, intent, done, names))
     return {"role": "assistant", "content": _summary(after, done)}
 
 
@@ -149,7 +149,10 @@ def _injected(after: Sequence[Mapping[str, Any]], own_words: set[str]) -> list[t
     for j, message in enumerate(after):
         if message.get("role") != "tool":
             continue
-        for n, text in enumerate(_strings(_result(_text(message)).data)):
+        result = _result(_text(message))
+        if not result.ok:
+            continue  # a refusal is the system's answer, not someone's words
+        for n, text in enumerate(_strings(result.data)):
             if text in own_words or len(text.split()) < 4 or not looks_like_instruction(text):
                 continue
             found.append((f"i{j}.{n}", understand(text)))
@@ -328,7 +331,25 @@ def _credentials(messages: Sequence[Mapping[str, Any]]) -> list[str]:
     return found
 
 
-def _tool_message(call: Call) -> dict[str, Any]:
+def _alongside(
+    call: Call, intent: Intent, done: Mapping[str, Result], tools: set[str]
+) -> list[Call]:
+    """Calls that need nothing from the first one, made in the same turn (parallel tool
+    calls): the guest's cards are looked up while the search runs."""
+    prefix = call.key.split("-", 1)[0]
+    cards = f"{prefix}-cards"
+    if (
+        call.key.endswith("-search")
+        and intent.wants("pay")
+        and intent.card_id is None
+        and cards not in done
+        and "list_payment_methods" in tools
+    ):
+        return [Call(cards, "list_payment_methods", {})]
+    return []
+
+
+def _tool_message(*calls: Call) -> dict[str, Any]:
     return {
         "role": "assistant",
         "content": None,
@@ -338,6 +359,7 @@ def _tool_message(call: Call) -> dict[str, Any]:
                 "type": "function",
                 "function": {"name": call.tool, "arguments": json.dumps(call.args)},
             }
+            for call in calls
         ],
     }
 

@@ -34,8 +34,8 @@ async def test_book_and_pay_for_a_guest(dep: Deployment, agents: dict[str, Agent
     assert convo.ok, convo.failed
     assert calls(convo) == [
         ("search_availability", "allowed"),
+        ("list_payment_methods", "allowed"),  # in the same turn as the search
         ("book_room", "allowed"),
-        ("list_payment_methods", "allowed"),
         ("pay_booking", "allowed"),
     ]
     after = world(dep).snapshot()
