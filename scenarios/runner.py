@@ -24,18 +24,21 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.llm.client import ChatModel, ModelSettings, open_model
 from iam_core.iam import IAMConfig
 from scenarios import checks
 from scenarios.crew import crew
-from scenarios.deployment import deployment
+from scenarios.deployment import Deployment, deployment
 from scenarios.model import Kind, Run, Scenario
+
+if TYPE_CHECKING:
+    from agents.runtime import AgentRuntime
 
 KINDS: tuple[Kind, ...] = ("attack", "benign")
 WORST_CASE_MODEL = "embedded-obedient"  # follows any instruction it reads: a hijacked model
-BATCH = 4  # runs per worker task: one model client for a few runs; progress still moves
+BATCH = 5  # runs per worker task: one model client for a few runs; progress still moves
 
 
 @dataclass
@@ -98,45 +101,57 @@ async def live_run(
         deployment(in_memory=True, seed=seed, baseline=baseline, config=config) as dep,
         crew(dep, model) as agents,
     ):
-        assert dep.iam is not None
-        assert dep.hotel is not None
-        run = Run(
-            dep, agents, model, baseline, dep.hotel.world.snapshot(), first_seq=len(dep.iam.audit)
-        )
-        sequence: list[dict[str, Any]] = []
-        error = None
-        for step in scenario.steps_for(kind):
-            marks = (len(run.conversations), len(run.attacker_calls))
-            try:
-                await step.run(run)
-            except Exception as exc:  # noqa: BLE001 — a broken step fails the run, visibly
-                error = f"step “{step.describe()}” failed: {type(exc).__name__}: {exc}"
-            sequence.append(_step_record(step, run, marks))
-            if error:
-                break
-        results = expectations(scenario, kind, run) if error is None else []
-        attack = scenario.attack(run) if kind == "attack" and error is None else None
-        utility = scenario.utility(run) if error is None else None
-        audit = [e.to_dict() for e in run.audit()]
-        outcome = Outcome(
-            id=run_id(scenario, kind),
-            scenario=scenario.id,
-            title=scenario.title,
-            kind=kind,
-            case=scenario.case,
-            threats=list(scenario.threats),
-            baseline=baseline,
-            attack_succeeded=attack,
-            utility=utility if kind == "benign" else None,
-            utility_under_attack=utility if kind == "attack" else None,
-            passed=error is None and all(r["passed"] for r in results),
-            expectations=results,
-            sequence=sequence,
-            audit=audit,
-            seconds=time.perf_counter() - started,
-            error=error,
-        )
-        yield outcome, run
+        yield await play(scenario, kind, dep, agents, model, started)
+
+
+async def play(
+    scenario: Scenario,
+    kind: Kind,
+    dep: Deployment,
+    agents: dict[str, AgentRuntime],
+    model: ChatModel,
+    started: float,
+) -> tuple[Outcome, Run]:
+    """Play a scenario's steps in a fresh deployment, then judge the run."""
+    assert dep.iam is not None
+    assert dep.hotel is not None
+    baseline = dep.baseline
+    run = Run(
+        dep, agents, model, baseline, dep.hotel.world.snapshot(), first_seq=len(dep.iam.audit)
+    )
+    sequence: list[dict[str, Any]] = []
+    error = None
+    for step in scenario.steps_for(kind):
+        marks = (len(run.conversations), len(run.attacker_calls))
+        try:
+            await step.run(run)
+        except Exception as exc:  # noqa: BLE001 — a broken step fails the run, visibly
+            error = f"step “{step.describe()}” failed: {type(exc).__name__}: {exc}"
+        sequence.append(_step_record(step, run, marks))
+        if error:
+            break
+    results = expectations(scenario, kind, run) if error is None else []
+    attack = scenario.attack(run) if kind == "attack" and error is None else None
+    utility = scenario.utility(run) if error is None else None
+    outcome = Outcome(
+        id=run_id(scenario, kind),
+        scenario=scenario.id,
+        title=scenario.title,
+        kind=kind,
+        case=scenario.case,
+        threats=list(scenario.threats),
+        baseline=baseline,
+        attack_succeeded=attack,
+        utility=utility if kind == "benign" else None,
+        utility_under_attack=utility if kind == "attack" else None,
+        passed=error is None and all(r["passed"] for r in results),
+        expectations=results,
+        sequence=sequence,
+        audit=[e.to_dict() for e in run.audit()],
+        seconds=time.perf_counter() - started,
+        error=error,
+    )
+    return outcome, run
 
 
 def expectations(scenario: Scenario, kind: Kind, run: Run) -> list[dict[str, Any]]:
@@ -223,11 +238,12 @@ class CatalogueResult:
 def _job(
     jobs: list[tuple[str, Kind]], baseline: bool, seed: int, model: str, config: IAMConfig | None
 ) -> list[dict[str, Any]]:
-    """A few runs in one worker process, sharing one model client."""
+    """Some runs in one worker process, sharing one model client; each in its own world."""
     from scenarios.catalogue import by_id
 
-    async def go() -> list[dict[str, Any]]:
-        found = by_id()
+    found = by_id()
+
+    async def each() -> list[dict[str, Any]]:
         async with open_model(ModelSettings.from_env(model=model)) as chat:
             return [
                 (
@@ -238,7 +254,7 @@ def _job(
                 for sid, kind in jobs
             ]
 
-    return asyncio.run(go())
+    return asyncio.run(each())
 
 
 def run_catalogue(
