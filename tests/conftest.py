@@ -15,19 +15,31 @@ from hypothesis import HealthCheck, settings
 
 from scenarios.deployment import Deployment, deployment
 
+# stateful_step_count: steps per example of the state machines (tests/property/).
 settings.register_profile(
-    "quick", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "quick",
+    max_examples=40,
+    stateful_step_count=20,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "ci",
     max_examples=200,
+    stateful_step_count=40,
     deadline=None,
     database=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "deep", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "deep",
+    max_examples=5000,
+    stateful_step_count=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 # CI (CI=true) runs the longer profile with the very same test command as the README.
 settings.load_profile(
