@@ -1,6 +1,7 @@
 """Shared fixtures: an in-memory deployment per test, reached over in-process HTTP.
 
-Hypothesis profiles: ``quick`` (default), ``ci`` (CI's longer run), ``deep`` (by hand);
+Hypothesis profiles: ``quick`` (default), ``ci`` (CI's longer run), ``deep`` (by hand),
+``mutation`` (tests/mutation);
 choose with ``HYPOTHESIS_PROFILE`` (``CI=true`` picks ``ci``). The example database is off
 in CI so that a stored failure from one run cannot make another flaky.
 """
@@ -11,7 +12,7 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from scenarios.deployment import Deployment, deployment
 
@@ -27,7 +28,7 @@ settings.register_profile(
 settings.register_profile(
     "ci",
     max_examples=200,
-    stateful_step_count=40,
+    stateful_step_count=60,
     deadline=None,
     database=None,
     print_blob=True,
@@ -39,6 +40,16 @@ settings.register_profile(
     stateful_step_count=100,
     deadline=None,
     print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+# python -m tests.mutation: fail fast, no shrinking (a mutant needs one failure, not a minimal one).
+settings.register_profile(
+    "mutation",
+    max_examples=200,
+    stateful_step_count=30,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
 )
 # CI (CI=true) runs the longer profile with the very same test command as the README.

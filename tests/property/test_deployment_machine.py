@@ -149,6 +149,18 @@ ROUTES = (
         object_id=ALICE_BOOKING_ID,
     ),
     Route(
+        "cancel-alice-booking",
+        "booking",
+        "DELETE",
+        f"/bookings/{ALICE_BOOKING_ID}",
+        "booking:cancel",
+        HUMAN,
+        frozenset({BA}),
+        owner="alice",
+        conflicts=True,  # cancelled already
+        object_id=ALICE_BOOKING_ID,
+    ),
+    Route(
         "rate-override",
         "booking",
         "PATCH",
@@ -157,6 +169,7 @@ ROUTES = (
         HUMAN,
         frozenset({SA}),
         roles=frozenset({"manager"}),
+        conflicts=True,  # once the booking is cancelled
         body=lambda n: {"nightly_rate_cents": 20_000 + n},
         object_id=ALICE_BOOKING_ID,
     ),
@@ -880,13 +893,17 @@ class DeploymentMachine(RuleBasedStateMachine):
     ) -> Any:
         """RFC 8693: an agent exchanges a user or OBO token; nests act, never widens.
 
-        The subject is a live user or OBO token when there is one (half the time), else any.
+        The subject is a live OBO (else user) token when there is one (half the time), else any.
         """
         live = [t for t in self.model.tokens if t.kind in HUMAN and self.model.active(t)]
+        live = [t for t in live if t.act and t.origin != "minted"] or live  # delegations first
         subject = any_subject
         if live and data.draw(st.booleans(), label="live subject"):
             subject = data.draw(st.sampled_from(live), label="subject")
         aid = data.draw(st.sampled_from(list(self.model.agents)), label="agent")
+        if data.draw(st.booleans(), label="same service and actor, no scope asked"):
+            service, aid = subject.service, (subject.act[0] if subject.act else aid)
+            ask = False
         requested = data.draw(_scopes_for(service), label="scope") if ask else frozenset()
         key = subject.key if subject.key is not None and with_key else None
         expected = self._expect_exchange(subject, aid, requested, service, key)
@@ -1067,7 +1084,11 @@ class DeploymentMachine(RuleBasedStateMachine):
     def call_as_attacker(
         self, token: MToken, route_name: str, how: str, data: st.DataObject
     ) -> None:
+        """Half the time at a route of the token's own service, where only the attack can fail."""
         route = BY_NAME[route_name]
+        if data.draw(st.booleans(), label="at its own service"):
+            own = [r.name for r in ROUTES if r.service == token.service]
+            route = BY_NAME[data.draw(st.sampled_from(own), label="own route")]
         if how in (STOLEN_KEY, NO_PROOF) and token.key is None:
             how = GENUINE  # a bearer token is a bearer token: these are the DPoP cases
         if how == WRONG_SCHEME and token.key is not None:
