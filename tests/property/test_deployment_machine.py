@@ -1070,6 +1070,11 @@ class DeploymentMachine(RuleBasedStateMachine):
         route = BY_NAME[data.draw(st.sampled_from(routes), label="route")]
         self._call(token, route, GENUINE)
 
+    @rule(route=ROUTE_NAMES)
+    def call_without_a_token(self, route: str) -> None:
+        """No credentials at all: 401 with a bare challenge, audited with no subject."""
+        self._call(None, BY_NAME[route], NO_TOKEN)
+
     @rule(token=tokens, route=ROUTE_NAMES)
     def call_any_route(self, token: MToken, route: str) -> None:
         """Any route: most are mis-addressed (RFC 8707 audience) or outside the token's rights."""
@@ -1106,11 +1111,11 @@ class DeploymentMachine(RuleBasedStateMachine):
             self._call(token, route, how)
 
     def _headers(
-        self, token: MToken, route: Route, how: str, url: str, tamper: str | None
+        self, token: MToken | None, route: Route, how: str, url: str, tamper: str | None
     ) -> tuple[str | None, dict[str, str]]:
-        raw: str | None = token.raw
-        if how == NO_TOKEN:
+        if how == NO_TOKEN or token is None:
             return None, {}
+        raw: str | None = token.raw
         if how == TAMPERED:
             raw = _tampered(token.raw, tamper or "scope")
         assert raw is not None
@@ -1128,7 +1133,9 @@ class DeploymentMachine(RuleBasedStateMachine):
         self.proofs[token.jti] = proof
         return raw, {"Authorization": f"DPoP {raw}", "DPoP": proof}
 
-    def _call(self, token: MToken, route: Route, how: str, tamper: str | None = None) -> bool:
+    def _call(
+        self, token: MToken | None, route: Route, how: str, tamper: str | None = None
+    ) -> bool:
         self.n += 1
         url = f"{self.dep.resource(route.service)}{route.path}"
         raw, headers = self._headers(token, route, how, url, tamper)
@@ -1154,7 +1161,10 @@ class DeploymentMachine(RuleBasedStateMachine):
             route.method,
             response.request.url.path,
         )
+        if how == NO_TOKEN:
+            assert response.headers["www-authenticate"] == 'Bearer realm="hotel"', context
         if expected.with_token:
+            assert token is not None
             assert (entry.sub, entry.act, entry.jti) == (token.sub, token.act, token.jti), (
                 entry.reason,
                 context,
@@ -1162,6 +1172,7 @@ class DeploymentMachine(RuleBasedStateMachine):
         else:
             assert (entry.sub, entry.act, entry.jti) == (None, (), None), (entry.reason, context)
         if allowed:
+            assert token is not None
             # Never accept what is revoked, expired, or names a blocked or disabled identity.
             assert raw == token.raw and token.jti not in self.model.revoked, context
             assert not self.model.expired(token), context

@@ -32,7 +32,7 @@ import pytest
 from anyio.from_thread import BlockingPortal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from iam_core.clock import ManualClock
@@ -197,7 +197,8 @@ def _segments(count: int) -> Mutation:
 
 
 def _non_canonical(segment: int) -> Mutation:
-    """The same bytes spelled another way: padding, the standard alphabet, spare low bits."""
+    """The same bytes spelled another way: padding, or spare low bits set (in the signature
+    segment the only change; in the others it also changes the signing input)."""
 
     def mutate(raw: str) -> str:
         parts = raw.split(".")
@@ -303,6 +304,13 @@ attacker_mutations: st.SearchStrategy[Mutation] = st.one_of(
 
 @MUTANTS
 @given(mutations=st.lists(attacker_mutations, min_size=1, max_size=2))
+# The classics, every run: alg none, HMAC keyed with the public key, an unknown kid, the
+# signature spelled another way (same bytes), an aud array naming another audience.
+@example(mutations=[_with_header(alg="none")])
+@example(mutations=[_hs256_with(_pem)])
+@example(mutations=[_with_header(kid="../../../../dev/null")])
+@example(mutations=[_non_canonical(2)])
+@example(mutations=[_with_claims(aud=["https://attacker.example"])])
 def test_attacker_mutants_are_refused_401_audited_and_inactive(
     genuine: Genuine, mutations: list[Mutation]
 ) -> None:
