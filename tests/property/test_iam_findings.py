@@ -1,7 +1,6 @@
-"""Bugs the property tests found, pinned as strict xfails until production code fixes them.
+"""Bugs the property tests found, kept as regression tests now that they are fixed.
 
-Each test is the minimal example the generator shrank to; when a fix lands the xfail turns
-into an unexpected pass (strict), and the marker should go.
+Each test is the minimal example the generator shrank to.
 """
 
 from __future__ import annotations
@@ -16,11 +15,6 @@ from tests.hotel.helpers import BA, bearer, iam_of, url
 from tests.property.support import START, served
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys.py promises the pre-published next key means JWKS refetch limits never lock "
-    "out fresh tokens; two rotations within jwks_client's 5 s min_interval do",
-)
 def test_a_token_signed_after_two_quick_rotations_is_accepted() -> None:
     """Found while modelling the services' JWKS cache for test_deployment_machine (whose model
     now mirrors the rate limit, so that the machine checks the rest): the services
@@ -46,11 +40,6 @@ def test_a_token_signed_after_two_quick_rotations_is_accepted() -> None:
         assert portal.call(call, portal.call(fresh)) == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py on_oauth_error redirects a RedirectableError without an audit entry: "
-    "a refused authorization request (here: requested_actor blocked) leaves no trace",
-)
 def test_a_refused_authorization_request_is_audited() -> None:
     """Found by test_deployment_machine (block booking-assistant, then alice's consent flow
     for it): /authorize answers with an error redirect and nothing is audited."""
@@ -80,12 +69,6 @@ def test_a_refused_authorization_request_is_audited() -> None:
         assert refused, "the refused authorization request was not audited"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="agents/oauth.py OAuthClient.authorize reads request_id from an error redirect that "
-    "carries state: KeyError instead of OAuthClientError",
-)
 def test_the_client_reports_a_refused_authorization_request_as_an_oauth_error() -> None:
     """Found by test_deployment_machine, whose _authorize has to catch KeyError for it."""
     with served(ManualClock(START)) as (portal, dep):
