@@ -137,24 +137,11 @@ class AgentIdentity:
 
     async def accept_handoff(self, grant: str, *, service: str) -> TokenUse:
         """Exchange a hand-off grant naming this agent (``may_act``) for its own token."""
-        actor = await self._actor_token()  # timed on its own when fetched
-        started = time.perf_counter()
-        try:
-            response = await self.oauth.exchange(
-                self.credentials,
-                subject_token=grant,
-                actor_token=actor,
-                resource=self._resource_of(service),
-                dpop=self.dpop,
-            )
-            held = self._hold(response, "token_exchange (hand-off)")
-            principal = self.principal_key(held.use)
-            self._delegations.setdefault(principal, _Delegation(held.use.sub)).tokens[service] = (
-                held
-            )
-            return held.use
-        finally:
-            self.seconds += time.perf_counter() - started
+        response = await self._exchange(grant, service=service)
+        held = self._hold(response, "token_exchange (hand-off)")
+        principal = self.principal_key(held.use)
+        self._delegations.setdefault(principal, _Delegation(held.use.sub)).tokens[service] = held
+        return held.use
 
     async def handoff_grant(self, principal: str, to_agent: str, scope: str) -> tuple[str, str]:
         """A grant for ``to_agent`` to act in this delegation for ``scope`` (never widened).
@@ -164,19 +151,7 @@ class AgentIdentity:
         """
         service = scope.split(":", 1)[0]
         held = await self._delegated(principal, service)
-        actor = await self._actor_token()  # timed on its own when fetched
-        started = time.perf_counter()
-        try:
-            response = await self.oauth.exchange(
-                self.credentials,
-                subject_token=held.token,
-                actor_token=actor,
-                scope=scope,
-                audience=to_agent,
-                dpop=self.dpop,
-            )
-        finally:
-            self.seconds += time.perf_counter() - started
+        response = await self._exchange(held.token, scope=scope, audience=to_agent)
         use = TokenUse.of(str(response["access_token"]))
         self._note("token_exchange (hand-off grant to " + to_agent + ")", use)
         return str(response["access_token"]), use.jti
@@ -214,14 +189,7 @@ class AgentIdentity:
         """Ask for a specific ``scope`` at ``service`` within a delegation (RFC 8693); the
         IAM grants at most what the user consented to."""
         held = await self._delegated(principal, service)
-        response = await self.oauth.exchange(
-            self.credentials,
-            subject_token=held.token,
-            actor_token=await self._actor_token(),
-            scope=scope,
-            resource=self._resource_of(service),
-            dpop=self.dpop,
-        )
+        response = await self._exchange(held.token, service=service, scope=scope)
         held = self._hold(response, "token_exchange")
         self._delegations[principal].tokens[service] = held
         return held.use
@@ -271,21 +239,34 @@ class AgentIdentity:
         )
         if subject is None:
             raise NoAuthority(f"the delegation from {principal} expired: ask the user again")
+        response = await self._exchange(subject.token, service=service)
+        held = self._hold(response, "token_exchange")
+        delegation.tokens[service] = held
+        return held
+
+    async def _exchange(
+        self,
+        subject_token: str,
+        *,
+        service: str | None = None,
+        scope: str | None = None,
+        audience: str | None = None,
+    ) -> dict[str, Any]:
+        """One RFC 8693 exchange by this agent (its actor token, its DPoP key), timed."""
         actor = await self._actor_token()  # timed on its own when fetched
         started = time.perf_counter()
         try:
-            response = await self.oauth.exchange(
+            return await self.oauth.exchange(
                 self.credentials,
-                subject_token=subject.token,
+                subject_token=subject_token,
                 actor_token=actor,
-                resource=self._resource_of(service),
+                scope=scope,
+                resource=self._resource_of(service) if service else None,
+                audience=audience,
                 dpop=self.dpop,
             )
         finally:
             self.seconds += time.perf_counter() - started
-        held = self._hold(response, "token_exchange")
-        delegation.tokens[service] = held
-        return held
 
     async def _own_token(self, service: str) -> _Held:
         held = self._own.get(service)

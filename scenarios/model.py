@@ -13,6 +13,7 @@ decides what each run must show (see ``runner.expectations``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -93,13 +94,14 @@ class Run:
         return [c for c in self.attacker_calls if c.accepted and c.label.startswith(label_prefix)]
 
 
-class Step:
+class Step(ABC):
     """One move in a scenario. ``attacker`` steps are left out of the benign twin."""
 
     attacker: bool = False
 
+    @abstractmethod
     async def run(self, run: Run) -> None:
-        raise NotImplementedError  # every concrete step overrides it
+        """Make the move in ``run``'s world."""
 
     def describe(self) -> str:
         return type(self).__name__
