@@ -985,7 +985,6 @@ class DeploymentMachine(RuleBasedStateMachine):
         data=st.data(),
         kind=st.sampled_from(["obo", "user", "agent", "app"]),
         service=st.sampled_from(SERVICES),
-        scopes=st.frozensets(st.sampled_from(HOTEL_SCOPES), max_size=4),
         roles=st.frozensets(st.sampled_from(ROLES), max_size=2),
     )
     def mint_out_of_policy(
@@ -993,11 +992,11 @@ class DeploymentMachine(RuleBasedStateMachine):
         data: st.DataObject,
         kind: str,
         service: str,
-        scopes: frozenset[str],
         roles: frozenset[str],
     ) -> MToken:
         """A token signed by the issuer that its token endpoint would refuse (any scope, any
         roles, a chain too deep): only the guard stands between it and the route."""
+        scopes = data.draw(_scopes_for(service), label="scope")
         users = sorted(u for u, m in self.model.users.items() if m.active)
         agents = sorted(a for a, m in self.model.agents.items() if m.active)
         act: tuple[str, ...] = ()
@@ -1091,7 +1090,8 @@ class DeploymentMachine(RuleBasedStateMachine):
     ) -> None:
         """Half the time at a route of the token's own service, where only the attack can fail."""
         route = BY_NAME[route_name]
-        if data.draw(st.booleans(), label="at its own service"):
+        sender = how in (STOLEN_KEY, NO_PROOF, REPLAY, WRONG_SCHEME)  # checked past audience
+        if sender or data.draw(st.booleans(), label="at its own service"):
             own = [r.name for r in ROUTES if r.service == token.service]
             route = BY_NAME[data.draw(st.sampled_from(own), label="own route")]
         if how in (STOLEN_KEY, NO_PROOF) and token.key is None:
