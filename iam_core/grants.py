@@ -123,8 +123,13 @@ class TokenEndpoint:
             assert client.app is not None
             allowed, token_type = client.app.scopes, TokenType.APP
         resource = self._iam.resource(form.get("resource"), requested or allowed)
-        wanted = requested or {s for s in allowed if resource.owns(s)}
-        granted = frozenset(s for s in wanted & allowed if resource.owns(s))
+        wanted = frozenset(requested or {s for s in allowed if resource.owns(s)})
+        if client.agent is not None:
+            # An agent on its own: only its autonomous scopes (DESIGN delegation rules).
+            held = self._iam.policy.autonomous_scope(wanted, autonomous=allowed)
+        else:
+            held = wanted & allowed
+        granted = frozenset(s for s in held if resource.owns(s))
         # An agent may hold a scope-less token for the IAM itself: its identity, to present
         # as actor_token (draft-oauth-ai-agents-on-behalf-of-user-02 §5, RFC 8693 §2.1).
         identity_only = token_type is TokenType.AGENT and resource.name == "iam" and not requested
