@@ -161,10 +161,6 @@ class AgentIdentity:
         before = [a for a in use.act if a != self.agent_id]
         return "/".join([use.sub, *reversed(before)])
 
-    def forget(self, principal: str) -> None:
-        """Drop a delegation's tokens without revoking them."""
-        self._delegations.pop(principal, None)
-
     async def end_task(self, principal: str) -> int:
         """The task is over: revoke its delegated tokens (RFC 7009) and drop them.
 
@@ -319,9 +315,6 @@ class SharedKeyIdentity:
 
     async def end_task(self, principal: str) -> int:
         return 0  # a shared key cannot be revoked per task
-
-    def has_delegation(self, principal: str) -> bool:
-        return True
 
 
 def _token_type(claims: dict[str, Any]) -> str:

@@ -22,13 +22,14 @@ import httpx
 from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity
 from agents.oauth import OAuthClientError
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# Anything shaped like a JWT (a JSON header in base64url, a payload, a signature).
+TOKEN_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 REDACTED = "[redacted: token]"
 
 
 def scrub(text: str) -> str:
     """Anything shaped like a JWT out of text bound for a model, transcript or log."""
-    return _JWT.sub(REDACTED, text)
+    return TOKEN_SHAPE.sub(REDACTED, text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ What each run must show (``expectations``):
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
 import time
@@ -315,7 +314,3 @@ async def _serial(
                         scenario, kind, baseline=baseline, seed=seed, model=chat, config=config
                     )
                 )
-
-
-def dumps(outcome: Outcome) -> str:
-    return json.dumps(outcome.to_dict(), default=str)

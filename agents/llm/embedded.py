@@ -135,7 +135,3 @@ def create_app() -> Starlette:
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         ]
     )
-
-
-def describe(model: str) -> dict[str, Any]:
-    return {"model": model, "susceptibility": MODELS.get(model, "unknown (external model)")}
