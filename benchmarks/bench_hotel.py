@@ -654,7 +654,7 @@ class CliServer(Server):
 
     def start(self) -> CliServer:
         exe = Path(sys.executable).parent / "agent-iam"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "scenarios.cli"]
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "agent_iam.cli"]
         cmd += ["serve", *self.args, "--port", str(self.port)]
         env = {**os.environ, "AGENT_IAM_HOME": str(self.state), "PYTHONPATH": str(ROOT)}
         with self.log.open("wb") as log:

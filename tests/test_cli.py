@@ -14,7 +14,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from scenarios.cli import main
+from agent_iam.cli import main
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_serve_and_token_work_together_from_one_folder(tmp_path: Path) -> None:
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "scenarios.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "agent_iam.cli", "serve", "--port", str(port)],
             cwd=tmp_path,
             env=env,
             stdout=log,
@@ -148,7 +148,7 @@ def test_serve_and_token_work_together_from_one_folder(tmp_path: Path) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "scenarios.cli",
+                    "agent_iam.cli",
                     "token",
                     "obo",
                     "--server",

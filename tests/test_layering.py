@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md: scenarios → agents → (HTTP) → hotel → iam_core."""
+"""The import direction of docs/design.md: agent_iam → scenarios → agents → hotel → iam_core."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("iam_core", "hotel", "agents", "scenarios")
+OURS = ("iam_core", "hotel", "agents", "scenarios", "agent_iam")
 FORBIDDEN = {
-    "iam_core": {"hotel", "agents", "scenarios"},
-    "hotel": {"agents", "scenarios"},
+    "iam_core": {"hotel", "agents", "scenarios", "agent_iam"},
+    "hotel": {"agents", "scenarios", "agent_iam"},
     # The agent runtime reaches the IAM and the services over HTTP, never their internals.
-    "agents": {"scenarios", "hotel", "iam_core"},
+    "agents": {"scenarios", "hotel", "iam_core", "agent_iam"},
+    # The harness is below the command line: it builds its stacks with scenarios.deployment.
+    "scenarios": {"agent_iam"},
 }
 
 
@@ -43,5 +45,5 @@ def test_no_package_imports_a_layer_it_may_not(package: str) -> None:
 def test_the_layering_check_finds_an_upward_import(tmp_path: Path) -> None:
     """The checker reports an upward import, so the test above can fail."""
     (tmp_path / "iam_core").mkdir()
-    (tmp_path / "iam_core" / "bad.py").write_text("import os\nfrom scenarios.cli import main\n")
-    assert violations(tmp_path, "iam_core") == ["iam_core/bad.py imports scenarios.cli"]
+    (tmp_path / "iam_core" / "bad.py").write_text("import os\nfrom agent_iam.cli import main\n")
+    assert violations(tmp_path, "iam_core") == ["iam_core/bad.py imports agent_iam.cli"]

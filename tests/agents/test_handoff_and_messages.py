@@ -27,12 +27,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent_iam import token_flows
 from agents.messages import MESSAGE_TYPE, sign_message
 from agents.oauth import AgentCredentials, OAuthClientError, decode_unverified
 from agents.runtime import AgentRuntime, Conversation
 from hotel.world_seed import BOB_PAYMENT_ID
 from iam_core.registry import Agent
-from scenarios import token_flows
 from scenarios.crew import person
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import bearer, iam_of, last_decision, url, world

@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
+from agent_iam import token_flows
 from hotel.world import HotelWorld
 from iam_core.audit import AuditEntry
 from iam_core.iam import IAM
 from iam_core.tokens import TokenType
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 
 BA = "booking-assistant"

@@ -9,12 +9,12 @@ from typing import Any
 import jwt
 import pytest
 
+from agent_iam import token_flows
 from agents.dpop import DPoPKey
 from agents.oauth import OAuthClientError
 from hotel.world_seed import ALICE_BOOKING_ID
 from iam_core.clock import ManualClock
 from iam_core.seed import REDIRECT_URIS
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import BA, alice_obo, bearer, iam_of, url, world
 from tests.iam_core.helpers import consented_code
@@ -266,8 +266,8 @@ async def test_a_service_that_cannot_reach_the_jwks_refuses_without_a_5xx(tmp_pa
     """Fail closed: an unreachable issuer means 401 'signing keys unavailable', audited."""
     import httpx
 
+    from agent_iam.serve import standalone_service
     from iam_core.store import Store
-    from scenarios.serve import standalone_service
 
     app = standalone_service(
         "availability",

@@ -18,6 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent_iam import token_flows
 from agents.oauth import decode_unverified
 from hotel import availability, booking, concierge, payment
 from hotel.guard import Rule
@@ -25,7 +26,6 @@ from hotel.world_seed import ALICE_BOOKING_ID
 from iam_core.clock import ManualClock
 from iam_core.policy import SCOPES
 from iam_core.tokens import TokenType
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import (
     BA,

@@ -69,8 +69,8 @@ async def test_a_replayed_proof_at_the_token_endpoint_is_refused(dep: Deployment
 @pytest.mark.anyio
 async def test_obo_and_exchanged_tokens_are_bound_too(dep: Deployment) -> None:
     """The OBO token redeemed with a proof, and its exchange, carry the runtime's jkt."""
+    from agent_iam.token_flows import actor_token
     from iam_core.seed import REDIRECT_URIS
-    from scenarios.token_flows import actor_token
 
     key = DPoPKey()
     web = REDIRECT_URIS["hotel-web"]

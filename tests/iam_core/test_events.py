@@ -8,6 +8,7 @@ import time
 import jwt
 import pytest
 
+from agent_iam import token_flows
 from iam_core.errors import TokenError
 from iam_core.events import (
     SESSION_REVOKED,
@@ -16,7 +17,6 @@ from iam_core.events import (
     RevokedTokens,
     SecurityEvent,
 )
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 
 pytestmark = pytest.mark.anyio

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent_iam import token_flows
 from iam_core.tokens import ACCESS_TOKEN_TYP
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.iam_core.helpers import audit, claims
 

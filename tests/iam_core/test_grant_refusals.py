@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent_iam import token_flows
 from agents.oauth import OAuthClientError
 from iam_core.seed import REDIRECT_URIS
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.iam_core.helpers import audit, consented_code, last_refusal
 

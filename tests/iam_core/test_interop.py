@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
+from agent_iam import token_flows
 from iam_core.server import create_app
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 
 pytestmark = pytest.mark.anyio

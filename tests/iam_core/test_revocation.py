@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from agent_iam import token_flows
 from agents.oauth import OAuthClientError
 from iam_core.seed import DEMO_PASSWORDS
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.iam_core.helpers import audit
 

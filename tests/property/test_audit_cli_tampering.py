@@ -27,10 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from agent_iam.audit import audit_verify
 from iam_core.audit import AuditEvent, AuditKey, AuditLog
 from iam_core.clock import ManualClock
 from iam_core.store import Store
-from scenarios.audit_cli import audit_verify
 from tests.property.test_audit_tampering import _events, _jcs_number
 
 _VERDICT = re.compile(r"TAMPERED at entry (\d+)")
@@ -252,7 +252,7 @@ def test_the_agent_iam_command_exits_1_on_a_tampered_file() -> None:
     """The console script itself, as an auditor runs it: 0 when intact, 1 when tampered."""
     events = [AuditEvent("token.issued", "allowed", f"n{i}") for i in range(5)]
     with _file_log(events, 2) as db:
-        script = [sys.executable, "-m", "scenarios.cli", "audit", "verify", "--db", str(db)]
+        script = [sys.executable, "-m", "agent_iam.cli", "audit", "verify", "--db", str(db)]
         env = {**os.environ, "COLUMNS": "200"}
         intact = subprocess.run(script, capture_output=True, text=True, env=env, check=False)
         assert intact.returncode == 0, intact.stdout + intact.stderr

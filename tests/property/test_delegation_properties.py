@@ -7,10 +7,10 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent_iam import token_flows
 from agents.oauth import OAuthClientError, decode_unverified
 from iam_core.policy import DEFAULT_ROLE_SCOPES, SCOPES, Policy, act_chain, nest_act
 from iam_core.registry import Agent
-from scenarios import token_flows
 from scenarios.deployment import Deployment, deployment
 
 ALL = sorted(SCOPES)

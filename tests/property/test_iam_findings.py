@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from agent_iam import token_flows
 from agents.oauth import OAuthClientError
 from iam_core.clock import ManualClock
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
-from scenarios import token_flows
 from tests.hotel.helpers import BA, bearer, iam_of, url
 from tests.property.support import START, served
 

@@ -21,8 +21,8 @@ from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from agent_iam import token_flows
 from iam_core.seed import DEMO_SECRETS
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import BA
 from tests.hotel.test_fuzz import FUZZ, Served, cases, send, served

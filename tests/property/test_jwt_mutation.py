@@ -35,9 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from agent_iam import token_flows
 from iam_core.clock import ManualClock
 from iam_core.keys import public_jwk
-from scenarios import token_flows
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import BA, assert_clean_challenge, bearer, decisions, url
 from tests.property.support import START, b64, b64json, join, served, split, unb64

@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from scenarios import cli
+from agent_iam import cli
 from scenarios.catalogue import select
 from scenarios.checks import denied
 from scenarios.model import Scenario
@@ -90,7 +90,7 @@ def test_a_failed_expectation_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> 
         utility=lambda run: True,
         checks=(denied(service="payment", reason="never"),),
     )
-    monkeypatch.setattr("scenarios.run_cli.select", lambda ids: [impossible])
+    monkeypatch.setattr("agent_iam.run.select", lambda ids: [impossible])
     assert cli.main(["run", "zz", "--workers", "1"]) == 1
 
 
@@ -108,6 +108,6 @@ def test_the_readme_example_scenario_runs(monkeypatch: pytest.MonkeyPatch) -> No
     namespace: dict[str, object] = {}
     exec(compile(code.group(1), "README example", "exec"), namespace)  # noqa: S102
     (example,) = namespace["SCENARIOS"]  # type: ignore[misc]
-    monkeypatch.setattr("scenarios.run_cli.select", lambda ids: [example])
+    monkeypatch.setattr("agent_iam.run.select", lambda ids: [example])
     assert cli.main(["run", "x01", "--workers", "1"]) == 0
     assert cli.main(["run", "x01", "--workers", "1", "--baseline"]) == 0

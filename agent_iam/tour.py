@@ -14,9 +14,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from agent_iam import token_flows
 from agents.oauth import OAuthClientError, decode_unverified
 from iam_core.seed import DEMO_PASSWORDS
-from scenarios import token_flows
 from scenarios.deployment import Deployment, deployment
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from rich.console import Console
 
+from agent_iam import token_flows
 from agents.oauth import OAuthClientError, decode_unverified
-from scenarios import token_flows
 from scenarios.deployment import deployment
 
 console = Console()
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            from scenarios.run_cli import run_scenarios
+            from agent_iam.run import run_scenarios
 
             return run_scenarios(
                 console,
@@ -127,11 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 html_path=args.html,
             )
         if args.command == "list":
-            from scenarios.run_cli import list_scenarios
+            from agent_iam.run import list_scenarios
 
             return list_scenarios(console)
         if args.command == "tour":
-            from scenarios.tour import run_tour
+            from agent_iam.tour import run_tour
 
             return asyncio.run(run_tour(console, as_json=args.json))
         if args.command == "serve":
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             return asyncio.run(_token(args))
         if args.command == "chat":
-            from scenarios.chat import run_chat
+            from agent_iam.chat import run_chat
 
             return asyncio.run(
                 run_chat(
@@ -156,11 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if args.command == "demo":
-            from scenarios.demo import print_demo
+            from agent_iam.demo import print_demo
 
             return print_demo(console, as_json=args.json)
         if args.command == "audit":
-            from scenarios.audit_cli import audit_show, audit_verify
+            from agent_iam.audit import audit_show, audit_verify
 
             if args.audit_command == "verify":
                 return audit_verify(console, args.db)
@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from scenarios.serve import serve_all, serve_one
+    from agent_iam.serve import serve_all, serve_one
 
     if args.only:
         return serve_one(
