@@ -1087,12 +1087,12 @@ def profile_summary(stats_file: Path, requests: int) -> tuple[dict[str, float], 
     stats = pstats.Stats(str(stats_file))
     raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
     wanted = {
-        "token endpoint: handle": ("grants.py", "handle"),
+        "token endpoint: handle": ("grants/endpoint.py", "handle"),
         "  client auth (authenticate)": ("client_auth.py", "authenticate"),
         "    assertion verify (_verify_assertion)": ("client_auth.py", "_verify_assertion"),
         "    jti accept-once (_accept_once)": ("client_auth.py", "_accept_once"),
         "  mint (TokenMinter.mint)": ("tokens.py", "mint"),
-        "  issue record + audit (_respond)": ("grants.py", "_respond"),
+        "  issue record + audit (_respond)": ("grants/endpoint.py", "_respond"),
         "    audit append (AuditLog.append)": ("audit.py", "append"),
         "    issued_tokens insert (record_issued)": ("revocation.py", "record_issued"),
         "read_form (body + form parsing)": ("", "read_form"),

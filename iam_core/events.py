@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 
+from iam_core.clock import Clock
 from iam_core.errors import TokenError
-from iam_core.keys import KeySource
-from iam_core.revocation import Revocation
-
-if TYPE_CHECKING:
-    from iam_core.iam import IAM
+from iam_core.keys import KeyRing, KeySource
+from iam_core.revocation import Revocation, RevocationRegistry
+from iam_core.store import Store
 
 SET_TYP = "secevent+jwt"
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
@@ -61,14 +60,34 @@ def event_type_for(revocation: Revocation) -> str:
 
 
 class SecurityEventPublisher:
-    """Turns every revocation of the IAM into a stored, signed SET and delivers it."""
+    """Turns every revocation of the IAM into a stored, signed SET and delivers it.
 
-    def __init__(self, iam: IAM) -> None:
-        self._iam = iam
+    It is given the parts of the IAM it uses, not the IAM itself, which builds it: the IAM
+    depends on this module and never the other way round.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        keys: KeyRing,
+        revocations: RevocationRegistry,
+        *,
+        issuer: str,
+        audiences: Iterable[str],
+        longest_lifetime: int,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._keys = keys
+        self._issuer = issuer
+        # RFC 8417 §2.2: every resource server of this IAM is an intended recipient.
+        self._audiences = list(audiences)
+        self._longest_lifetime = longest_lifetime
         self._subscribers: list[Callable[[SecurityEvent], None]] = []
         self._waiters: set[asyncio.Event] = set()
-        iam.store.ensure_schema(SCHEMA)
-        iam.revocations.subscribe(self._on_revocation)
+        store.ensure_schema(SCHEMA)
+        revocations.subscribe(self._on_revocation)
 
     def subscribe(self, callback: Callable[[SecurityEvent], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
@@ -84,10 +103,10 @@ class SecurityEventPublisher:
             waiter.set()
 
     def publish(self, revocation: Revocation) -> SecurityEvent:
-        now = int(self._iam.clock.now())
+        now = int(self._clock.now())
         exps = dict(
             (row["jti"], row["exp"])
-            for row in self._iam.store.all(
+            for row in self._store.all(
                 f"SELECT jti, exp FROM revoked_tokens WHERE jti IN "  # noqa: S608 - placeholders only
                 f"({','.join('?' * len(revocation.jtis))})",
                 revocation.jtis,
@@ -105,16 +124,16 @@ class SecurityEventPublisher:
         if event_type == TOKEN_CLAIMS_CHANGE:
             body["claims"] = {"status": "blocked" if "agent" in revocation.reason else "disabled"}
         claims = {
-            "iss": self._iam.issuer,
+            "iss": self._issuer,
             "iat": now,
             "jti": secrets.token_urlsafe(16),
-            "aud": [r.uri for r in self._iam.resources.values()],
+            "aud": list(self._audiences),
             "events": {event_type: body},
         }
-        token = self._iam.keys.sign(claims, typ=SET_TYP)
-        self._iam.store.execute(
+        token = self._keys.sign(claims, typ=SET_TYP)
+        self._store.execute(
             "INSERT INTO security_events (jti, token, created_at) VALUES (?, ?, ?)",
-            (claims["jti"], token, self._iam.clock.now()),
+            (claims["jti"], token, self._clock.now()),
         )
         return SecurityEvent(str(claims["jti"]), token, claims)
 
@@ -144,34 +163,34 @@ class SecurityEventPublisher:
         cursor = self._cursor(receiver)
         if acks:
             marks = ",".join("?" * len(acks))
-            row = self._iam.store.one(
+            row = self._store.one(
                 f"SELECT MAX(seq) AS seq FROM security_events WHERE jti IN ({marks})",  # noqa: S608
                 acks,
             )
             if row and row["seq"] is not None:
                 cursor = max(cursor, int(row["seq"]))
-        self._iam.store.execute(
+        self._store.execute(
             "INSERT INTO event_receivers VALUES (?, ?) ON CONFLICT(receiver)"
             " DO UPDATE SET acked_seq = excluded.acked_seq",
             (receiver, cursor),
         )
 
     def _cursor(self, receiver: str) -> int:
-        row = self._iam.store.one(
+        row = self._store.one(
             "SELECT acked_seq FROM event_receivers WHERE receiver = ?", (receiver,)
         )
         if row is not None:
             return int(row["acked_seq"])
         # A new receiver starts from the events whose tokens may still be alive.
-        horizon = self._iam.clock.now() - self._iam.config.lifetimes.longest * 2
-        row = self._iam.store.one(
+        horizon = self._clock.now() - self._longest_lifetime * 2
+        row = self._store.one(
             "SELECT COALESCE(MAX(seq), 0) AS seq FROM security_events WHERE created_at < ?",
             (horizon,),
         )
         return int(row["seq"]) if row else 0
 
     def _pending(self, receiver: str, limit: int) -> list[tuple[str, str]]:
-        rows = self._iam.store.all(
+        rows = self._store.all(
             "SELECT jti, token FROM security_events WHERE seq > ? ORDER BY seq LIMIT ?",
             (self._cursor(receiver), limit),
         )

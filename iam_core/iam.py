@@ -103,7 +103,15 @@ class IAM:
         self.verifier = TokenVerifier(self.keys, self.clock, self.issuer, leeway=self.config.leeway)
         self.consents = ConsentStore(store, self.clock)
         self.revocations = RevocationRegistry(store, self.clock, leeway=self.config.leeway)
-        self.events = SecurityEventPublisher(self)
+        self.events = SecurityEventPublisher(
+            store,
+            self.clock,
+            self.keys,
+            self.revocations,
+            issuer=self.issuer,
+            audiences=[resource.uri for resource in self.resources.values()],
+            longest_lifetime=lifetimes.longest,
+        )
         self.audit = AuditLog(
             store,
             audit_key or AuditKey.generate(),

@@ -1,4 +1,8 @@
-"""The import direction of docs/design.md: agent_iam → scenarios → agents → hotel → iam_core."""
+"""The import direction of docs/design.md: agent_iam → scenarios → agents → hotel → iam_core.
+
+And within our packages, no import circle: every module can be read, and loaded, after the
+modules it imports.
+"""
 
 from __future__ import annotations
 
@@ -47,3 +51,91 @@ def test_the_layering_check_finds_an_upward_import(tmp_path: Path) -> None:
     (tmp_path / "iam_core").mkdir()
     (tmp_path / "iam_core" / "bad.py").write_text("import os\nfrom agent_iam.cli import main\n")
     assert violations(tmp_path, "iam_core") == ["iam_core/bad.py imports agent_iam.cli"]
+
+
+def module_name(root: Path, path: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path, packages: tuple[str, ...] = OURS) -> dict[str, set[str]]:
+    """Each module of ``packages`` under ``root`` and the modules of ``packages`` it imports.
+
+    Imports under ``if TYPE_CHECKING:`` count: a circle that only the type checker sees is
+    still two modules that cannot be understood one without the other.
+    """
+    paths = {
+        module_name(root, path): path
+        for package in packages
+        if (root / package).is_dir()
+        for path in sorted((root / package).rglob("*.py"))
+    }
+    graph: dict[str, set[str]] = {name: set() for name in paths}
+    for name, path in paths.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # ``from a.b import c`` imports the module a.b.c when there is one, else a.b.
+                targets = [
+                    f"{node.module}.{alias.name}"
+                    if f"{node.module}.{alias.name}" in paths
+                    else node.module
+                    for alias in node.names
+                ]
+            else:
+                continue
+            graph[name].update(t for t in targets if t in paths and t != name)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle through each strongly connected group of modules (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group: list[str] = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(groups)
+
+
+def test_no_import_cycle_in_our_packages() -> None:
+    """No module imports, directly or through others, a module that imports it."""
+    assert import_cycles(import_graph(ROOT)) == []
+
+
+def test_the_cycle_check_finds_a_circle(tmp_path: Path) -> None:
+    """The checker reports a circle, TYPE_CHECKING included, so the test above can fail."""
+    package = tmp_path / "iam_core"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from iam_core.sub import b\n")
+    (package / "sub" / "b.py").write_text("import os\nfrom iam_core.c import C\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from iam_core.a import A\n"
+    )
+    (package / "d.py").write_text("import iam_core.a\n")
+    assert import_cycles(import_graph(tmp_path)) == [["iam_core.a", "iam_core.c", "iam_core.sub.b"]]

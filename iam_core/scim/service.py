@@ -1,81 +1,49 @@
-"""SCIM 2.0 over HTTP: users, agents and the discovery endpoints (RFC 7644).
+"""The SCIM operations (RFC 7644 §3): create, read, list and filter, replace, patch, delete.
 
-Routes, relative to the mount point (``/scim/v2``)::
-
-    GET    /ServiceProviderConfig                 RFC 7644 §4, RFC 7643 §5
-    GET    /Schemas, /Schemas/{urn}               RFC 7644 §4, RFC 7643 §7
-    GET    /ResourceTypes, /ResourceTypes/{name}  RFC 7644 §4, RFC 7643 §6
-    GET    /Users, /Agents                        §3.4.2  filter, sortBy, startIndex, count
-    POST   /Users/.search, /Agents/.search        §3.4.3
-    POST   /Users, /Agents                        §3.3    201, Location, ETag
-    GET    /Users/{id}, /Agents/{id}              §3.4.1
-    PUT    /Users/{id}, /Agents/{id}              §3.5.1  If-Match honoured (§3.14)
-    PATCH  /Users/{id}, /Agents/{id}              §3.5.2  add, replace, remove; If-Match
-    DELETE /Users/{id}, /Agents/{id}              §3.6    204; If-Match
-
-Every response honours ``attributes``/``excludedAttributes`` (§3.9). scim2-models parses
-everything a client sends: resources, PATCH operations and their paths, filters (the whole
-§3.4.2.2 grammar, attribute names checked against the schema), sorting and paging parameters;
-this module adds the protocol around it, and :mod:`iam_core.scim_resources` the schemas and
-their mapping to the registry. ``meta.version`` is a weak ETag over the resource's content;
-``meta.lastModified`` is kept in the ``scim_meta`` table.
-
-Every route, discovery included, needs an access token of this issuer with the ``scim:admin``
-scope (RFC 7644 §2; RFC 6750 §2.1). §4 lets discovery go unauthenticated, but the schemas and
-resource types name every attribute an attacker could aim at, and only administrators need them.
-
-Every answer but 204 is ``application/scim+json``; every refusal is a SCIM Error (§3.12), never
-a 500 or a FastAPI 422, and is audited as ``scim.<kind>.refused``. Every change is audited as
+scim2-models parses everything a client sends: resources, PATCH operations and their paths,
+filters (the whole §3.4.2.2 grammar, attribute names checked against the schema), sorting and
+paging parameters; this module adds the protocol around it, over the backends of
+:mod:`iam_core.scim.adapter`. Every response honours ``attributes``/``excludedAttributes``
+(§3.9). ``meta.version`` is a weak ETag over the resource's content; ``meta.lastModified`` is
+kept in the ``scim_meta`` table. Every change is audited as
 ``scim.<kind>.created|updated|replaced|deleted``; passwords and key material never are.
+
+:mod:`iam_core.scim.routes` authorizes each request and turns what these operations raise
+into SCIM Errors (§3.12).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
+from fastapi import Request, Response
 from scim2_models import (
     Context,
-    Error,
     ListResponse,
     Meta,
     PreconditionFailedException,
     Resource,
     ResourceType,
     Schema,
-    SCIMException,
 )
-from starlette.concurrency import run_in_threadpool
 
 from iam_core.audit import AuditEvent
-from iam_core.errors import InsufficientScope, InvalidToken, OAuthError, ScimError
+from iam_core.errors import ScimError
 from iam_core.iam import IAM
 from iam_core.policy import format_scope
-from iam_core.scim_resources import (
-    DEFAULT_PAGE_SIZE,
-    MAX_RESULTS,
-    PROVIDER,
-    AgentBackend,
-    Change,
-    ResourceBackend,
-    UserBackend,
-)
+from iam_core.scim.adapter import Change, ResourceBackend
+from iam_core.scim.schemas import DEFAULT_PAGE_SIZE, MAX_RESULTS, PROVIDER
 from iam_core.tokens import Token
 
 SCIM_MEDIA_TYPE = "application/scim+json"
-SCIM_SCOPE = "scim:admin"
 MAX_BODY_BYTES = 256 * 1024
 _BODY_MEDIA_TYPES = frozenset({SCIM_MEDIA_TYPE, "application/json"})
 _RESPONSE_PARAMETERS = ("attributes", "excludedAttributes")
 _SEARCH_PARAMETERS = ("filter", "sortBy", "sortOrder", "startIndex", "count", *_RESPONSE_PARAMETERS)
-_ENDPOINTS = ("Users", "Agents", "ServiceProviderConfig", "Schemas", "ResourceTypes")
 _META_SCHEMA = """
 CREATE TABLE IF NOT EXISTS scim_meta (
     id TEXT PRIMARY KEY, version TEXT NOT NULL, last_modified REAL NOT NULL
@@ -83,7 +51,6 @@ CREATE TABLE IF NOT EXISTS scim_meta (
 """
 
 Backend = ResourceBackend[Any]
-Work = Callable[["Call"], Response]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,48 +84,6 @@ class Call:
         return parsed
 
 
-def scim_router(iam: IAM) -> APIRouter:
-    """The SCIM 2.0 service of ``iam`` (RFC 7644), to be mounted at ``/scim/v2``."""
-    service = ScimService(iam)
-    router = APIRouter()
-    for backend in (UserBackend(iam), AgentBackend(iam)):
-        noun, base = backend.noun, f"/{backend.endpoint}"
-        one = f"{base}/{{resource_id}}"
-        for method, path, name, handler in (
-            ("GET", base, f"scim_{noun}_list", service.search),
-            ("POST", f"{base}/.search", f"scim_{noun}_search", service.search_posted),
-            ("POST", base, f"scim_{noun}_create", service.create),
-            ("GET", one, f"scim_{noun}", service.read),
-            ("PUT", one, f"scim_{noun}_replace", service.replace),
-            ("PATCH", one, f"scim_{noun}_patch", service.patch),
-            ("DELETE", one, f"scim_{noun}_delete", service.delete),
-        ):
-            endpoint = service.endpoint(noun, partial(handler, backend=backend))
-            router.add_api_route(path, endpoint, methods=[method], name=name)
-    for path, name, discovery in (
-        ("/ServiceProviderConfig", "scim_service_provider_config", service.service_provider_config),
-        ("/Schemas", "scim_Schemas", service.schemas),
-        ("/Schemas/{item_id}", "scim_Schema", service.schemas),
-        ("/ResourceTypes", "scim_ResourceTypes", service.resource_types),
-        ("/ResourceTypes/{item_id}", "scim_ResourceType", service.resource_types),
-    ):
-        router.add_api_route(path, service.endpoint("discovery", discovery), name=name)
-    # Anything else under the mount point still answers a SCIM Error (RFC 7644 §3.12).
-    router.add_api_route(
-        "/{rest:path}",
-        service.endpoint("endpoint", _unknown_endpoint),
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        include_in_schema=False,
-    )
-    return router
-
-
-def _unknown_endpoint(call: Call) -> Response:
-    if str(call.request.path_params["rest"]).split("/")[0] in _ENDPOINTS:
-        raise ScimError(405, f"{call.request.method} is not allowed here")
-    raise ScimError(404, "no such endpoint")
-
-
 class ScimService:
     """The protocol: authorization, errors, meta and versions, auditing (RFC 7644)."""
 
@@ -166,66 +91,7 @@ class ScimService:
         self.iam = iam
         iam.store.ensure_schema(_META_SCHEMA)
 
-    # -- plumbing ------------------------------------------------------------------------
-    def endpoint(self, noun: str, work: Work) -> Callable[[Request], Awaitable[Response]]:
-        """A route that reads the body, then authorizes and runs ``work`` in a worker thread.
-
-        The work is synchronous (SQLite, Argon2); the thread keeps it off the event loop.
-        """
-
-        async def endpoint(request: Request) -> Response:
-            body = await request.body()
-            return await run_in_threadpool(self._handle, request, body, noun, work)
-
-        return endpoint
-
-    def _handle(self, request: Request, body: bytes, noun: str, work: Work) -> Response:
-        header = request.headers.get("authorization")
-        try:
-            caller = self.iam.authorize_bearer(header, SCIM_SCOPE)
-        except InvalidToken as exc:
-            challenge = f'Bearer error="invalid_token", error_description="{_quoted(exc)}"'
-            error = Error(status=401, detail=exc.description)
-            return self._refuse(request, noun, None, error, challenge)
-        except InsufficientScope as exc:
-            challenge = (
-                f'Bearer error="insufficient_scope", error_description="{_quoted(exc)}", '
-                f'scope="{SCIM_SCOPE}"'
-            )
-            error = Error(status=403, detail=exc.description)
-            return self._refuse(request, noun, self._token_of(header), error, challenge)
-        try:
-            return work(Call(request, body, caller))
-        except ValidationError as exc:
-            error = Error.from_validation_errors(exc)[0]
-        except SCIMException as exc:
-            error = Error(status=exc.status, scim_type=exc.scim_type or None, detail=_detail(exc))
-        except ScimError as exc:
-            error = Error(status=exc.status, scim_type=exc.scim_type, detail=exc.detail)
-        return self._refuse(request, noun, caller, error)
-
-    def _refuse(
-        self, request: Request, noun: str, caller: Token | None, error: Error, challenge: str = ""
-    ) -> Response:
-        """Audit a refusal and answer it as a SCIM Error (RFC 7644 §3.12), never a 500."""
-        status, detail = error.status or 400, error.detail or ""
-        details = {"status": status, "scim_type": error.scim_type}
-        target = request.path_params.get("resource_id")
-        event = AuditEvent(
-            f"scim.{noun}.refused", "denied", detail[:300], object_id=target, details=details
-        )
-        self._audit(request, caller, event)
-        headers = {"WWW-Authenticate": challenge} if challenge else None
-        return _json(error.model_dump(mode="json"), status, headers)
-
-    def _token_of(self, header: str | None) -> Token | None:
-        # Only reached after authorize_bearer verified this very token: it names the caller.
-        try:
-            return self.iam.verify_active((header or "")[7:].strip(), audience=self.iam.issuer)
-        except OAuthError:
-            return None
-
-    def _audit(self, request: Request, caller: Token | None, event: AuditEvent) -> None:
+    def audit(self, request: Request, caller: Token | None, event: AuditEvent) -> None:
         """Record ``event`` with the caller's token claims and the request, never the token."""
         if caller is not None:
             event = replace(
@@ -248,7 +114,7 @@ class ScimService:
             object_id=change.object_id,
             details=change.details,
         )
-        self._audit(call.request, call.caller, event)
+        self.audit(call.request, call.caller, event)
 
     # -- resources (RFC 7644 §3.3-§3.6) --------------------------------------------------
     def search(self, call: Call, backend: Backend) -> Response:
@@ -278,7 +144,7 @@ class ScimService:
             items_per_page=len(page),
             resources=page,
         )
-        return _json(
+        return scim_response(
             listing.model_dump(
                 mode="json", scim_ctx=Context.SEARCH_RESPONSE, response_parameters=request
             )
@@ -417,7 +283,7 @@ class ScimService:
         body = resource.model_dump(mode="json", scim_ctx=context, response_parameters=selection)
         assert resource.meta is not None
         assert resource.meta.version is not None
-        return _json(body, status, {"ETag": resource.meta.version})
+        return scim_response(body, status, {"ETag": resource.meta.version})
 
     # -- discovery (RFC 7644 §4) ---------------------------------------------------------
     def service_provider_config(self, call: Call) -> Response:
@@ -426,7 +292,9 @@ class ScimService:
         location = str(call.request.url_for("scim_service_provider_config"))
         meta = Meta(resource_type="ServiceProviderConfig", location=location)
         config = PROVIDER.config.model_copy(update={"meta": meta})
-        return _json(config.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        return scim_response(
+            config.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        )
 
     def schemas(self, call: Call) -> Response:
         """The schemas (RFC 7643 §7): User and Agent."""
@@ -454,25 +322,12 @@ class ScimService:
             )
         elif (body := next((item for item in located if item.id == wanted), None)) is None:
             raise ScimError(404, f"{wanted[:128]!r} not found")
-        return _json(body.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        return scim_response(body.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
-def _json(
+def scim_response(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(
         json.dumps(body), status_code=status, media_type=SCIM_MEDIA_TYPE, headers=headers
     )
-
-
-def _quoted(exc: OAuthError) -> str:
-    # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E, no quote or backslash.
-    return "".join(c for c in exc.description if c.isascii() and c.isprintable() and c not in '"\\')
-
-
-def _detail(exc: SCIMException) -> str:
-    """The message of an error raised while applying a patch, without pydantic's decoration."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, ValidationError):
-        return Error.from_validation_errors(cause)[0].detail or exc.detail
-    return exc.detail
