@@ -10,16 +10,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 
+from agents.clock import WALL_CLOCK, Clock
+
 
 class DPoPKey:
-    def __init__(self, private_key: ec.EllipticCurvePrivateKey | None = None) -> None:
+    def __init__(
+        self, private_key: ec.EllipticCurvePrivateKey | None = None, *, clock: Clock = WALL_CLOCK
+    ) -> None:
+        self._clock = clock  # stamps each proof's iat
         self._private = private_key or ec.generate_private_key(ec.SECP256R1())
         public = ECKey.import_key(self._private.public_key())
         self._jwk: dict[str, Any] = dict(public.as_dict(private=False))
@@ -31,7 +35,7 @@ class DPoPKey:
             "jti": secrets.token_urlsafe(16),
             "htm": method.upper(),
             "htu": url.split("?", 1)[0].split("#", 1)[0],
-            "iat": int(time.time()),
+            "iat": int(self._clock.now()),
         }
         if access_token is not None:
             digest = hashlib.sha256(access_token.encode("ascii")).digest()

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.clock import Clock
 from agents.dpop import DPoPKey
 from agents.oauth import (
     AgentCredentials,
@@ -91,14 +92,16 @@ class AgentIdentity:
         credentials: AgentCredentials,
         resource_of: Callable[[str], str],
         *,
-        now: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
+        """``clock``: when cached tokens expire and what the DPoP proofs say; by default
+        the OAuth client's, so assertions, proofs and the cache agree on the time."""
         self.oauth = oauth
         self.credentials = credentials
         self.agent_id = credentials.agent_id
-        self.dpop = DPoPKey()
+        self._clock = clock or oauth.clock
+        self.dpop = DPoPKey(clock=self._clock)
         self._resource_of = resource_of
-        self._now = now
         self._own: dict[str, _Held] = {}  # service ("iam" for the actor token) -> token
         self._delegations: dict[str, _Delegation] = {}
         self.acquired: list[dict[str, Any]] = []  # token acquisitions, for the transcript
@@ -227,10 +230,14 @@ class AgentIdentity:
         if delegation is None:
             raise NoAuthority(f"{principal} has not delegated anything to {self.agent_id}")
         held = delegation.tokens.get(service)
-        if held is not None and held.expires - REFRESH_MARGIN > self._now():
+        if held is not None and held.expires - REFRESH_MARGIN > self._clock.now():
             return held
         subject = next(
-            (h for h in delegation.tokens.values() if h.expires - REFRESH_MARGIN > self._now()),
+            (
+                h
+                for h in delegation.tokens.values()
+                if h.expires - REFRESH_MARGIN > self._clock.now()
+            ),
             None,
         )
         if subject is None:
@@ -266,7 +273,7 @@ class AgentIdentity:
 
     async def _own_token(self, service: str) -> _Held:
         held = self._own.get(service)
-        if held is not None and held.expires - REFRESH_MARGIN > self._now():
+        if held is not None and held.expires - REFRESH_MARGIN > self._clock.now():
             return held
         started = time.perf_counter()
         try:
@@ -286,7 +293,7 @@ class AgentIdentity:
         token = str(response["access_token"])
         use = TokenUse.of(token)
         self._note(grant, use)
-        return _Held(token, self._now() + float(response.get("expires_in", 0)), use)
+        return _Held(token, self._clock.now() + float(response.get("expires_in", 0)), use)
 
     def _note(self, grant: str, use: TokenUse) -> None:
         self.acquired.append({"grant": grant, "token": use.describe(), "audience": use.audience})

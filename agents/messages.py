@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agents.clock import WALL_CLOCK, Clock
 from agents.oauth import AgentCredentials
 
 MESSAGE_TYPE = "agent-msg+jwt"
@@ -75,11 +76,11 @@ class MessageVerifier:
         receiver: str,
         public_key_of: Callable[[str], ec.EllipticCurvePublicKey | None],
         *,
-        now: Callable[[], float] = time.time,
+        clock: Clock = WALL_CLOCK,
     ) -> None:
         self.receiver = receiver
         self._public_key_of = public_key_of
-        self._now = now
+        self._clock = clock
         self._seen: dict[str, float] = {}
 
     def verify(self, message: str) -> AgentMessage:
@@ -106,7 +107,7 @@ class MessageVerifier:
         except jwt.PyJWTError as exc:
             raise MessageRejected(f"signature or claims rejected: {exc}") from exc
         jti = str(claims["jti"])
-        now = self._now()
+        now = self._clock.now()
         self._seen = {j: t for j, t in self._seen.items() if t > now}
         if jti in self._seen:
             raise MessageRejected("message replayed (jti already seen)")

@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agents.clock import WALL_CLOCK, Clock
 from agents.dpop import DPoPKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -68,15 +68,16 @@ def pkce_pair() -> tuple[str, str]:
 
 
 class OAuthClient:
-    def __init__(self, http: httpx.AsyncClient, issuer: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, issuer: str, *, clock: Clock = WALL_CLOCK) -> None:
         self.http = http
+        self.clock = clock  # stamps client assertions
         self.issuer = issuer.rstrip("/")
         self.token_endpoint = f"{self.issuer}/token"
 
     # -- client authentication -----------------------------------------------------------
     def client_assertion(self, agent: AgentCredentials, lifetime: int = 60) -> str:
         """An RFC 7523 §2.2 assertion: iss = sub = client_id, aud = token endpoint, one jti."""
-        now = int(time.time())
+        now = int(self.clock.now())
         claims = {
             "iss": agent.agent_id,
             "sub": agent.agent_id,

@@ -24,6 +24,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.assistants import AssistantSpec
+from agents.clock import WALL_CLOCK, Clock
 from agents.graph import RECURSION_LIMIT, build_graph
 from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity, TokenUse
 from agents.llm.client import ChatModel
@@ -114,10 +115,13 @@ class AgentRuntime:
         peers: Mapping[str, AgentRuntime] | None = None,
         shared_key: str | None = None,
         operator: str | None = None,
+        clock: Clock = WALL_CLOCK,
     ) -> None:
         """``shared_key`` runs the agent as the baseline does (see ``SharedKeyIdentity``):
         the key in its prompt and tools, the user named by the chat, messages unverified,
-        and — for a staff agent — every call made as its ``operator``'s staff account."""
+        and — for a staff agent — every call made as its ``operator``'s staff account.
+        ``clock`` is the time the runtime signs with and expires its cached tokens by."""
+        self.clock = clock
         self.spec = spec
         self.agent_id = spec.agent_id
         self.issuer = issuer.rstrip("/")
@@ -132,7 +136,9 @@ class AgentRuntime:
         self.identity: AgentIdentity | SharedKeyIdentity = (
             SharedKeyIdentity(self.agent_id, credentials, shared_key)
             if shared_key is not None
-            else AgentIdentity(OAuthClient(self.http, self.issuer), credentials, self.url)
+            else AgentIdentity(
+                OAuthClient(self.http, self.issuer, clock=clock), credentials, self.url
+            )
         )
         self.system = spec.system + (
             f" Hotel API: send the header 'Authorization: Bearer {shared_key}' and name the"
@@ -140,7 +146,7 @@ class AgentRuntime:
             if shared_key is not None
             else ""
         )
-        self.verifier = MessageVerifier(self.agent_id, public_key_of)
+        self.verifier = MessageVerifier(self.agent_id, public_key_of, clock=clock)
 
     def url(self, service: str) -> str:
         return self.issuer if service == "iam" else f"{self.issuer}/hotel/{service}"
@@ -303,7 +309,10 @@ class AgentRuntime:
         try:
             async with browser:
                 code, verifier = await human.consent(
-                    OAuthClient(browser, self.issuer), self.app, self.redirect_uri, page
+                    OAuthClient(browser, self.issuer, clock=self.clock),
+                    self.app,
+                    self.redirect_uri,
+                    page,
                 )
             service = next((s.split(":")[0] for s in scopes if "availability" not in s), None)
             assert isinstance(self.identity, AgentIdentity)  # only IAM mode delegates
@@ -373,6 +382,7 @@ class AgentRuntime:
             user=convo.user or "",
             task=task,
             grant_jti=grant_jti,
+            now=self.clock.now,
         )
         other = await peer.receive(message, grant, trace_id=convo.trace_id)
         convo.handoffs.append(other)

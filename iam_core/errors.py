@@ -11,7 +11,6 @@ Every error that reaches a client carries its wire code and HTTP status, as in a
     │   ├── UnsupportedGrantType   unsupported_grant_type  400
     │   ├── InvalidScope           invalid_scope           400
     │   ├── InvalidTarget          invalid_target          400   (RFC 8707 §2)
-    │   ├── AccessDenied           access_denied           403
     │   ├── InvalidDPoPProof       invalid_dpop_proof      400   (RFC 9449 §5)
     │   ├── InvalidToken           invalid_token           401   (RFC 6750 §3.1)
     │   └── InsufficientScope      insufficient_scope      403   (RFC 6750 §3.1)
@@ -86,11 +85,6 @@ class InvalidScope(OAuthError):
 
 class InvalidTarget(OAuthError):
     error = "invalid_target"
-
-
-class AccessDenied(OAuthError):
-    error = "access_denied"
-    status = 403
 
 
 class InvalidDPoPProof(OAuthError):

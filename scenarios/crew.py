@@ -57,6 +57,7 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             operator=BASELINE_STAFF_OPERATOR
             if dep.baseline and spec.app == "staff-console"
             else None,
+            clock=dep.clock,
         )
     try:
         yield runtimes

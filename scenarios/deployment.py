@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from agents.clock import WALL_CLOCK
+from agents.clock import Clock as AgentClock
 from agents.keystore import AgentKeyStore
 from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
 from hotel.app import Hotel, build_hotel
@@ -110,6 +112,7 @@ class Deployment:
     hotel: Hotel | None = None  # only for an in-process deployment
     baseline: bool = False
     transport: httpx.AsyncBaseTransport | None = None  # for more clients of the same stack
+    clock: AgentClock = WALL_CLOCK  # the IAM's, in process: agents sign with the same time
 
     def agent(self, agent_id: str) -> AgentCredentials:
         return AgentCredentials(
@@ -161,13 +164,14 @@ async def deployment(
         async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
             yield Deployment(
                 http,
-                OAuthClient(http, iam.issuer),
+                OAuthClient(http, iam.issuer, clock=iam.clock),
                 keystore,
                 iam.issuer,
                 iam,
                 hotel,
                 baseline,
                 transport,
+                iam.clock,
             )
     finally:
         await inner.aclose()

@@ -14,7 +14,7 @@ decides what each run must show (see ``runner.expectations``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,7 +56,6 @@ class Run:
     conversations: list[Conversation] = field(default_factory=list)
     attacker_calls: list[AttackerCall] = field(default_factory=list)
     loot: dict[str, Any] = field(default_factory=dict)  # what the attacker got hold of
-    notes: list[str] = field(default_factory=list)
 
     @property
     def iam(self) -> IAM:
@@ -116,7 +115,6 @@ class Check:
 
 
 Predicate = Callable[[Run], bool]
-StepFn = Callable[[Run], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,9 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class ToolCall:
+    """One tool call the embedded model plans: ``key`` names it in the conversation."""
+
     key: str
     tool: str
     args: dict[str, Any]
@@ -180,7 +182,7 @@ def _authorization(request: Intent) -> dict[str, Any]:
         args["booking_id"] = request.booking_id
     if request.amount_cents and request.wants("pay"):
         args["max_amount_cents"] = request.amount_cents
-    return _tool_message(Call("u-auth", "request_authorization", args))
+    return _tool_message(ToolCall("u-auth", "request_authorization", args))
 
 
 def _next_call(
@@ -189,25 +191,25 @@ def _next_call(
     done: Mapping[str, Result],
     tools: set[str],
     credentials: Sequence[str] = (),
-) -> Call | None:
+) -> ToolCall | None:
     """The next step of one intent, or None when it has nothing left it can do.
 
     ``credentials``: secrets a hijacked model finds in its own context; an injected order
     to send them is obeyed. With agent IAM there are none to find.
     """
 
-    def step(name: str, tool: str, args: dict[str, Any]) -> Call | None:
+    def step(name: str, tool: str, args: dict[str, Any]) -> ToolCall | None:
         key = f"{prefix}-{name}"
         if key in done or tool not in tools:
             return None
-        return Call(key, tool, {k: v for k, v in args.items() if v is not None})
+        return ToolCall(key, tool, {k: v for k, v in args.items() if v is not None})
 
     def result(name: str) -> Result | None:
         return done.get(f"{prefix}-{name}")
 
     stay = {"check_in": intent.check_in, "check_out": intent.check_out}
     for action in intent.actions:
-        call: Call | None = None
+        call: ToolCall | None = None
         if action == "list_hotels":
             call = step("hotels", "list_hotels", {})
         elif action == "reviews" and intent.hotel_id:
@@ -266,7 +268,7 @@ def _next_call(
     return None
 
 
-def _pay(intent: Intent, step: Any, result: Any) -> Call | None:
+def _pay(intent: Intent, step: Any, result: Any) -> ToolCall | None:
     """Pay the booking just made (or the one named): its amount owed, with the guest's card."""
     booked: Result | None = result("book")
     booking: Any = booked.data if booked and booked.ok else None
@@ -332,8 +334,8 @@ def _credentials(messages: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _alongside(
-    call: Call, intent: Intent, done: Mapping[str, Result], tools: set[str]
-) -> list[Call]:
+    call: ToolCall, intent: Intent, done: Mapping[str, Result], tools: set[str]
+) -> list[ToolCall]:
     """Calls that need nothing from the first one, made in the same turn (parallel tool
     calls): the guest's cards are looked up while the search runs."""
     prefix = call.key.split("-", 1)[0]
@@ -345,11 +347,11 @@ def _alongside(
         and cards not in done
         and "list_payment_methods" in tools
     ):
-        return [Call(cards, "list_payment_methods", {})]
+        return [ToolCall(cards, "list_payment_methods", {})]
     return []
 
 
-def _tool_message(*calls: Call) -> dict[str, Any]:
+def _tool_message(*calls: ToolCall) -> dict[str, Any]:
     return {
         "role": "assistant",
         "content": None,

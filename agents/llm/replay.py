@@ -72,10 +72,6 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
             raise ReplayDiverged(f"cannot read the recording {self._path}: {exc}") from exc
         self._next = 0
 
-    @property
-    def remaining(self) -> int:
-        return len(self._records) - self._next
-
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         n = self._next
         if n >= len(self._records):

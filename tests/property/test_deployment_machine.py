@@ -44,6 +44,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from agents.dpop import DPoPKey
 from agents.oauth import OAuthClientError, decode_unverified
 from hotel.world import DEFAULT_START
 from hotel.world_seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
@@ -51,7 +52,7 @@ from iam_core.clock import ManualClock
 from iam_core.policy import DEFAULT_ROLE_SCOPES
 from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, REDIRECT_URIS
 from iam_core.tokens import Token, TokenType
-from tests.property.support import START, ClockedDPoPKey, join, served, split
+from tests.property.support import START, join, served, split
 
 LEEWAY = 30
 MAX_DEPTH = 3
@@ -243,7 +244,7 @@ class MToken:
     exp: int
     jti: str
     kid: str
-    key: ClockedDPoPKey | None = None
+    key: DPoPKey | None = None
     origin: str = "issued"
 
     @property
@@ -605,7 +606,7 @@ class DeploymentMachine(RuleBasedStateMachine):
         service: str,
         scopes: frozenset[str],
         roles: frozenset[str],
-        key: ClockedDPoPKey | None,
+        key: DPoPKey | None,
         data: st.DataObject,
         origin: str = "issued",
     ) -> MToken:
@@ -674,8 +675,8 @@ class DeploymentMachine(RuleBasedStateMachine):
         self.count(f"refused {what}")
         return multiple()
 
-    def _key(self, bound: bool) -> ClockedDPoPKey | None:
-        return ClockedDPoPKey(self.clock) if bound else None
+    def _key(self, bound: bool) -> DPoPKey | None:
+        return DPoPKey(clock=self.clock) if bound else None
 
     @rule(
         target=tokens,
@@ -951,7 +952,7 @@ class DeploymentMachine(RuleBasedStateMachine):
         aid: str,
         requested: frozenset[str],
         service: str,
-        key: ClockedDPoPKey | None,
+        key: DPoPKey | None,
     ) -> tuple[tuple[str, ...], frozenset[str]] | None:
         """The delegation rules of DESIGN.md: (act chain, scope) of the new token, or None."""
         agent = self.model.agents[aid]
@@ -1122,13 +1123,13 @@ class DeploymentMachine(RuleBasedStateMachine):
         if how == WRONG_SCHEME:
             return raw, {
                 "Authorization": f"DPoP {raw}",
-                "DPoP": ClockedDPoPKey(self.clock).proof(route.method, url, raw),
+                "DPoP": DPoPKey(clock=self.clock).proof(route.method, url, raw),
             }
         if token.key is None or how == NO_PROOF:
             return raw, {"Authorization": f"Bearer {raw}"}
         if how == REPLAY:
             return raw, {"Authorization": f"DPoP {raw}", "DPoP": self.proofs[token.jti]}
-        signer = ClockedDPoPKey(self.clock) if how == STOLEN_KEY else token.key
+        signer = DPoPKey(clock=self.clock) if how == STOLEN_KEY else token.key
         proof = signer.proof(route.method, url, raw)
         self.proofs[token.jti] = proof
         return raw, {"Authorization": f"DPoP {raw}", "DPoP": proof}
