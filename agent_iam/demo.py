@@ -15,12 +15,12 @@ from hotel.world import HotelWorld
 from iam_core.policy import DEFAULT_ROLE_SCOPES, format_scope
 from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, DEMO_SECRETS, DEMO_USERS, demo_apps
 from iam_core.store import Store
-from scenarios.deployment import DEFAULT_ISSUER, state_dir
+from scenarios.deployment import DEFAULT_ISSUER, hotel_people, state_dir
 
 
 def demo_hotels(seed: int = 0) -> list[dict[str, Any]]:
     """The hotels of a seeded world, fixed names first."""
-    world = HotelWorld.seeded(Store(), seed=seed)
+    world = HotelWorld.seeded(Store(), people=hotel_people(), seed=seed)
     return [
         {
             "id": h.id,

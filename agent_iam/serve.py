@@ -29,7 +29,14 @@ from iam_core.audit import AuditKey, AuditLog
 from iam_core.clock import SystemClock
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
-from scenarios.deployment import agent_keystore, build_iam, build_stack, default_db, state_dir
+from scenarios.deployment import (
+    agent_keystore,
+    build_iam,
+    build_stack,
+    default_db,
+    hotel_people,
+    state_dir,
+)
 
 
 def serve_all(
@@ -58,7 +65,7 @@ def standalone_service(
         raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     clock = SystemClock()
     store = Store(world_db)
-    world = HotelWorld.seeded(store, clock=clock)
+    world = HotelWorld.seeded(store, people=hotel_people(), clock=clock)
     audit = AuditLog(
         store, AuditKey.load_or_create(world_db.parent / "hotel-audit-key.json"), clock
     )

@@ -19,8 +19,7 @@ from pydantic import BaseModel, Field
 
 from hotel.guard import GUEST_AGENTS, HUMAN, STAFF_AGENTS, Access, Rule
 from hotel.service import service_app
-from hotel.world import HotelWorld
-from hotel.world_records import Booking
+from hotel.world import Booking, HotelWorld
 
 CHARGE = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
 CARDS = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS)

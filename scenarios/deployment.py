@@ -23,11 +23,11 @@ from agents.clock import Clock as AgentClock
 from agents.keystore import AgentKeyStore
 from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
 from hotel.app import Hotel, build_hotel
-from hotel.world import HotelWorld
+from hotel.world import HotelWorld, Person
 from iam_core.clock import Clock
 from iam_core.iam import IAM, IAMConfig
 from iam_core.registry import SIMULATION_HASHER, STRONG_HASHER
-from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, seed_demo_world
+from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, DEMO_USERS, seed_demo_world
 from iam_core.server import create_app
 from iam_core.store import Store
 
@@ -71,6 +71,11 @@ def build_iam(
     return iam
 
 
+def hotel_people() -> tuple[Person, ...]:
+    """The people the hotel knows (names, roles), handed to it from the IAM's demo users."""
+    return tuple(Person(uid, name, roles) for uid, name, roles in DEMO_USERS)
+
+
 def build_stack(
     iam: IAM, *, baseline: bool = False, seed: int = 0
 ) -> tuple[FastAPI, Hotel, httpx.AsyncClient]:
@@ -83,7 +88,9 @@ def build_stack(
     app = create_app(iam)
     inner = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=iam.issuer)
     guests = [u.id for u in iam.registry.users() if "guest" in u.roles]
-    world = HotelWorld.seeded(iam.store, seed=seed, guest_ids=guests, clock=iam.clock)
+    world = HotelWorld.seeded(
+        iam.store, people=hotel_people(), seed=seed, guest_ids=guests, clock=iam.clock
+    )
     hotel = build_hotel(
         world=world,
         audit=iam.audit,

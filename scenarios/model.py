@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from agents.llm.client import ChatModel
     from agents.runtime import AgentRuntime, Conversation
-    from hotel.world import HotelWorld
-    from hotel.world_records import WorldSnapshot
+    from hotel.world import HotelWorld, WorldSnapshot
     from iam_core.audit import AuditEntry
     from iam_core.iam import IAM
     from scenarios.deployment import Deployment

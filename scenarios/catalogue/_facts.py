@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_BOOKING_ID, BOB_PAYMENT_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.model import Run
 
 BA, SA = "booking-assistant", "staff-assistant"

@@ -1,6 +1,6 @@
 """ATTACKS.md #5 — scope inflation at exchange (T3, ASI03)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings, charged, refunded
 from scenarios.checks import denied
 from scenarios.model import Scenario

@@ -1,6 +1,6 @@
 """ATTACKS.md #6 — unattenuated re-delegation (T3, T13, ASI07)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings, charged
 from scenarios.checks import denied
 from scenarios.model import Scenario

@@ -1,6 +1,6 @@
 """ATTACKS.md #7 — confused deputy via the staff agent (T3, T12)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, SA, calls, refunded
 from scenarios.checks import denied
 from scenarios.model import Scenario

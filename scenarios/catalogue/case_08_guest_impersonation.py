@@ -1,6 +1,6 @@
 """ATTACKS.md #8 — guest impersonation in chat (T9)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, charged
 from scenarios.checks import denied
 from scenarios.model import Scenario

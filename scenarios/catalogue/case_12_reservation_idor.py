@@ -1,6 +1,6 @@
 """ATTACKS.md #12 — reservation IDOR (T3, LLM02)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
 from scenarios.catalogue._facts import BA, accepted, calls
 from scenarios.checks import denied
 from scenarios.model import Scenario

@@ -1,6 +1,6 @@
 """ATTACKS.md #13 — memory-poisoned authority (T1, ASI06)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import SA, calls, refunded
 from scenarios.checks import denied
 from scenarios.model import Scenario

@@ -1,6 +1,6 @@
 """ATTACKS.md #17 — forged inter-agent messages (T12, ASI07)."""
 
-from hotel.world_seed import BOB_PAYMENT_ID
+from hotel.stores.seed import BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, SA, refunded
 from scenarios.checks import denied
 from scenarios.model import Check, Run, Scenario

@@ -1,6 +1,6 @@
 """ATTACKS.md #21 — token reuse after the task (T3)."""
 
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings
 from scenarios.checks import denied
 from scenarios.model import Scenario

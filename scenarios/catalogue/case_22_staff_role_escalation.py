@@ -1,6 +1,6 @@
 """ATTACKS.md #22 — staff role escalation (T3, ASI03)."""
 
-from hotel.world_seed import BOB_BOOKING_ID, BOB_PAYMENT_ID
+from hotel.stores.seed import BOB_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import SA, refunded
 from scenarios.checks import denied
 from scenarios.model import Scenario

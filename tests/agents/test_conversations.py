@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from agents.runtime import AgentRuntime, Conversation
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
 from scenarios.crew import person
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import iam_of, world

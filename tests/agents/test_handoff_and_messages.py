@@ -31,7 +31,7 @@ from agent_iam import token_flows
 from agents.messages import MESSAGE_TYPE, sign_message
 from agents.oauth import AgentCredentials, OAuthClientError, decode_unverified
 from agents.runtime import AgentRuntime, Conversation
-from hotel.world_seed import BOB_PAYMENT_ID
+from hotel.stores.seed import BOB_PAYMENT_ID
 from iam_core.registry import Agent
 from scenarios.crew import person
 from scenarios.deployment import Deployment

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hotel.baseline import DEMO_API_KEY
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
 from scenarios.deployment import Deployment, deployment
 from tests.hotel.helpers import challenge, iam_of, url, world
 

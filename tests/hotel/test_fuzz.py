@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from agent_iam import token_flows
 from hotel.app import SERVICES
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.deployment import Deployment, deployment
 from tests.hotel.helpers import alice_obo, bearer, decisions, staff_obo
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from agent_iam import token_flows
 from agents.dpop import DPoPKey
 from agents.oauth import OAuthClientError, decode_unverified
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
 from iam_core.clock import ManualClock
 from iam_core.seed import DEMO_PASSWORDS
 from iam_core.tokens import Token, TokenType

@@ -12,7 +12,7 @@ import pytest
 from agent_iam import token_flows
 from agents.dpop import DPoPKey
 from agents.oauth import OAuthClientError
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from iam_core.clock import ManualClock
 from iam_core.seed import REDIRECT_URIS
 from scenarios.deployment import Deployment

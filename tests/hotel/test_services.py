@@ -22,7 +22,7 @@ from agent_iam import token_flows
 from agents.oauth import decode_unverified
 from hotel import availability, booking, concierge, payment
 from hotel.guard import Rule
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from iam_core.clock import ManualClock
 from iam_core.policy import SCOPES
 from iam_core.tokens import TokenType

@@ -46,8 +46,8 @@ from hypothesis.stateful import (
 
 from agents.dpop import DPoPKey
 from agents.oauth import OAuthClientError, decode_unverified
+from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from hotel.world import DEFAULT_START
-from hotel.world_seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from iam_core.clock import ManualClock
 from iam_core.policy import DEFAULT_ROLE_SCOPES
 from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, REDIRECT_URIS

@@ -1,12 +1,14 @@
-"""How a hotel world is laid out in SQLite and what a fresh one contains.
+"""What a fresh hotel world contains, written into the tables of :mod:`hotel.stores.schema`.
 
-The layout (every table has the ``hotel_`` prefix, dates are ISO strings, money is integer
-cents) and the seed: the three fixed hotels of the docs, faker-made extras, the demo guests
-and staff of DESIGN.md, and two seeded bookings so that IDOR scenarios have someone else's
-booking to aim at. Everything is drawn from ``Faker().seed_instance(seed)`` and
+The three fixed hotels of the docs, faker-made extras, the people the hotel knows, and two
+seeded bookings so that IDOR scenarios have someone else's booking to aim at
+(docs/attacks.md). Everything is drawn from ``Faker().seed_instance(seed)`` and
 ``random.Random(seed)`` in a fixed order, so one seed always yields the same world.
-Payment methods are stored masked (brand, last four digits, expiry); the table's CHECK
-constraint makes a full card number unstorable rather than merely unused.
+
+The people — guests by name, staff with their roles — are handed in at start-up by the
+composition root, which takes them from the identity provider's directory: the hotel, like
+a resource server in another company, does not reach into the issuer's seed data. The
+demo guests ``alice`` and ``bob`` must be among them, since the seeded bookings are theirs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import date, timedelta
 
 from faker import Faker
 
-from iam_core.seed import DEMO_USERS
+from hotel.stores.records import Invalid
 
 CURRENCY = "EUR"
 ROOM_CAPACITY: dict[str, int] = {"single": 1, "double": 2, "suite": 4}
@@ -30,67 +32,24 @@ BOB_BOOKING_ID = "bk-BOB001"
 BOB_PAYMENT_ID = "pay-BOB001"
 ALICE_BOOKING_ID = "bk-ALI001"
 MIN_DAYS = 30
+GUEST_ROLE = "guest"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS hotel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hotel_hotels (
-    id TEXT PRIMARY KEY, position INTEGER NOT NULL, name TEXT NOT NULL, city TEXT NOT NULL,
-    country TEXT NOT NULL, description TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hotel_room_types (
-    hotel_id TEXT NOT NULL REFERENCES hotel_hotels(id), room_type TEXT NOT NULL,
-    capacity INTEGER NOT NULL, nightly_rate_cents INTEGER NOT NULL CHECK (nightly_rate_cents >= 0),
-    currency TEXT NOT NULL, PRIMARY KEY (hotel_id, room_type));
-CREATE TABLE IF NOT EXISTS hotel_inventory (
-    hotel_id TEXT NOT NULL, room_type TEXT NOT NULL, night TEXT NOT NULL,
-    available INTEGER NOT NULL CHECK (available >= 0),
-    PRIMARY KEY (hotel_id, room_type, night)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS hotel_reviews (
-    id INTEGER PRIMARY KEY, hotel_id TEXT NOT NULL REFERENCES hotel_hotels(id),
-    author TEXT NOT NULL, text TEXT NOT NULL,
-    rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5));
-CREATE TABLE IF NOT EXISTS hotel_guests (
-    id TEXT PRIMARY KEY, position INTEGER NOT NULL, full_name TEXT NOT NULL, email TEXT NOT NULL,
-    phone TEXT NOT NULL, passport_number TEXT NOT NULL, address TEXT NOT NULL,
-    date_of_birth TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hotel_payment_methods (
-    id TEXT PRIMARY KEY, owner TEXT NOT NULL REFERENCES hotel_guests(id), brand TEXT NOT NULL,
-    last4 TEXT NOT NULL CHECK (length(last4) = 4 AND last4 NOT GLOB '*[^0-9]*'),
-    exp TEXT NOT NULL CHECK (exp GLOB '[01][0-9]/[0-9][0-9]'));
-CREATE TABLE IF NOT EXISTS hotel_staff (
-    id TEXT PRIMARY KEY, position INTEGER NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
-    shift TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hotel_holds (
-    id TEXT PRIMARY KEY, hotel_id TEXT NOT NULL, room_type TEXT NOT NULL, check_in TEXT NOT NULL,
-    check_out TEXT NOT NULL, holder TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('held', 'released', 'booked')),
-    created_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hotel_bookings (
-    id TEXT PRIMARY KEY, guest TEXT NOT NULL, hotel_id TEXT NOT NULL, room_type TEXT NOT NULL,
-    check_in TEXT NOT NULL, check_out TEXT NOT NULL, nights INTEGER NOT NULL,
-    nightly_rate_cents INTEGER NOT NULL, total_cents INTEGER NOT NULL, currency TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('confirmed', 'cancelled')),
-    paid_cents INTEGER NOT NULL, created_by TEXT NOT NULL, acting_agent TEXT,
-    hold_id TEXT, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS hotel_bookings_guest ON hotel_bookings (guest);
-CREATE TABLE IF NOT EXISTS hotel_payments (
-    id TEXT PRIMARY KEY, booking_id TEXT NOT NULL REFERENCES hotel_bookings(id),
-    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
-    refunded_cents INTEGER NOT NULL CHECK (refunded_cents BETWEEN 0 AND amount_cents),
-    currency TEXT NOT NULL,
-    payment_method_id TEXT NOT NULL REFERENCES hotel_payment_methods(id),
-    status TEXT NOT NULL CHECK (status IN ('captured', 'partially_refunded', 'refunded')),
-    charged_by TEXT NOT NULL, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS hotel_payments_booking ON hotel_payments (booking_id);
-CREATE TABLE IF NOT EXISTS hotel_refunds (
-    id TEXT PRIMARY KEY, payment_id TEXT NOT NULL REFERENCES hotel_payments(id),
-    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0), refunded_by TEXT NOT NULL,
-    created_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hotel_requests (
-    id TEXT PRIMARY KEY, guest TEXT NOT NULL, text TEXT NOT NULL, recipient TEXT,
-    status TEXT NOT NULL CHECK (status IN ('open', 'assigned')),
-    assigned_to TEXT REFERENCES hotel_staff(id), created_by TEXT NOT NULL, acting_agent TEXT,
-    created_at TEXT NOT NULL);
-"""
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone the hotel knows: a guest (role ``guest``) or staff (their first other role)."""
+
+    id: str
+    name: str
+    roles: tuple[str, ...]
+
+    @property
+    def is_guest(self) -> bool:
+        return GUEST_ROLE in self.roles
+
+    @property
+    def staff_role(self) -> str | None:
+        return next((role for role in self.roles if role != GUEST_ROLE), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +100,10 @@ DEMO_CARDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "alice": (("VISA", "4242", "12/29"), ("MASTERCARD", "4444", "08/28")),
     "bob": (("VISA", "1881", "03/30"),),
 }
+# The hotel's own rota for the staff it is told about; anyone else works the early shift.
 DEMO_STAFF_SHIFTS = {"carol": SHIFTS[0], "dave": "day 09:00-17:00"}
-_DEMO_NAMES = {uid: name for uid, name, _ in DEMO_USERS}
+# The seeded bookings and Bob's payment belong to these guests.
+SEEDED_GUESTS = ("alice", "bob")
 
 _OPENINGS: dict[int, tuple[str, ...]] = {
     5: ("An outstanding stay.", "Everything was just right.", "We would come back tomorrow."),
@@ -232,6 +193,7 @@ def _nights(check_in: date, nights: int) -> list[str]:
 def seed_world(
     conn: sqlite3.Connection,
     *,
+    people: Sequence[Person],
     seed: int,
     start: date,
     days: int,
@@ -246,6 +208,9 @@ def seed_world(
     ``days`` must be at least :data:`MIN_DAYS`: the seeded bookings sit 10 and 20 days in.
     The draw order below is part of the seed's meaning: reorder it and every world changes.
     """
+    known = {p.id for p in people if p.is_guest}
+    if missing := [uid for uid in SEEDED_GUESTS if uid not in known]:
+        raise Invalid(f"the seeded bookings need the guests {', '.join(missing)}")
     fake = Faker("en_US")
     fake.seed_instance(seed)
     rng = random.Random(seed)  # noqa: S311 - simulation content, reproducible by design
@@ -254,8 +219,8 @@ def seed_world(
         [("seed", str(seed)), ("start", start.isoformat()), ("days", str(days))],
     )
     inventory = _seed_hotels(conn, fake, rng, extra_hotels, _nights(start, days))
-    guests = _seed_guests(conn, fake, rng, guest_ids, extra_guests)
-    _seed_staff(conn, fake, rng, extra_staff, taken=set(guests))
+    guests = _seed_guests(conn, fake, rng, people, guest_ids, extra_guests)
+    _seed_staff(conn, fake, rng, people, extra_staff, taken=set(guests))
     _seed_bookings(conn, inventory, start, now)
 
 
@@ -294,12 +259,13 @@ def _seed_guests(
     conn: sqlite3.Connection,
     fake: Faker,
     rng: random.Random,
+    people: Sequence[Person],
     guest_ids: Sequence[str] | None,
     extra: int,
 ) -> list[str]:
-    """Guest profiles (PII) and their masked cards; alice and bob always come first."""
-    guests = [(uid, _DEMO_NAMES[uid], f"{uid}@hotel.example") for uid in ("alice", "bob")]
-    taken = {"alice", "bob"}
+    """Guest profiles (PII) and their masked cards; the known guests always come first."""
+    guests = [(p.id, p.name, f"{p.id}@hotel.example") for p in people if p.is_guest]
+    taken = {uid for uid, _, _ in guests}
     if guest_ids is None:
         for _ in range(extra):
             first, last = fake.first_name(), fake.last_name()
@@ -331,13 +297,18 @@ def _seed_guests(
 
 
 def _seed_staff(
-    conn: sqlite3.Connection, fake: Faker, rng: random.Random, extra: int, taken: set[str]
+    conn: sqlite3.Connection,
+    fake: Faker,
+    rng: random.Random,
+    people: Sequence[Person],
+    extra: int,
+    taken: set[str],
 ) -> None:
-    """carol and dave, then ``extra`` faker staff cycling through the three floor roles."""
+    """The known staff (carol, dave), then ``extra`` faker staff cycling through the roles."""
     staff = [
-        (uid, _DEMO_NAMES[uid], roles[0], shift)
-        for uid, _, roles in DEMO_USERS
-        if (shift := DEMO_STAFF_SHIFTS.get(uid)) is not None
+        (p.id, p.name, role, DEMO_STAFF_SHIFTS.get(p.id, SHIFTS[0]))
+        for p in people
+        if not p.is_guest and (role := p.staff_role) is not None
     ]
     taken |= {row[0] for row in staff}
     for n in range(extra):
