@@ -91,7 +91,7 @@ def _ms(samples: list[dict[str, float]], key: str) -> float:
 
 
 def run(settings: Settings) -> list[Figure]:
-    runs = settings.count(100, 30, minimum=1)
+    runs = settings.count(100, 15, minimum=1)
     samples = asyncio.run(conversations(runs))
     iam, base = samples["iam"], samples["baseline"]
     median, goal = _ms(iam, "total"), GOALS["median_ms"]

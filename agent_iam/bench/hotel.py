@@ -135,7 +135,7 @@ def guard_inprocess(iam: Any, hotel: Any, settings: Settings) -> list[Figure]:
 
 
 async def revocation_inprocess(iam: Any, hotel: Any, settings: Settings) -> Figure:
-    rounds = settings.count(300, 100, minimum=3)
+    rounds = settings.count(300, 50, minimum=3)
     resource, app = hotel.urls["availability"], hotel.apps["availability"]
     accepted, denial_ms, revoke_ms = 0, [], []
     statuses: Counter[int] = Counter()
@@ -170,7 +170,7 @@ async def revocation_inprocess(iam: Any, hotel: Any, settings: Settings) -> Figu
 
 
 def guard_uvicorn(folder: Path, settings: Settings) -> list[Figure]:
-    timed, warm = settings.count(8_000, 2_000, minimum=20), settings.count(800, 300)
+    timed, warm = settings.count(8_000, 1_500, minimum=20), settings.count(800, 300)
     stack_dir = folder / "stack"
     stack_dir.mkdir()
     stack = ServerProcess.app("stack", stack_dir, str(timed + warm))
@@ -255,7 +255,7 @@ async def _revoke_rounds(iam_url: str, svc_url: str, rounds: int) -> tuple[list[
 
 
 def revocation_cross_process(folder: Path, settings: Settings) -> Figure:
-    rounds = settings.count(200, 50, minimum=3)
+    rounds = settings.count(200, 30, minimum=3)
     work = folder / "serve"
     work.mkdir()
     state = work / ".agent-iam"

@@ -196,7 +196,7 @@ def token_requests(folder: Path, port: int, count: int) -> list[bytes]:
 def token_endpoint_figure(folder: Path, settings: Settings) -> Figure:
     from iam_core.seed import DEMO_AGENTS
 
-    timed, warm = settings.count(10_000, 2_000, minimum=20), settings.count(1_000, 300)
+    timed, warm = settings.count(10_000, 1_500, minimum=20), settings.count(1_000, 300)
     iam_dir, asgi_dir = folder / "iam", folder / "asgi"
     iam_dir.mkdir()
     asgi_dir.mkdir()

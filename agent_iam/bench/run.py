@@ -72,7 +72,7 @@ def catalogue_wall_seconds() -> float:
 
 def run(settings: Settings, count: int | None = None) -> list[Figure]:
     """``count`` (default by ``settings``) runs per side; tests pass a tiny one."""
-    count = count or settings.count(60, 12, minimum=1)
+    count = count or settings.count(60, 10, minimum=1)
     samples = asyncio.run(timed_runs(count))
     cpu = {side: [s["cpu"] * 1000 for s in rows] for side, rows in samples.items()}
     wall = {side: [s["wall"] * 1000 for s in rows] for side, rows in samples.items()}

@@ -80,7 +80,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd,
                 env=self.env,
-                preexec_fn=preexec,  # noqa: PLW1509 -- only a prctl, no locks taken
+                preexec_fn=preexec,  # only a prctl before exec: no locks taken
             )
 
     def wait_ready(self, timeout: float = 90.0) -> None:
