@@ -156,7 +156,7 @@ def print_report(console: Console, figures: Sequence[Figure], title: str) -> Non
     for f in figures:
         style = {True: "[green]met[/]", False: "[red]MISSED[/]", None: "[dim]context[/]"}[f.ok]
         table.add_row(f.suite, f.name, f.result, f.baseline, f.measured, f.goal, style)
-    console.print(table, width=max(console.width, 140))
+    console.print(table)
 
 
 def markdown_table(figures: Sequence[Figure]) -> str:
