@@ -8,6 +8,7 @@ agent-iam token agent|app|user|obo|exchange …   run one flow and print the tok
 agent-iam chat --agent A [--user U] "request"   one conversation with an assistant
 agent-iam demo [--json]             the demo world and its credentials
 agent-iam audit verify|show         check or read the audit log
+agent-iam bench [SUITE] [--quick]   the benchmarks, each figure with its goal and baseline
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--user")
     show.add_argument("--limit", type=int, default=50)
     show.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="run the benchmarks; each figure with its goal")
+    bench.add_argument(
+        "suite", nargs="?", default="all", choices=["iam", "hotel", "agents", "run", "all"]
+    )
+    bench.add_argument("--quick", action="store_true", help="smaller runs (all: < 2 minutes)")
+    bench.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    bench.add_argument("--markdown", action="store_true", help="print a markdown table too")
     return parser
 
 
@@ -165,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.audit_command == "verify":
                 return audit_verify(console, args.db)
             return audit_show(console, args.db, args.agent, args.user, args.limit, args.json)
+        if args.command == "bench":
+            from agent_iam.bench import run_bench
+
+            return run_bench(
+                console, args.suite, quick=args.quick, json_path=args.json, markdown=args.markdown
+            )
     except OAuthClientError as exc:
         err.print(f"[red]refused[/red]: {exc}")
         return 2
