@@ -274,6 +274,11 @@ class AuditLog:
                 "has entries: a rollback cannot be ruled out (see `agent-iam audit verify`)"
             )
 
+    def attach_witness(self, witness: AuditWitness) -> None:
+        """Check ``verify()`` against ``witness`` from now on; for a verifier, which must
+        report a missing witness rather than refuse to open the log."""
+        self._witness = witness
+
     def sealed_with(self) -> str | None:
         """The kid of the key this log is sealed with, as recorded at its first append."""
         row = self._store.one("SELECT kid FROM audit_meta WHERE id = 1")

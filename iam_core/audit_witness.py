@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 
 from iam_core.audit_keys import AuditError, AuditKey
@@ -46,6 +47,7 @@ class AuditWitness:
         self.path = Path(path)
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self._closer: weakref.finalize[[int], AuditWitness] | None = None
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -63,6 +65,7 @@ class AuditWitness:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
                     self._fd = os.open(self.path, flags, 0o600)
+                    self._closer = weakref.finalize(self, os.close, self._fd)
                 # One write() of one line: O_APPEND places it whole at the end, even with
                 # other processes (the standalone services) witnessing the same log.
                 os.write(self._fd, line)
@@ -101,9 +104,9 @@ class AuditWitness:
 
     def close(self) -> None:
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            if self._closer is not None:
+                self._closer()  # closes the file once, here or when the witness is collected
+                self._fd = self._closer = None
 
 
 def _parse(line: bytes, key: AuditKey) -> tuple[int, str] | str:
