@@ -242,7 +242,8 @@ class Guard:
                 # audit can name who presented a token minted for another service.
                 token = self._verifier.verify_parsed(jws, audience=None)
             except TokenError as exc:
-                self._record(request, None, "denied", f"invalid token: {exc}", None, {})
+                claimed = _claimed(raw)  # whom the refusal concerned, as the request says
+                self._record(request, None, "denied", f"invalid token: {exc}", None, {}, claimed)
                 raise GuardDenied(401, "invalid_token", str(exc)) from exc
             except (httpx.HTTPError, ValueError) as exc:
                 # The issuer's JWKS could not be fetched: fail closed, never a 500.
@@ -352,16 +353,20 @@ class Guard:
         reason: str,
         object_id: str | None,
         details: Mapping[str, Any],
+        claimed: tuple[str | None, str | None] = (None, None),
     ) -> None:
+        """``claimed``: the unverified (sub, client_id) of a token that failed verification."""
         trace = trace_of(request)
+        if token is None and claimed != (None, None):
+            details = {**details, "identity": "claimed by an unverified token"}
         self._audit.append(
             AuditEvent(
                 event="access.decision",
                 outcome="allowed" if outcome == "allowed" else "denied",
                 reason=reason,
-                sub=token.sub if token else None,
+                sub=token.sub if token else claimed[0],
                 act=token.actors if token else (),
-                client_id=token.client_id if token else None,
+                client_id=token.client_id if token else claimed[1],
                 token_type=token.token_type.value if token else None,
                 jti=token.jti if token else None,
                 scope=format_scope(token.scopes) if token else None,
@@ -404,6 +409,19 @@ def deciding(
             access.allow("allowed (no object decision recorded)")
 
     return dependency
+
+
+def _claimed(raw: str) -> tuple[str | None, str | None]:
+    """The ``sub`` and ``client_id`` a token claims, unverified, for a refusal's audit entry."""
+    try:
+        claims = parse_compact(raw).claims
+    except TokenError:
+        return None, None
+    sub, client = claims.get("sub"), claims.get("client_id")
+    return (
+        sub[:64] if isinstance(sub, str) else None,
+        client[:64] if isinstance(client, str) else None,
+    )
 
 
 def _credentials(request: Request) -> tuple[str, str | None]:
