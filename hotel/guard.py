@@ -355,18 +355,19 @@ class Guard:
         details: Mapping[str, Any],
         claimed: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        """``claimed``: the unverified (sub, client_id) of a token that failed verification."""
+        """``claimed``: the (sub, client_id) a token that failed verification claims; named in
+        ``details`` only, since ``sub`` and ``client_id`` hold verified identities."""
         trace = trace_of(request)
         if token is None and claimed != (None, None):
-            details = {**details, "identity": "claimed by an unverified token"}
+            details = {**details, "claimed_sub": claimed[0], "claimed_client_id": claimed[1]}
         self._audit.append(
             AuditEvent(
                 event="access.decision",
                 outcome="allowed" if outcome == "allowed" else "denied",
                 reason=reason,
-                sub=token.sub if token else claimed[0],
+                sub=token.sub if token else None,
                 act=token.actors if token else (),
-                client_id=token.client_id if token else claimed[1],
+                client_id=token.client_id if token else None,
                 token_type=token.token_type.value if token else None,
                 jti=token.jti if token else None,
                 scope=format_scope(token.scopes) if token else None,

@@ -468,11 +468,11 @@ class TokenEndpoint:
 
 def _claimed_client(form: Mapping[str, str]) -> str | None:
     """The client a request claims to be: ``client_id``, else its assertion's unverified
-    ``sub`` (RFC 7523 §3: the client's id), for the audit entry of a refusal only."""
+    ``iss`` (RFC 7523 §3: the client's id), for the audit entry of a refusal only."""
     client_id = form.get("client_id")
     if not client_id and form.get("client_assertion"):
         try:
-            claimed = parse_compact(form["client_assertion"]).claims.get("sub")
+            claimed = parse_compact(form["client_assertion"]).claims.get("iss")
         except TokenError:
             claimed = None
         client_id = claimed if isinstance(claimed, str) else None

@@ -73,7 +73,7 @@ def test_a_blocked_agents_refused_requests_name_it() -> None:
         assert "is blocked" in refusal.reason
         assert (refusal.sub, refusal.client_id) == (AGENT, AGENT)
         # A token the service cannot verify (here: its signature broken) still names whom
-        # it claims to be, marked as unverified.
+        # it claims to be, in details: the sub and client_id columns hold verified identities.
         head, claims, _ = token.split(".")
         forged = f"{head}.{claims}.{'A' * 86}"
         url = dep.resource("availability") + "/hotels"
@@ -81,7 +81,10 @@ def test_a_blocked_agents_refused_requests_name_it() -> None:
         assert response.status_code == 401
         denial = dep.iam.audit.query(event="access.decision", outcome="denied")[-1]
         assert denial.reason.startswith("invalid token")
-        assert (denial.sub, denial.client_id) == (AGENT, AGENT)
-        assert denial.details["identity"] == "claimed by an unverified token"
+        assert (denial.sub, denial.client_id) == (None, None)
+        assert (denial.details["claimed_sub"], denial.details["claimed_client_id"]) == (
+            AGENT,
+            AGENT,
+        )
 
     _run(body)
