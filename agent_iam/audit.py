@@ -1,4 +1,9 @@
-"""``agent-iam audit verify|show``: read the audit log of a database file directly."""
+"""``agent-iam audit verify|show``: read the audit log of a database file directly.
+
+The log is opened with its own key (found by the kid the log records, so ``--db hotel.db``
+takes ``hotel-audit-key.json``) and its witness. A missing key is its own answer (exit 2),
+never a tamper verdict: without the key nothing can be said either way.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +13,38 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from iam_core.audit import AuditKey, AuditLog
-from iam_core.clock import SystemClock
-from iam_core.store import Store
+from iam_core.audit import AuditError, AuditLog
+from iam_core.audit_files import open_to_verify
 from scenarios.deployment import default_db
 
 
-def _open(db: Path | None) -> AuditLog | None:
+def _open(console: Console, db: Path | None) -> AuditLog | None:
     path = db or default_db()
-    key_file = path.parent / "audit-key.json"
-    if not path.exists() or not key_file.exists():
-        return None
-    return AuditLog(Store(path), AuditKey.load_or_create(key_file), SystemClock())
+    try:
+        return open_to_verify(path)
+    except FileNotFoundError:
+        console.print(f"[red]no audit log at {path}")
+    except AuditError as exc:  # AuditKeyMissing above all: a lost key is no verdict
+        console.print(f"[red]cannot verify[/red]: {exc}")
+    return None
 
 
 def audit_verify(console: Console, db: Path | None) -> int:
-    log = _open(db)
+    log = _open(console, db)
     if log is None:
-        console.print(f"[red]no audit log at {db or default_db()} (with audit-key.json beside it)")
         return 2
     result = log.verify()
     if result.ok:
         console.print(
             f"[green]intact[/green]: {result.entries_checked} entries, "
             f"{result.checkpoints_checked} signed checkpoints"
+            + (" (checked against the witness)" if "witnessed" in result.reason else "")
         )
         return 0
-    console.print(f"[red]TAMPERED[/red] at entry {result.first_bad_seq}: {result.reason}")
+    if result.first_bad_seq is None:
+        console.print(f"[red]NOT VERIFIED[/red]: {result.reason}")
+    else:
+        console.print(f"[red]TAMPERED[/red] at entry {result.first_bad_seq}: {result.reason}")
     return 1
 
 
@@ -46,9 +56,8 @@ def audit_show(
     limit: int,
     as_json: bool,
 ) -> int:
-    log = _open(db)
+    log = _open(console, db)
     if log is None:
-        console.print(f"[red]no audit log at {db or default_db()}")
         return 2
     entries = log.query(agent=agent, user=user)[-limit:]
     if as_json:

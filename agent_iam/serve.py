@@ -5,7 +5,8 @@
 * ``agent-iam serve --only booking --issuer URL --port P`` — one service, against a remote
   IAM: it fetches the JWKS over HTTP and long-polls the IAM's Security Event Tokens. The
   services share their business state through ``./.agent-iam/hotel.db`` and keep their own
-  audit log there (checkpoint key ``hotel-audit-key.json``).
+  audit log there (checkpoint key ``hotel-audit-key.json``, witness
+  ``hotel-audit-witness.jsonl``).
 * ``--baseline`` — the same services behind the shared API key, as deployments without
   agent IAM run them.
 """
@@ -25,7 +26,9 @@ from agents.llm.embedded import create_app as embedded_model_app
 from hotel.app import SERVICES, build_hotel
 from hotel.revocation_feed import SetPoller, polling
 from hotel.world import HotelWorld
-from iam_core.audit import AuditKey, AuditLog
+from iam_core.audit import AuditError, AuditLog, AuditWitness
+from iam_core.audit_files import serving_key
+from iam_core.audit_witness import witness_path
 from iam_core.clock import SystemClock
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
@@ -43,7 +46,11 @@ def serve_all(
     err: Console, *, host: str, port: int, db: Path | None, issuer: str | None, baseline: bool
 ) -> int:
     issuer = issuer or f"http://{host}:{port}"
-    iam = build_iam(db or default_db(), issuer=issuer, keystore=agent_keystore())
+    try:
+        iam = build_iam(db or default_db(), issuer=issuer, keystore=agent_keystore())
+    except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
+        err.print(f"[red]agent-iam serve: {exc}")
+        return 2
     app, hotel, _ = build_stack(iam, baseline=baseline)
     # The embedded model for any OpenAI client: OPENAI_BASE_URL={issuer}/llm/v1.
     app.mount("/llm", embedded_model_app())
@@ -66,9 +73,12 @@ def standalone_service(
     clock = SystemClock()
     store = Store(world_db)
     world = HotelWorld.seeded(store, people=hotel_people(), clock=clock)
-    audit = AuditLog(
-        store, AuditKey.load_or_create(world_db.parent / "hotel-audit-key.json"), clock
-    )
+    try:
+        key = serving_key(store, world_db.parent / "hotel-audit-key.json")
+        witness = AuditWitness(witness_path(world_db))
+        audit = AuditLog(store, key, clock, witness=witness)
+    except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
+        raise SystemExit(f"agent-iam serve --only {name}: {exc}") from None
     http = httpx.AsyncClient(timeout=30.0)
     hotel = build_hotel(
         world=world,

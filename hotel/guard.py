@@ -242,7 +242,8 @@ class Guard:
                 # audit can name who presented a token minted for another service.
                 token = self._verifier.verify_parsed(jws, audience=None)
             except TokenError as exc:
-                self._record(request, None, "denied", f"invalid token: {exc}", None, {})
+                claimed = _claimed(raw)  # whom the refusal concerned, as the request says
+                self._record(request, None, "denied", f"invalid token: {exc}", None, {}, claimed)
                 raise GuardDenied(401, "invalid_token", str(exc)) from exc
             except (httpx.HTTPError, ValueError) as exc:
                 # The issuer's JWKS could not be fetched: fail closed, never a 500.
@@ -352,8 +353,13 @@ class Guard:
         reason: str,
         object_id: str | None,
         details: Mapping[str, Any],
+        claimed: tuple[str | None, str | None] = (None, None),
     ) -> None:
+        """``claimed``: the (sub, client_id) a token that failed verification claims; named in
+        ``details`` only, since ``sub`` and ``client_id`` hold verified identities."""
         trace = trace_of(request)
+        if token is None and claimed != (None, None):
+            details = {**details, "claimed_sub": claimed[0], "claimed_client_id": claimed[1]}
         self._audit.append(
             AuditEvent(
                 event="access.decision",
@@ -404,6 +410,19 @@ def deciding(
             access.allow("allowed (no object decision recorded)")
 
     return dependency
+
+
+def _claimed(raw: str) -> tuple[str | None, str | None]:
+    """The ``sub`` and ``client_id`` a token claims, unverified, for a refusal's audit entry."""
+    try:
+        claims = parse_compact(raw).claims
+    except TokenError:
+        return None, None
+    sub, client = claims.get("sub"), claims.get("client_id")
+    return (
+        sub[:64] if isinstance(sub, str) else None,
+        client[:64] if isinstance(client, str) else None,
+    )
 
 
 def _credentials(request: Request) -> tuple[str, str | None]:

@@ -1,5 +1,5 @@
-"""What the audit log seals, with which keys, and how a sealed log is verified: canonical
-bytes, the chain hash, the checkpoint key, the head seal, and :func:`verify_log`.
+"""What the audit log seals and with which keys: canonical bytes, the chain hash, the
+checkpoint key and the head seal (the verification walk is in :mod:`iam_core.audit_verify`).
 
 The keys are an ES256 key that signs checkpoints and an HMAC key that seals the head. Both live
 outside the audit database (one JSON file, mode 0600), so that whoever can rewrite the database
@@ -29,7 +29,6 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,14 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",",
 
 class AuditError(IAMError):
     """The audit log cannot record an event, or an audit key file is unusable."""
+
+
+class AuditKeyMissing(AuditError):
+    """The key a log was sealed with is not there: never a verdict on the log itself.
+
+    A log whose key is lost can no longer be verified or extended; creating a fresh key would
+    make every later check report tampering (docs/design.md, the audit trust model).
+    """
 
 
 def _b64u(data: bytes) -> str:
@@ -150,6 +157,14 @@ class AuditKey:
     def generate(cls) -> AuditKey:
         """A fresh P-256 key and a fresh 32-byte MAC key."""
         return cls(ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(_MAC_KEY_BYTES))
+
+    @classmethod
+    def load(cls, path: Path) -> AuditKey:
+        """The key in the file at ``path``; :class:`AuditKeyMissing` when there is none."""
+        path = Path(path)
+        if not path.exists():
+            raise AuditKeyMissing(f"audit key file {path} is missing")
+        return cls._from_file(path)
 
     @classmethod
     def load_or_create(cls, path: Path) -> AuditKey:
@@ -270,102 +285,3 @@ class AuditKey:
         if key._jwk_members() != {k: jwk.get(k) for k in ("crv", "kty", "x", "y")}:
             raise AuditError(f"{path}: the public key does not match the private key")
         return key
-
-
-def _body_problem(seq: int, body: bytes, prev_hash: str) -> str | None:
-    """Why a stored body is not a genuine entry ``seq`` following ``prev_hash``, or None."""
-    try:
-        doc = loads(body)
-    except (ValueError, OverflowError, RecursionError):
-        return "body is not valid JSON"
-    if not isinstance(doc, dict) or doc.keys() != ENTRY_FIELDS:
-        return "body does not have the fields of an audit entry"
-    if type(doc["seq"]) is not int or doc["seq"] != seq:
-        return f"body is entry {doc['seq']!r} (entries moved or reordered)"
-    if doc["prev_hash"] != prev_hash:
-        return "prev_hash does not link to the previous entry"
-    try:
-        canonical = rfc8785.dumps(doc)
-    except (ValueError, TypeError, RecursionError):
-        canonical = None
-    if canonical != body:
-        return "body is not in RFC 8785 canonical form"
-    return None
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
-
-
-def verify_log(
-    key: AuditKey,
-    entries: Iterable[tuple[Any, ...]],
-    checkpoints: dict[int, object],
-    head: tuple[Any, ...] | None,
-) -> AuditVerification:
-    """Check a snapshot of a log: ``(seq, body, hash)`` rows in seq order, checkpoint tokens
-    by seq, and the ``(seq, hash, mac)`` head, with text columns as raw bytes.
-
-    ``first_bad_seq`` is the lowest seq that can no longer be vouched for: the entry that
-    fails, or for a failure of a checkpoint or the head seal, the first entry after the last
-    checkpoint that held. Tampered data is reported, never raised.
-    """
-    cps = dict(checkpoints)
-    last, checked, proven, prev = 0, 0, 0, GENESIS_HASH
-    since_proven: dict[int, str] = {}  # chain hashes after the last good checkpoint
-
-    def fail(seq: int, reason: str) -> AuditVerification:
-        return AuditVerification(False, last, checked, seq, reason)
-
-    for seq, body, stored_hash in entries:
-        if seq <= last:
-            return fail(seq, f"entry {seq} lies before entry 1")
-        if seq != last + 1:
-            return fail(last + 1, f"entry {last + 1} missing (chain jumps from {last} to {seq})")
-        problem = _body_problem(seq, body, prev) if isinstance(body, bytes) else "no body"
-        if problem is not None:
-            return fail(seq, f"entry {seq}: {problem}")
-        digest = chain_hash(prev, body)
-        if _text(stored_hash) != digest:
-            return fail(seq, f"entry {seq}: hash does not match its contents")
-        last, prev = seq, digest
-        since_proven[seq] = digest
-        if seq not in cps:
-            continue
-        try:
-            claim = key.read_checkpoint(_text(cps.pop(seq)))
-        except AuditError as exc:
-            return fail(proven + 1, f"checkpoint at {seq}: {exc}")
-        if claim.seq != seq:
-            return fail(proven + 1, f"checkpoint at {seq}: the token covers entry {claim.seq}")
-        if claim.hash != digest:
-            why = f"hash does not match the chain (entries {proven + 1}..{seq} rewritten)"
-            return fail(proven + 1, f"checkpoint at {seq}: {why}")
-        checked, proven = checked + 1, seq
-        since_proven = {seq: digest}
-    beyond = [seq for seq in cps if seq > last]
-    if beyond:
-        return fail(last + 1, f"checkpoint at {min(beyond)} lies beyond the last entry {last}")
-    if cps:
-        return fail(min(cps), f"checkpoint at {min(cps)} names no entry")
-    if head is None and last == 0:
-        return AuditVerification(True, 0, checked, None, "ok: empty log")
-    rewritten = f"log truncated or rewritten after entry {proven}"
-    if head is None:
-        return fail(proven + 1, f"head seal missing: {rewritten}")
-    head_seq, head_hash = head[0], _text(head[1])
-    if not key.head_seal_valid(head_seq, head_hash, _text(head[2])):
-        return fail(proven + 1, f"head seal invalid: {rewritten}")
-    if head_seq > last:
-        why = f"the head seal covers entry {head_seq} but the log ends at entry {last}"
-        return fail(last + 1, f"log truncated: {why}")
-    if since_proven.get(head_seq) != head_hash:
-        # The seal vouches for the chain up to its entry: a chain that differs there was
-        # rewritten (or spliced) at or after the last checkpoint that held.
-        return fail(proven + 1, f"head seal does not match entry {head_seq}: {rewritten}")
-    if head_seq < last:
-        why = f"entries {head_seq + 1}..{last} were appended without the audit key"
-        return fail(head_seq + 1, f"not covered by the head seal: {why}")
-    return AuditVerification(
-        True, last, checked, None, f"ok: {last} entries, {checked} checkpoints"
-    )

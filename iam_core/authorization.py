@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from iam_core.audit import AuditEvent
 from iam_core.errors import InvalidGrant, InvalidRequest, OAuthError
 from iam_core.iam import IAM
 from iam_core.policy import format_scope, parse_scope
@@ -180,13 +181,41 @@ class AuthorizationFlow:
         client_id = params.get("client_id", "")
         app = self._iam.registry.get_app(client_id)
         if app is None or not app.active:
-            raise InvalidRequest("unknown client_id")
+            raise self._refused(params, InvalidRequest("unknown client_id"))
         redirect_uri = params.get("redirect_uri") or (
             app.redirect_uris[0] if len(app.redirect_uris) == 1 else ""
         )
         if redirect_uri not in app.redirect_uris:
-            raise InvalidRequest("redirect_uri is not registered for this client")
+            error = InvalidRequest("redirect_uri is not registered for this client")
+            raise self._refused(params, error)
         return app, redirect_uri
+
+    def _refused(self, params: Mapping[str, str], exc: OAuthError) -> OAuthError:
+        """Audit a refusal answered with an error page, not a redirect (RFC 6749 §4.1.2.1):
+        it names the client, agent and redirect URI the request claimed."""
+        actor = (params.get("requested_actor") or "")[:64]
+        self._iam.record(
+            AuditEvent(
+                event="request.refused",
+                outcome="denied",
+                reason=f"{exc.error}: {exc.description}",
+                method="GET",
+                path="/authorize",
+                client_id=(params.get("client_id") or "")[:64] or None,
+                act=(actor,) if actor else (),
+                details={"redirect_uri": (params.get("redirect_uri") or "")[:200]},
+            )
+        )
+        exc.audited = True
+        return exc
+
+    def code_subject(self, code: str) -> tuple[str, str | None] | None:
+        """The user and requested actor a code was issued for, to name them when its
+        redemption is refused; None for a code never issued."""
+        row = self._iam.store.one(
+            "SELECT user_id, requested_actor FROM auth_codes WHERE digest = ?", (_digest(code),)
+        )
+        return None if row is None else (str(row[0]), row[1])
 
     def start(self, params: Mapping[str, str]) -> AuthRequest:
         app, redirect_uri = self.client_for(params)

@@ -13,7 +13,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from iam_core.audit import AuditEvent, AuditKey, AuditLog
+from iam_core.audit import AuditEvent, AuditKey, AuditLog, AuditWitness
+from iam_core.audit_files import serving_key
+from iam_core.audit_witness import witness_path
 from iam_core.clock import Clock, SystemClock
 from iam_core.consent import ConsentStore
 from iam_core.errors import InsufficientScope, InvalidTarget, InvalidToken, TokenError
@@ -83,6 +85,7 @@ class IAM:
         config: IAMConfig | None = None,
         clock: Clock | None = None,
         audit_key: AuditKey | None = None,
+        audit_witness: AuditWitness | None = None,
         hasher: PasswordHasher = STRONG_HASHER,
     ) -> None:
         self.store = store
@@ -117,6 +120,7 @@ class IAM:
             audit_key or AuditKey.generate(),
             self.clock,
             checkpoint_every=self.config.checkpoint_every,
+            witness=audit_witness,
         )
         token_quota, approvals = self.config.agent_token_quota, self.config.approval_quota
         self.token_quota = Quota(token_quota, self.clock) if token_quota else None
@@ -124,10 +128,17 @@ class IAM:
 
     @classmethod
     def open(cls, path: str | Path, **kwargs: Any) -> IAM:
-        """An IAM over a database file, with its audit key in ``audit-key.json`` beside it."""
+        """An IAM over a database file, with its audit key in ``audit-key.json`` beside it
+        and its audit witness (:func:`witness_path`); a lost key is refused, never replaced."""
         path = Path(path)
-        key = AuditKey.load_or_create(path.parent / "audit-key.json")
-        return cls(Store(path), audit_key=key, **kwargs)
+        store = Store(path)
+        try:
+            key = serving_key(store, path.parent / "audit-key.json")
+            witness = AuditWitness(witness_path(path))
+            return cls(store, audit_key=key, audit_witness=witness, **kwargs)
+        except BaseException:
+            store.close()
+            raise
 
     def record(self, event: AuditEvent) -> None:
         """Append to the audit log, tagging the entry with the current request's trace id."""

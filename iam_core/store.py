@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._in_tx = 0
+        self._after_commit: list[Callable[[], None]] = []
         if self.path != MEMORY:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -70,10 +71,31 @@ class Store:
                 yield self._conn
             except BaseException:
                 self._in_tx = 0
+                self._after_commit.clear()
                 self._conn.execute("ROLLBACK")
                 raise
             self._in_tx = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._after_commit.clear()
+                raise
+            # Still under the lock, so that callbacks run in commit order.
+            callbacks, self._after_commit = self._after_commit, []
+            for callback in callbacks:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the current transaction commits (now, outside one).
+
+        Dropped if it rolls back. For records kept outside the database that must never claim
+        more than it holds, such as the audit witness (docs/design.md).
+        """
+        with self._lock:
+            if self._in_tx:
+                self._after_commit.append(callback)
+                return
+        callback()
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -3,8 +3,9 @@
 In-process by default — the apps are served through ``httpx.ASGITransport``, so every call
 is real HTTP semantics without a socket — or against a running server (``--server URL``).
 The default state lives in one documented folder under the current directory,
-``./.agent-iam/`` (override with ``AGENT_IAM_HOME``): ``iam.db``, ``audit-key.json`` and
-the agent runtime's ``agent-keys/``.
+``./.agent-iam/`` (override with ``AGENT_IAM_HOME``): ``iam.db``, ``audit-key.json``, the
+audit witness ``iam-audit-witness.jsonl`` (elsewhere with ``AGENT_IAM_WITNESS_DIR``) and the
+agent runtime's ``agent-keys/``.
 """
 
 from __future__ import annotations

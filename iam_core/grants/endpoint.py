@@ -34,7 +34,7 @@ from iam_core.registry import (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_TOKEN_EXCHANGE,
 )
-from iam_core.tokens import Token
+from iam_core.tokens import Token, parse_compact
 
 
 class TokenEndpoint:
@@ -141,8 +141,14 @@ class TokenEndpoint:
         self, grant: str | None, client: Client | None, form: Mapping[str, str], exc: OAuthError
     ) -> None:
         actors: tuple[str, ...] = ()
-        sub = client.id if client else None
-        if "actor_token" in form and client is not None and client.kind == "agent":
+        # Unauthenticated (a blocked agent, say): the client the request claims to be.
+        sub = client.id if client else _claimed_client(form)
+        if grant == GRANT_AUTHORIZATION_CODE:
+            # A code names whom it concerned: its user and requested actor, not the app.
+            code = self._flow.code_subject(form["code"]) if form.get("code") else None
+            sub, agent = code if code is not None else (None, None)
+            actors = (agent,) if agent else ()
+        elif "actor_token" in form and client is not None and client.kind == "agent":
             actors = act_chain({"sub": client.id})
             # A refused delegation names whom it was for: the subject token's user and its
             # chain with this agent in front (the trail of ATTACKS.md #5, #6, #7).
@@ -174,5 +180,13 @@ class TokenEndpoint:
 
 
 def _claimed_client(form: Mapping[str, str]) -> str | None:
+    """The client a request claims to be: ``client_id``, else its assertion's unverified
+    ``iss`` (RFC 7523 §3: the client's id), for the audit entry of a refusal only."""
     client_id = form.get("client_id")
+    if not client_id and form.get("client_assertion"):
+        try:
+            claimed = parse_compact(form["client_assertion"]).claims.get("iss")
+        except TokenError:
+            claimed = None
+        client_id = claimed if isinstance(claimed, str) else None
     return client_id[:64] if client_id else None

@@ -57,7 +57,11 @@ def tamper_audit_log(store: Store, seq: int, how: str) -> None:
     if how == "delete":
         store.execute("DELETE FROM audit_entries WHERE seq = ?", (seq,))
         return
-    store.execute("UPDATE audit_entries SET body = ? WHERE seq = ?", (body, seq))
+    # The queried outcome column too: verify re-derives it from the body (docs/attacks.md).
+    outcome = json.loads(body)["outcome"]
+    store.execute(
+        "UPDATE audit_entries SET body = ?, outcome = ? WHERE seq = ?", (body, outcome, seq)
+    )
     if how == "rewrite":
         # Re-link every entry from the edited one on: bodies name their predecessor's
         # hash, so each is rewritten too. Only the keys the attacker lacks can tell.

@@ -27,6 +27,7 @@ from iam_core.audit import (
     scrub,
 )
 from iam_core.audit_keys import agrees_with_jcs, canonical_bytes
+from iam_core.audit_verify import indexed_columns
 from iam_core.clock import ManualClock
 from iam_core.store import Store
 
@@ -484,10 +485,10 @@ def test_entries_appended_without_the_key_are_not_covered_by_the_head_seal(store
     del doc["hash"]
     body = rfc8785.dumps(doc)
     digest = hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
-    store.execute(
-        "INSERT INTO audit_entries (seq, event, outcome, actor_kind, agent_ids, body, hash) "
-        "VALUES (6, 'e', 'allowed', 'agent', '', ?, ?)",
-        (body.decode(), digest),
+    store.execute(  # with the queried columns derived from the body, as verify expects
+        "INSERT INTO audit_entries (seq, sub, client_id, event, outcome, actor_kind, trace_id, "
+        "agent_ids, body, hash) VALUES (6, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*indexed_columns(doc), body.decode(), digest),
     )
     result = log.verify()
     assert (result.ok, result.first_bad_seq) == (False, 6)

@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from agent_iam.audit import audit_verify
-from iam_core.audit import AuditEvent, AuditKey, AuditLog
+from iam_core.audit import AuditEvent, AuditKey, AuditLog, AuditWitness
+from iam_core.audit_verify import indexed_columns
+from iam_core.audit_witness import witness_path
 from iam_core.clock import ManualClock
 from iam_core.store import Store
 from tests.property.test_audit_tampering import _events, _jcs_number
@@ -47,7 +49,7 @@ def _file_log(events: list[AuditEvent], every: int) -> Iterator[Path]:
         db = Path(folder) / "iam.db"
         store, clock = Store(db), ManualClock(1_700_000_000.0)
         log = AuditLog(store, AuditKey.load_or_create(db.parent / "audit-key.json"), clock,
-                       checkpoint_every=every)  # fmt: skip
+                       checkpoint_every=every, witness=AuditWitness(witness_path(db)))  # fmt: skip
         for event in events:
             log.append(event)
             clock.advance(1.5)
@@ -101,11 +103,11 @@ def _rewrite_from(store: Store, rows: Rows, start: int, docs: list[dict[str, obj
     store.execute("DELETE FROM audit_entries WHERE seq >= ?", (start,))
     for offset, (body, digest) in enumerate(_chain(prev, docs)):
         seq = start + offset
+        # The queried columns as the log derives them: the attacker knows the schema.
         store.execute(
             "INSERT INTO audit_entries (seq, sub, client_id, event, outcome, actor_kind,"
-            " trace_id, agent_ids, body, hash) VALUES (?, NULL, NULL, 'x', 'allowed', 'app',"
-            " NULL, '', ?, ?)",
-            (seq, body, digest),
+            " trace_id, agent_ids, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, *indexed_columns(docs[offset]), body, digest),
         )
 
 
