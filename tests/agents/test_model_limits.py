@@ -37,9 +37,9 @@ SMALL, LARGE = 1_600, 32_000
 
 
 def _cost(text: str) -> float:
-    """Best of three: the least noisy estimate of the work on a shared machine."""
+    """Best of five: the least noisy estimate of the work on a shared machine."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         started = time.perf_counter()
         understand(text)
         best = min(best, time.perf_counter() - started)
@@ -54,7 +54,8 @@ def _fill(unit: str, size: int) -> str:
 @given(st.lists(st.sampled_from(ATOMS), min_size=1, max_size=3).map("".join))
 def test_reading_hostile_text_takes_linear_time(unit: str) -> None:
     small, large = _cost(_fill(unit, SMALL)), _cost(_fill(unit, LARGE))
-    assert large < 20 * small + 0.15, (unit, small, large)
+    # Slack for a loaded machine; each former pattern took 0.8-15 s on 32 kB of its atom.
+    assert large < 20 * small + 0.3, (unit, small, large)
 
 
 def test_a_32k_message_of_each_atom_is_read_quickly() -> None:
