@@ -31,6 +31,13 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 SESSION_COOKIE = "iam_session"
 _CSRF_FIELD = re.compile(r"name=csrf value='([0-9a-f]{64})'")
+_CSRF_META = re.compile(r"<meta name=csrf-token content='([0-9a-f]{64})'>")
+
+
+def _origin(url: str) -> str:
+    """The Origin header a browser sends with a form posted from a page at ``url``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class OAuthClientError(Exception):
@@ -184,9 +191,11 @@ class OAuthClient:
             description = landing.get("error_description", ["no login page was offered"])[0]
             raise OAuthClientError(400, error, description)
         request_id = landing["request_id"][0]
-        login = await self.http.post(
-            f"{self.issuer}/login",
-            data={"request_id": request_id, "username": user, "password": password},
+        # As a browser: open the login page (its form token and pre-session cookie), post it.
+        login = await self._post_form(
+            f"/login?request_id={request_id}",
+            "/login",
+            {"request_id": request_id, "username": user, "password": password},
         )
         session = login.cookies.get(SESSION_COOKIE)
         self.http.cookies.clear()
@@ -200,7 +209,7 @@ class OAuthClient:
             raise OAuthClientError(page.status_code, "consent_page", "no consent form")
         decision = await self.http.post(
             f"{self.issuer}/consent",
-            headers=cookie,
+            headers={**cookie, "Origin": _origin(self.issuer)},
             data={
                 "request_id": request_id,
                 "csrf": found.group(1),
@@ -213,6 +222,17 @@ class OAuthClient:
         if "error" in query:
             raise OAuthClientError(400, query["error"][0], query.get("error_description", [""])[0])
         return query["code"][0], verifier
+
+    async def _post_form(self, page: str, action: str, data: dict[str, str]) -> httpx.Response:
+        """Open an IAM page and post its form with the form's anti-CSRF token, as a browser
+        does (the page's cookies stay in the jar for the post)."""
+        shown = await self.http.get(f"{self.issuer}{page}")
+        found = _CSRF_FIELD.search(shown.text)
+        return await self.http.post(
+            f"{self.issuer}{action}",
+            headers={"Origin": _origin(self.issuer)},
+            data={**data, "csrf": found.group(1) if found else ""},
+        )
 
     def _redirect(self, response: httpx.Response, redirect_uri: str) -> str:
         if response.status_code not in (302, 303):
@@ -276,17 +296,22 @@ class OAuthClient:
     ) -> None:
         """Sign in to the account page as the user and withdraw consent for ``actor``."""
         self.http.cookies.clear()
-        login = await self.http.post(
-            f"{self.issuer}/login", data={"username": user, "password": password}
-        )
+        login = await self._post_form("/login", "/login", {"username": user, "password": password})
         session = login.cookies.get(SESSION_COOKIE)
         self.http.cookies.clear()
         if login.status_code != 303 or not session:
             raise OAuthClientError(login.status_code, "login_failed", "login was refused")
+        cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+        page = await self.http.get(f"{self.issuer}/account/consents", headers=cookie)
+        found = _CSRF_META.search(page.text)
         response = await self.http.post(
             f"{self.issuer}/account/consents/withdraw",
-            headers={"Cookie": f"{SESSION_COOKIE}={session}"},
-            data={"actor": actor, **_optional(client_id=client_id)},
+            headers={**cookie, "Origin": _origin(self.issuer)},
+            data={
+                "actor": actor,
+                "csrf": found.group(1) if found else "",
+                **_optional(client_id=client_id),
+            },
         )
         if response.status_code != 303:
             raise OAuthClientError(response.status_code, "withdraw_failed", response.text[:200])

@@ -81,6 +81,7 @@ class Conversation:
     events: list[dict[str, Any]] = field(default_factory=list)
     answer: str = ""
     failed: str | None = None  # why the run could not complete, None when it did
+    crashed: bool = False  # it failed on an error (model, graph), not on an IAM refusal
     seconds: dict[str, float] = field(default_factory=dict)
     handoffs: list[Conversation] = field(default_factory=list)
 
@@ -282,6 +283,7 @@ class AgentRuntime:
             convo.answer = scrub(str(convo.messages[-1].get("content") or ""))
         except Exception as exc:  # noqa: BLE001 — a failed run is reported, never a traceback
             convo.failed = scrub(f"{type(exc).__name__}: {exc}")
+            convo.crashed = True
         finally:
             total = time.perf_counter() - started
             convo.seconds = {

@@ -355,6 +355,12 @@ class AuthorizationFlow:
         """
         return hmac.new(session.encode(), request_id.encode(), hashlib.sha256).hexdigest()
 
+    @classmethod
+    def csrf_ok(cls, session: str, request_id: str, given: str) -> bool:
+        """Whether ``given`` is the consent form's token, compared in constant time."""
+        expected = cls.csrf_token(session, request_id)
+        return hmac.compare_digest(given.encode(), expected.encode())
+
     def session_user(self, session: str | None) -> str | None:
         if not session:
             return None

@@ -70,6 +70,9 @@ class IAMConfig:
     approval_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(5, 600))
     # Requests per agent at each resource server (the services read it from here).
     agent_request_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(300, 60))
+    # Failed logins before POST /login answers 429 (login_guard.py; None: off).
+    login_failures_per_account: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(5, 300))
+    login_failures_per_address: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(20, 300))
 
     def resource_map(self) -> Mapping[str, Resource]:
         return self.resources or default_resources(self.issuer)

@@ -29,14 +29,21 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def login_page(request_id: str, client_name: str, error: str | None = None) -> str:
+def _token(csrf: str) -> str:
+    """The anti-CSRF token field (``csrf.py``)."""
+    return f"<input type=hidden name=csrf value='{escape(csrf, quote=True)}'>"
+
+
+def login_page(
+    request_id: str, client_name: str, error: str | None = None, *, csrf: str = ""
+) -> str:
     alert = f"<p class=box role=alert>{escape(error)}</p>" if error else ""
     return _page(
         "Sign in",
         f"<p>Sign in to continue to <b>{escape(client_name)}</b>.</p>{alert}"
         "<form method=post action=/login>"
         f"<input type=hidden name=request_id value='{escape(request_id, quote=True)}'>"
-        "<label>User id <input name=username autocomplete=username required></label>"
+        f"{_token(csrf)}<label>User id <input name=username autocomplete=username required></label>"
         "<label>Password <input name=password type=password autocomplete=current-password"
         " required></label><button type=submit>Sign in</button></form>",
     )
@@ -87,13 +94,12 @@ def consent_page(
         f"{actor_box}{_scope_list(granted)}{details_box}{withheld_box}"
         "<form method=post action=/consent>"
         f"<input type=hidden name=request_id value='{escape(request_id, quote=True)}'>"
-        f"<input type=hidden name=csrf value='{escape(csrf, quote=True)}'>"
-        "<button name=decision value=approve type=submit>Allow</button>"
+        f"{_token(csrf)}<button name=decision value=approve type=submit>Allow</button>"
         "<button name=decision value=deny type=submit>Deny</button></form>",
     )
 
 
-def account_page(user: str, consents: Iterable[Mapping[str, str]]) -> str:
+def account_page(user: str, consents: Iterable[Mapping[str, str]], csrf: str) -> str:
     rows = "".join(
         "<div class=box>"
         f"<b>{escape(c['client_id'])}</b>"
@@ -102,10 +108,13 @@ def account_page(user: str, consents: Iterable[Mapping[str, str]]) -> str:
         "<form method=post action=/account/consents/withdraw>"
         f"<input type=hidden name=client_id value='{escape(c['client_id'], quote=True)}'>"
         f"<input type=hidden name=actor value='{escape(c['actor'], quote=True)}'>"
-        "<button type=submit>Withdraw</button></form></div>"
+        f"{_token(csrf)}<button type=submit>Withdraw</button></form></div>"
         for c in consents
     )
-    return _page(f"Consents of {user}", rows or "<p class=muted>No consents.</p>")
+    # The token also as a page-level meta (the OWASP cheat sheet's pattern for scripts), so
+    # that a client finds it even when no consent is listed.
+    meta = f"<meta name=csrf-token content='{escape(csrf, quote=True)}'>"
+    return _page(f"Consents of {user}", meta + (rows or "<p class=muted>No consents.</p>"))
 
 
 def error_page(title: str, message: str) -> str:

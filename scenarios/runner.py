@@ -19,7 +19,7 @@ import asyncio
 import multiprocessing
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -33,7 +33,7 @@ from scenarios.deployment import Deployment, deployment
 from scenarios.model import Kind, Run, Scenario
 
 if TYPE_CHECKING:
-    from agents.runtime import AgentRuntime
+    from agents.runtime import AgentRuntime, Conversation
 
 KINDS: tuple[Kind, ...] = ("attack", "benign")
 WORST_CASE_MODEL = "embedded-obedient"  # follows any instruction it reads: a hijacked model
@@ -126,6 +126,10 @@ async def play(
             await step.run(run)
         except Exception as exc:  # noqa: BLE001 — a broken step fails the run, visibly
             error = f"step “{step.describe()}” failed: {type(exc).__name__}: {exc}"
+        # An agent that crashed mid-task (not refused by the IAM) is an error of the run too.
+        crashed = [c for c in _all(run.conversations[marks[0] :]) if c.crashed]
+        if crashed and error is None:
+            error = f"step “{step.describe()}” failed: the agent crashed: {crashed[0].failed}"
         sequence.append(_step_record(step, run, marks))
         if error:
             break
@@ -151,6 +155,12 @@ async def play(
         error=error,
     )
     return outcome, run
+
+
+def _all(conversations: Iterable[Conversation]) -> Iterator[Conversation]:
+    for convo in conversations:
+        yield convo
+        yield from _all(convo.handoffs)
 
 
 def expectations(scenario: Scenario, kind: Kind, run: Run) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -29,7 +30,11 @@ MODELS: dict[str, Susceptibility] = {
 }
 DEFAULT_MODEL = "embedded-obedient"
 CREATED = 1_764_547_200  # fixed (2025-12-01): a completion must not depend on the clock
-MAX_BODY = 1 << 20
+# Input bounds (README, "Security limits"). The model's parsing is linear in its input, so
+# these bound each call's work; past them the API answers 413/400, never a 500.
+MAX_BODY = 512 * 1024  # bytes of one request
+MAX_MESSAGES = 256  # messages in one conversation
+MAX_MESSAGE_CHARS = 32 * 1024  # characters of one message's text (content or tool arguments)
 
 
 def _error(
@@ -73,12 +78,28 @@ async def chat_completions(request: Request) -> JSONResponse:
         return _error(400, "each message needs a role", param="messages")
     if not all(_well_formed(m) for m in messages):
         return _error(400, "tool_calls or tool_call_id do not follow the schema", param="messages")
+    if len(messages) > MAX_MESSAGES:
+        return _error(
+            400,
+            f"at most {MAX_MESSAGES} messages",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    if any(_length(m) > MAX_MESSAGE_CHARS for m in messages):
+        return _error(
+            400,
+            f"a message is longer than {MAX_MESSAGE_CHARS} characters",
+            param="messages",
+            code="context_length_exceeded",
+        )
     tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(_is_function(t) for t in tools):
         return _error(400, "tools must be an array of function definitions", param="tools")
     if body.get("stream"):
         return _error(400, "streaming is not supported by the embedded model", param="stream")
-    message = respond(messages, tools, MODELS[model])
+    # Bounded and linear, yet CPU work: a worker thread keeps the event loop (the IAM and the
+    # services share it under ``agent-iam serve``) answering meanwhile.
+    message = await run_in_threadpool(respond, messages, tools, MODELS[model])
     prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
     completion_tokens = len(json.dumps(message).split())
     digest = hashlib.sha256(raw).hexdigest()[:24]
@@ -109,6 +130,16 @@ def _is_function(value: Any) -> bool:
     """``{"type": "function", "function": {"name": str, ...}}`` (a tool, or a tool call)."""
     function = value.get("function") if isinstance(value, dict) else None
     return isinstance(function, dict) and isinstance(function.get("name"), str)
+
+
+def _length(message: dict[str, Any]) -> int:
+    """Characters of a message's text: its content (or content parts) and tool arguments."""
+    content = message.get("content")
+    parts = content if isinstance(content, list) else [content]
+    size = sum(len(json.dumps(p)) if not isinstance(p, str) else len(p) for p in parts if p)
+    for call in message.get("tool_calls") or ():
+        size += len(str(call.get("function", {}).get("arguments", "")))
+    return size
 
 
 def _well_formed(message: dict[str, Any]) -> bool:

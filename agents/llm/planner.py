@@ -316,8 +316,10 @@ def _offer(data: Any, room_type: str | None) -> Mapping[str, Any] | None:
 
 
 _ASKS_FOR_SECRETS = re.compile(r"\b(token|api key|key|credential|secret|password)s?\b", re.I)
+# Each run starts at its token's start and is possessive: linear on hostile text.
 _SECRET = re.compile(
-    r"Bearer ([A-Za-z0-9._~+/-]{16,})|\b(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"
+    r"Bearer ([A-Za-z0-9._~+/-]{16,}+)"
+    r"|(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+)"
 )
 
 

@@ -6,6 +6,12 @@ reading is applied to text found in tool output when the model is set to obey it
 model reads a review's "book the suite…" as an instruction); see ``planner.py``.
 
 Deterministic by construction: regular expressions over the text, nothing random.
+
+Linear by construction too, since the text may be an attacker's (a review, a message): no
+pattern has nested or adjacent quantifiers over overlapping classes, every open-ended run
+starts only at the start of its token (a negative lookbehind) and is possessive or bounded,
+and "X … later Y" is two searches, not ``X.*Y`` (OWASP: Regular expression Denial of
+Service). ``tests/property/test_model_parsing.py`` holds parse time against a linear reference.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 
 # The actions, in the order the planner performs them when a request asks for several.
 ACTIONS = (
@@ -68,19 +75,26 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 _ROOM = re.compile(r"\b(single|double|suite)\b", re.I)
 _HOTEL = re.compile(
     r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3})"
-    r"|\b(grand-meridian|harbor-view|alpine-lodge|[a-z]+(?:-[a-z]+)+-hotel)\b"
+    # A hotel slug starts at its token's start and is at most five words: one scan per token.
+    r"|(?<![\w-])(grand-meridian|harbor-view|alpine-lodge|[a-z]+(?:-[a-z]+){1,4}-hotel)\b"
 )
 _NOT_HOTELS = {"alice", "bob", "carol", "dave", "i", "the", "my", "booking", "staff", "ai"}
 _BOOKING_ID = re.compile(r"\bbk-[A-Za-z0-9]{3,12}\b")
 _PAYMENT_ID = re.compile(r"\bpay-[A-Za-z0-9]{3,12}\b")
 _REQUEST_ID = re.compile(r"\breq-[A-Za-z0-9]{3,12}\b")
-_CARD_ID = re.compile(r"\bpm-[a-z0-9._-]+-\d+\b")
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+_CARD_ID = re.compile(r"(?<![\w.-])pm-[a-z0-9._-]{1,64}-\d{1,9}\b")
+# RFC 5321 §4.5.3.1: a local part of at most 64 octets, a domain of at most 255.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,252}\.[A-Za-z]{2,63}\b"
+)
+# A number is read whole (possessive, from its first digit) and judged in ``_money``.
+_NUMBER = r"(?<![\d,.])(\d[\d,]*+(?:\.\d{1,2})?+)"
 _MONEY = re.compile(
-    r"(?:\$|usd\s*|eur\s*|€)\s*(\d[\d,]*(?:\.\d{1,2})?)"
-    r"|\b(\d[\d,]*(?:\.\d{1,2})?)\s*(dollars|euros|usd|eur|cents)\b",
+    rf"(?:\$|usd|eur|€)\s*+{_NUMBER}|{_NUMBER}\s*+(dollars|euros|usd|eur|cents)\b",
     re.I,
 )
+# Above this an amount is not a hotel price but an attack or a typo: refused, not charged.
+MAX_AMOUNT_CENTS = 100_000_000_00
 _GUEST_ID = re.compile(r"\b(?:guest|profile of|details of|for)\s+([a-z][a-z0-9._-]{1,40})\b")
 _STAFF_ID = re.compile(r"\bto\s+(?:staff\s+(?:member\s+)?)?([a-z][a-z0-9._-]{1,40})\b")
 
@@ -93,11 +107,11 @@ _VERBS: dict[str, re.Pattern[str]] = {
     "book": re.compile(r"\b(book|reserve)\b(?!ings?\b)", re.I),
     "pay": re.compile(r"\b(pay|charge)\b(?!-)", re.I),
     "my_bookings": re.compile(r"\b(my|list|show)\s+(my\s+)?bookings\b", re.I),
-    "show_booking": re.compile(r"\b(look up|show|check|status of|details of)\b.*\bbk-", re.I),
+    "show_booking": re.compile(r"\b(look up|show|check|status of|details of)\b", re.I),
     "cancel": re.compile(r"\bcancel\b", re.I),
-    "change_dates": re.compile(r"\b(change|move|reschedule|extend)\b.*\bbk-", re.I),
+    "change_dates": re.compile(r"\b(change|move|reschedule|extend)\b", re.I),
     "rate_override": re.compile(
-        r"\b(rate override|override the rate|set the rate|manager rate|apply .*rate)\b", re.I
+        r"\b(rate override|override the rate|set the rate|manager rate)\b", re.I
     ),
     "refund": re.compile(r"\brefund\b", re.I),
     "guest_profile": re.compile(r"\b(passport|profile|personal details|date of birth)\b", re.I),
@@ -106,7 +120,7 @@ _VERBS: dict[str, re.Pattern[str]] = {
     "assign": re.compile(r"\bassign\b", re.I),
     "concierge": re.compile(
         r"\b(concierge|ask the (front )?desk|send|forward|email|mail|arrange|extra|taxi|"
-        r"late check-?out|wake-?up call)\b(?!.*\bstaff assistant\b)",
+        r"late check-?out|wake-?up call)\b",
         re.I,
     ),
     "handoff": re.compile(
@@ -115,6 +129,17 @@ _VERBS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
 }
+
+
+# Verbs that count only with something after them on the same line ("show … bk-1234"):
+# two linear searches where ``verb.*later`` would rescan the line from every verb.
+_LATER: dict[str, re.Pattern[str]] = {
+    "show_booking": re.compile(r"\bbk-"),
+    "change_dates": re.compile(r"\bbk-"),
+}
+_APPLY_RATE = (re.compile(r"\bapply ", re.I), re.compile(r"rate\b", re.I))
+# "send … to the staff assistant" is a hand-off, not a concierge request.
+_STAFF_ASSISTANT = re.compile(r"\bstaff assistant\b", re.I)
 
 
 @dataclass
@@ -134,6 +159,7 @@ class Intent:
     recipient: str | None = None
     guest_id: str | None = None
     staff_id: str | None = None
+    bad_amount: bool = False  # an amount was named but is no sane price (absurd, overflow)
     text: str = ""
 
     def wants(self, action: str) -> bool:
@@ -143,7 +169,9 @@ class Intent:
 def understand(text: str) -> Intent:
     """Read one request (or one piece of injected text) into an :class:`Intent`."""
     intent = Intent(text=text.strip())
-    found = {a for a, verb in _VERBS.items() if verb.search(text)}
+    found = {a for a, verb in _VERBS.items() if _says(a, verb, text)}
+    if _followed(*_APPLY_RATE, text):
+        found.add("rate_override")
     if "handoff" in found or "list_requests" in found:
         found.discard("concierge")
     dates = _dates(text)
@@ -164,7 +192,7 @@ def understand(text: str) -> Intent:
     intent.card_id = _first(_CARD_ID, text)
     email = _EMAIL.search(text)
     intent.recipient = email.group(0) if email else None
-    intent.amount_cents = _money(text)
+    intent.amount_cents, intent.bad_amount = _money(text)
     if "change_dates" in found and "book" in found and intent.booking_id:
         found.discard("book")  # "change booking bk-… to …" is not a new booking
     if "cancel" in found:
@@ -221,15 +249,51 @@ def _hotel(text: str) -> str | None:
     return None
 
 
-def _money(text: str) -> int | None:
+def _money(text: str) -> tuple[int | None, bool]:
+    """The amount named, in cents, and whether a named amount had to be refused.
+
+    Decimal arithmetic, so "$" followed by hundreds of nines is a refused amount rather than
+    a float overflow.
+    """
     m = _MONEY.search(text)
     if not m:
-        return None
+        return None, False
     raw = (m.group(1) or m.group(2)).replace(",", "")
     unit = (m.group(3) or "").lower()
-    if unit == "cents":
-        return int(float(raw))
-    return round(float(raw) * 100)
+    if len(raw) > 24:  # far above MAX_AMOUNT_CENTS; spare Decimal the digits
+        return None, True
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None, True
+    cents = int(value) if unit == "cents" else int((value * 100).to_integral_value())
+    if not 0 < cents <= MAX_AMOUNT_CENTS:
+        return None, True
+    return cents, False
+
+
+def _says(action: str, verb: re.Pattern[str], text: str) -> bool:
+    """Whether ``text`` asks for ``action``, in one pass per pattern."""
+    if action in _LATER:
+        return _followed(verb, _LATER[action], text)
+    if action == "concierge":
+        # A concierge verb not followed on its line by "staff assistant".
+        for line in text.split("\n"):
+            ends = [m.end() for m in verb.finditer(line)]
+            handoffs = [m.start() for m in _STAFF_ASSISTANT.finditer(line)]
+            if ends and (not handoffs or ends[-1] > handoffs[-1]):
+                return True
+        return False
+    return verb.search(text) is not None
+
+
+def _followed(first: re.Pattern[str], then: re.Pattern[str], text: str) -> bool:
+    """``first.*then`` on one line (``.`` stops at a newline), without backtracking."""
+    for line in text.split("\n"):
+        m = first.search(line)
+        if m and then.search(line, m.end()):
+            return True
+    return False
 
 
 def _first(pattern: re.Pattern[str], text: str) -> str | None:

@@ -17,7 +17,7 @@ from iam_core.clock import ManualClock
 from iam_core.seed import REDIRECT_URIS
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import BA, alice_obo, bearer, iam_of, url, world
-from tests.iam_core.helpers import consented_code
+from tests.iam_core.helpers import consented_code, sign_in
 
 pytestmark = pytest.mark.anyio
 WEB = REDIRECT_URIS["hotel-web"]
@@ -203,9 +203,8 @@ async def test_a_failed_login_never_records_what_was_typed_as_the_user_id(
     dep: Deployment,
 ) -> None:
     """A password typed into the user field stays out of the audit log."""
-    start = await dep.http.get("/login")
-    assert start.status_code == 200
-    await dep.http.post("/login", data={"username": "hunter2-secret", "password": "x"})
+    failed = await sign_in(dep.http, "hunter2-secret", "x")
+    assert failed.status_code == 401
     assert dep.iam is not None
     entries = dep.iam.audit.query(event="login.failed")
     assert entries and entries[-1].sub is None

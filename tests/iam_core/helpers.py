@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import httpx
 
 from agents.oauth import decode_unverified
 from iam_core.audit import AuditEntry
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment
+
+_FORM_TOKEN = re.compile(r"name=csrf value='([0-9a-f]{64})'")
+
+
+def form_token(page: httpx.Response) -> str:
+    """The anti-CSRF token of the form on an IAM page."""
+    found = _FORM_TOKEN.search(page.text)
+    assert found is not None, "the page has no form token"
+    return found.group(1)
+
+
+async def sign_in(
+    http: httpx.AsyncClient, user: str, password: str, request_id: str = "", **headers: str
+) -> httpx.Response:
+    """Open the login page (its token, its pre-session cookie) and post it, as a browser."""
+    page = await http.get("/login", params={"request_id": request_id} if request_id else None)
+    data = {"username": user, "password": password, "csrf": form_token(page)}
+    if request_id:
+        data["request_id"] = request_id
+    return await http.post("/login", data=data, headers=headers)
 
 
 def claims(response: dict[str, Any]) -> dict[str, Any]:

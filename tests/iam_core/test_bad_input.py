@@ -7,7 +7,7 @@ import pytest
 from agents.oauth import pkce_pair
 from iam_core.seed import REDIRECT_URIS
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import audit, consented_code
+from tests.iam_core.helpers import audit, consented_code, sign_in
 
 pytestmark = pytest.mark.anyio
 WEB = REDIRECT_URIS["hotel-web"]
@@ -160,9 +160,7 @@ async def test_a_wrong_password_shows_the_login_page_again_and_is_audited(
     """401 with the form, and a login.failed entry that holds no password."""
     start = await dep.http.get("/authorize", params=authorize_params())
     request_id = start.headers["location"].split("request_id=")[1]
-    response = await dep.http.post(
-        "/login", data={"request_id": request_id, "username": "alice", "password": "guess-123"}
-    )
+    response = await sign_in(dep.http, "alice", "guess-123", request_id)
     assert response.status_code == 401 and "Wrong user id or password" in response.text
     entry = audit(dep, "login.failed")[-1]
     assert entry.sub == "alice" and "guess-123" not in str(entry.to_dict())
@@ -367,10 +365,7 @@ async def test_a_consent_post_without_the_forms_csrf_token_is_refused(dep: Deplo
 
     start = await dep.http.get("/authorize", params=authorize_params())
     request_id = start.headers["location"].split("request_id=")[1]
-    login = await dep.http.post(
-        "/login",
-        data={"request_id": request_id, "username": "alice", "password": DEMO_PASSWORDS["alice"]},
-    )
+    login = await sign_in(dep.http, "alice", DEMO_PASSWORDS["alice"], request_id)
     cookie = {"Cookie": f"iam_session={login.cookies['iam_session']}"}
     dep.http.cookies.clear()
     for forged in ({}, {"csrf": "0" * 64}):

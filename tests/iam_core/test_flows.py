@@ -7,7 +7,7 @@ import pytest
 from agent_iam import token_flows
 from iam_core.tokens import ACCESS_TOKEN_TYP
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import audit, claims
+from tests.iam_core.helpers import audit, claims, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -86,10 +86,7 @@ async def test_the_consent_page_names_the_client_the_agent_and_the_scopes(
     }
     start = await dep.http.get("/authorize", params=params)
     request_id = start.headers["location"].split("request_id=")[1]
-    login = await dep.http.post(
-        "/login",
-        data={"request_id": request_id, "username": "alice", "password": DEMO_PASSWORDS["alice"]},
-    )
+    login = await sign_in(dep.http, "alice", DEMO_PASSWORDS["alice"], request_id)
     page = await dep.http.get(login.headers["location"])
     dep.http.cookies.clear()
     assert page.status_code == 200
