@@ -107,7 +107,7 @@ class TokenGuard:
         except TokenError as exc:
             raise self._refuse(request, token, InvalidToken(str(exc))) from exc
         self._check_quota(request, token)
-        reason = self._rule_violation(rule, token)
+        reason = rule_violation(rule, token, self.policy)
         if reason is not None:
             raise self._refuse(request, token, InsufficientScope(reason, scope=rule.scope))
         access = Access(self, request, rule, token)
@@ -192,33 +192,6 @@ class TokenGuard:
             )
         check_binding(token.claims, proof)
 
-    def _rule_violation(self, rule: Rule, token: Token) -> str | None:
-        """Why ``token`` may not call a route with ``rule`` (a 403), or None."""
-        kind = token.token_type
-        if kind not in rule.kinds:
-            if rule.kinds <= HUMAN:
-                return f"needs a human subject (OBO or user token), got a {kind} token"
-            if rule.kinds == frozenset({TokenType.APP}):
-                return f"App token only, got a {kind} token"
-            return f"{kind} tokens may not call this route"
-        if kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients:
-            return f"client {token.sub} may not call this route"
-        if len(token.actors) > self.policy.max_delegation_depth:
-            return f"delegation chain deeper than {self.policy.max_delegation_depth}"
-        # Which agents may act here is named by registry roles (docs/attacks.md #7).
-        agent_roles = rule.agent_roles
-        if token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
-            return f"agent {token.actors[0]} may not act on this route"
-        if rule.by_role and not holds_role_for(token, rule.scope, self.policy):
-            needed = ", ".join(sorted(self.policy.roles_granting(rule.scope)))
-            return (
-                f"role insufficient: needs one of {needed}"
-                f" (user {token.sub}, agent {token.actors[0] if token.actors else '-'})"
-            )
-        if rule.scope not in token.scopes:
-            return f"missing scope {rule.scope}"
-        return None
-
     def _refuse(
         self,
         request: Request,
@@ -259,6 +232,34 @@ class TokenGuard:
         )
 
 
+def rule_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | None:
+    """Why ``token`` may not call a route with ``rule`` (a 403), or None (steps 6-9)."""
+    kind = token.token_type
+    if kind not in rule.kinds:
+        if rule.kinds <= HUMAN:
+            return f"needs a human subject (OBO or user token), got a {kind} token"
+        if rule.kinds == frozenset({TokenType.APP}):
+            return f"App token only, got a {kind} token"
+        return f"{kind} tokens may not call this route"
+    if kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients:
+        return f"client {token.sub} may not call this route"
+    if len(token.actors) > policy.max_delegation_depth:
+        return f"delegation chain deeper than {policy.max_delegation_depth}"
+    # Which agents may act here is named by registry roles (docs/attacks.md #7).
+    agent_roles = rule.agent_roles
+    if token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
+        return f"agent {token.actors[0]} may not act on this route"
+    if rule.by_role and not holds_role_for(token, rule.scope, policy):
+        needed = ", ".join(sorted(policy.roles_granting(rule.scope)))
+        return (
+            f"role insufficient: needs one of {needed}"
+            f" (user {token.sub}, agent {token.actors[0] if token.actors else '-'})"
+        )
+    if rule.scope not in token.scopes:
+        return f"missing scope {rule.scope}"
+    return None
+
+
 def _credentials(request: Request) -> tuple[str, str | None]:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -268,4 +269,4 @@ def _credentials(request: Request) -> tuple[str, str | None]:
     return scheme, None
 
 
-__all__ = ["HUMAN", "Access", "Guard", "Rule", "TokenGuard"]
+__all__ = ["HUMAN", "Access", "Guard", "Rule", "TokenGuard", "rule_violation"]
