@@ -14,12 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent_iam import token_flows
-from hotel.access import GUEST_AGENT, HUMAN, Rule
+from hotel.access import GUEST_AGENT, HUMAN, Rule, holds_role_for
 from hotel.guard import rule_violation
+from hotel.world_seed import ALICE_BOOKING_ID
 from iam_core.resource_server import ResourcePolicy
 from iam_core.tokens import ACTOR_ROLES_CLAIM, Token, TokenType
 from scenarios.deployment import Deployment
-from tests.hotel.helpers import assert_allowed, assert_refused, bearer, url
+from tests.hotel.helpers import assert_allowed, assert_refused, bearer, mint, url
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +150,31 @@ def test_user_and_app_tokens_have_no_actor_roles() -> None:
     for kind in (TokenType.USER, TokenType.APP):
         assert Token({"roles": ["guest-assistant"]}, kind).actor_roles == frozenset()
     assert {"guest-assistant"} == GUEST_AGENT
+
+
+def test_only_a_human_subject_counts_as_staff() -> None:
+    """A staff role in a non-human token (an App token, say) never makes it staff."""
+    policy = ResourcePolicy()
+    for kind, expected in ((TokenType.USER, True), (TokenType.APP, False)):
+        token = Token({"sub": "carol", "roles": ["front-desk"]}, kind)
+        assert holds_role_for(token, "booking:modify", policy) is expected
+
+
+async def test_staff_may_not_act_on_a_guests_object_where_the_route_does_not_allow_it(
+    dep: Deployment,
+) -> None:
+    """Cancelling is for the owner only: a front-desk token with the scope is still refused."""
+    token = mint(
+        dep,
+        TokenType.USER,
+        sub="carol",
+        client_id="staff-console",
+        service="booking",
+        scopes="booking:cancel",
+        extra={"roles": ["front-desk"]},
+    )
+    response = await dep.http.delete(
+        url(dep, "booking", f"/bookings/{ALICE_BOOKING_ID}"), headers=bearer(token)
+    )
+    assert response.status_code == 403, response.text
+    assert "owner mismatch" in response.json()["error_description"]
