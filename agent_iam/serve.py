@@ -24,12 +24,13 @@ from rich.console import Console
 
 from agents.llm.embedded import create_app as embedded_model_app
 from hotel.app import SERVICES, build_hotel
-from hotel.revocation_feed import SetPoller, polling
 from hotel.world import HotelWorld
 from iam_core.audit import AuditError, AuditLog, AuditWitness
 from iam_core.audit_files import serving_key
 from iam_core.audit_witness import witness_path
 from iam_core.clock import SystemClock
+from iam_core.policy import Policy
+from iam_core.resource_server import ResourcePolicy, SetPoller, polling
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
 from scenarios.deployment import (
@@ -89,6 +90,8 @@ def standalone_service(
         base_url=base_url,
         backend_secret=DEMO_SECRETS["booking-backend"],
         baseline=baseline,
+        # The IAM's published policy (this lab runs the default one at the issuer too).
+        policy=ResourcePolicy.of(Policy()),
         only=(name,),
     )
 

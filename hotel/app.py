@@ -4,8 +4,13 @@
 simulations) they are mounted under ``/hotel/<service>`` beside the IAM, share its audit
 log, and receive revocations synchronously from its publisher. A service run alone
 (``agent-iam serve --only booking``) reaches a remote IAM over HTTP and long-polls its
-Security Event Tokens instead. With ``baseline=True`` the same routes run behind the
-shared-API-key guard of :mod:`hotel.baseline`.
+Security Event Tokens instead (:class:`iam_core.resource_server.SetPoller`). With
+``baseline=True`` the same routes run behind the shared-API-key guard of :mod:`hotel.baseline`.
+
+Everything the IAM decides — the scope catalogue and which roles grant what
+(:class:`ResourcePolicy`), the audit sink, the quota, the revocation feed — is handed in by
+the composition root (``scenarios/deployment.py``, ``agent_iam/serve.py``); the services
+import only the resource-server kit.
 """
 
 from __future__ import annotations
@@ -18,17 +23,23 @@ import httpx
 from fastapi import FastAPI
 
 from hotel import availability, booking, concierge, payment
+from hotel.access import Guard, Rule, rule_scopes
 from hotel.backend_client import AppToken, AvailabilityClient, SharedKey
 from hotel.baseline import DEMO_API_KEY, BaselineGuard
-from hotel.guard import Guard
+from hotel.guard import TokenGuard
 from hotel.world import HotelWorld
-from iam_core.audit import AuditLog
-from iam_core.clock import Clock
-from iam_core.dpop import DPoPVerifier, ReplayCache
-from iam_core.events import RevokedTokens, SecurityEventPublisher
-from iam_core.jwks_client import RemoteJWKS
-from iam_core.policy import Policy
-from iam_core.quota import QuotaSpec
+from iam_core.resource_server import (
+    AuditSink,
+    Clock,
+    DPoPVerifier,
+    Quota,
+    QuotaSpec,
+    RemoteJWKS,
+    ReplayCache,
+    ResourcePolicy,
+    RevokedTokens,
+    SecurityEventSource,
+)
 
 SERVICES = ("availability", "booking", "payment", "concierge")
 BACKEND_CLIENT = "booking-backend"
@@ -41,7 +52,7 @@ class Hotel:
     world: HotelWorld
     apps: dict[str, FastAPI]
     urls: dict[str, str]
-    guards: dict[str, Any]
+    guards: dict[str, Guard]
     keys: RemoteJWKS | None = None
     revoked: RevokedTokens | None = None
     unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
@@ -70,32 +81,36 @@ def _constant(body: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:
 def build_hotel(
     *,
     world: HotelWorld,
-    audit: AuditLog,
+    audit: AuditSink,
     clock: Clock,
     issuer: str,
     http: httpx.AsyncClient,
+    policy: ResourcePolicy,
     base_url: str | None = None,
     backend_secret: str,
     baseline: bool = False,
-    events: SecurityEventPublisher | None = None,
-    policy: Policy | None = None,
+    events: SecurityEventSource | None = None,
     only: tuple[str, ...] = SERVICES,
     agent_quota: QuotaSpec | None = None,
 ) -> Hotel:
-    """The services in ``only``; ``http`` reaches the IAM (and availability, for holds)."""
+    """The services in ``only``; ``http`` reaches the IAM (and availability, for holds).
+
+    Refuses to start when a route asks for a scope the issuer's catalogue does not define.
+    """
+    check_scopes(policy)
     issuer = issuer.rstrip("/")
     base = (base_url or f"{issuer}/hotel").rstrip("/")
     urls = {name: f"{base}/{name}" for name in SERVICES}
     if baseline:
-        return _baseline(world, audit, http, urls, only)
+        return _baseline(world, audit, http, urls, only, policy)
     keys = RemoteJWKS(lambda: _get_json(http, f"{issuer}/jwks.json"), clock)
     revoked = RevokedTokens(clock, issuer=issuer, audience=urls["availability"])
     unsubscribe = (
         events.subscribe(lambda event: revoked.receive_claims(event.claims)) if events else None
     )
     dpop = DPoPVerifier(clock, ReplayCache(clock))
-    guards: dict[str, Any] = {
-        name: Guard(
+    guards: dict[str, Guard] = {
+        name: TokenGuard(
             service=name,
             audience=urls[name],
             issuer=issuer,
@@ -105,7 +120,8 @@ def build_hotel(
             clock=clock,
             dpop=dpop,
             policy=policy,
-            agent_quota=agent_quota,
+            # One count per service, as each service would keep in its own process.
+            quota=Quota(agent_quota, clock) if agent_quota else None,
         )
         for name in only
     }
@@ -127,18 +143,20 @@ def build_hotel(
 
 def _baseline(
     world: HotelWorld,
-    audit: AuditLog,
+    audit: AuditSink,
     http: httpx.AsyncClient,
     urls: dict[str, str],
     only: tuple[str, ...],
+    policy: ResourcePolicy,
 ) -> Hotel:
     staff_roles = {s.id: (s.role,) for s in world.staff()}
 
     def roles_of(user: str) -> tuple[str, ...]:
         return staff_roles.get(user, ("guest",))
 
-    guards: dict[str, Any] = {
-        name: BaselineGuard(service=name, audit=audit, roles_of=roles_of) for name in only
+    guards: dict[str, Guard] = {
+        name: BaselineGuard(service=name, audit=audit, roles_of=roles_of, policy=policy)
+        for name in only
     }
     holds = AvailabilityClient(http, urls["availability"], SharedKey(DEMO_API_KEY, BACKEND_CLIENT))
     apps = _apps(world, guards, holds, urls, "baseline", external_recipients=True)
@@ -147,7 +165,7 @@ def _baseline(
 
 def _apps(
     world: HotelWorld,
-    guards: dict[str, Any],
+    guards: dict[str, Guard],
     holds: AvailabilityClient,
     urls: dict[str, str],
     issuer: str,
@@ -173,6 +191,26 @@ def _apps(
         ),
     }
     return {name: makers[name]() for name in guards}
+
+
+SERVICE_RULES: dict[str, dict[str, Rule]] = {
+    "availability": availability.RULES,
+    "booking": booking.RULES,
+    "payment": payment.RULES,
+    "concierge": concierge.RULES,
+}
+
+
+def check_scopes(policy: ResourcePolicy) -> None:
+    """Every route's scope is one the issuer defines for that service (fail at start-up)."""
+    for service, rules in SERVICE_RULES.items():
+        asked = rule_scopes(rules)
+        unknown = policy.unknown(asked) | (frozenset(asked) - frozenset(policy.scopes_of(service)))
+        if unknown:
+            raise ValueError(
+                f"{service} routes ask for scopes the issuer does not define "
+                f"for it: {', '.join(sorted(unknown))}"
+            )
 
 
 async def _get_json(http: httpx.AsyncClient, url: str) -> dict[str, Any]:

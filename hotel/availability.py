@@ -13,15 +13,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 
-from hotel.guard import Access, Rule
+from hotel.access import Access, Guard, Rule, rule_scopes
 from hotel.service import service_app
 from hotel.world import HotelWorld
-from iam_core.tokens import TokenType
+from iam_core.resource_server import TokenType
 
 READ = Rule("availability:read", kinds=frozenset({TokenType.AGENT, TokenType.USER, TokenType.OBO}))
 HOLD = Rule(
     "availability:hold", kinds=frozenset({TokenType.APP}), clients=frozenset({"booking-backend"})
 )
+RULES = {"read": READ, "hold": HOLD}
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -34,16 +35,16 @@ class HoldRequest(BaseModel):
     holder: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> FastAPI:
+def create_app(world: HotelWorld, guard: Guard, *, resource: str, issuer: str) -> FastAPI:
     app = service_app(
         "availability",
         resource=resource,
         issuer=issuer,
-        scopes=["availability:read", "availability:hold"],
+        scopes=rule_scopes(RULES),
         description="Search rooms and rates; holds for the booking backend.",
     )
-    read = Depends(guard.require(READ))
-    hold = Depends(guard.require(HOLD))
+    read: Any = Depends(guard.require(READ))
+    hold: Any = Depends(guard.require(HOLD))
 
     @app.get("/hotels")
     async def hotels(access: Access = read) -> dict[str, Any]:

@@ -10,55 +10,64 @@ harness runs every case against this too, to show what agent IAM changes.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import Request
 
-from hotel.guard import Access, GuardDenied, Rule, deciding, trace_of
-from iam_core.audit import AuditEvent, AuditLog
-from iam_core.tokens import Token, TokenType
+from hotel.access import Access, Dependency, Rule, deciding, holds_role_for, trace_of
+from iam_core.resource_server import (
+    AuditEvent,
+    AuditSink,
+    CredentialsRequired,
+    InvalidToken,
+    ResourcePolicy,
+    Token,
+    TokenType,
+)
 
 DEMO_API_KEY = "hotel-shared-api-key-demo-0123456789"
 USER_HEADER = "x-user"
 
 
 class BaselineGuard:
-    """Same interface as :class:`hotel.guard.Guard`, with what a shared key can check."""
+    """A :class:`hotel.access.Guard`, with what a shared key can check."""
 
     def __init__(
         self,
         *,
         service: str,
-        audit: AuditLog,
+        audit: AuditSink,
         roles_of: Callable[[str], tuple[str, ...]],
+        policy: ResourcePolicy,
         api_key: str = DEMO_API_KEY,
     ) -> None:
         self.service = service
+        self.policy = policy
         self._audit = audit
         self._roles_of = roles_of
         self._api_key = api_key
 
-    def require(self, rule: Rule) -> Callable[[Request], AsyncIterator[Access]]:
+    def require(self, rule: Rule) -> Dependency:
         return deciding(self.check, rule)
 
     async def check(self, request: Request, rule: Rule) -> Access:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip(), self._api_key):
-            raise GuardDenied(401, "invalid_token", "the shared API key is required")
+            raise InvalidToken("the shared API key is required")
         user = request.headers.get(USER_HEADER, "").strip()
         if not user:
-            raise GuardDenied(401, "invalid_request", "name the user in the X-User header")
+            raise CredentialsRequired("name the user in the X-User header", realm="hotel")
         roles = self._roles_of(user)
         token = Token(_claims(user, roles), TokenType.USER)
         access = Access(self, request, rule, token)
-        if rule.roles_any and not rule.roles_any & set(roles):
+        if rule.by_role and not holds_role_for(token, rule.scope, self.policy):
             raise access.deny(f"role insufficient for {user}")
         if not rule.objects:
             access.allow("api key accepted")
         return access
 
-    def _record(
+    def record(
         self,
         request: Request,
         token: Token | None,

@@ -11,36 +11,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
+from hotel.access import (
+    ANY_HOTEL_AGENT,
+    GUEST_AGENT,
+    HUMAN,
+    STAFF_AGENT,
+    Access,
+    Guard,
+    Rule,
+    rule_scopes,
+)
+from hotel.authorization_details import HotelBookingDetail
 from hotel.backend_client import AvailabilityClient
-from hotel.guard import ANY_AGENT_OF_THE_HOTEL, GUEST_AGENTS, HUMAN, STAFF_AGENTS, Access, Rule
 from hotel.service import service_app
 from hotel.world import HotelWorld
 
-CREATE = Rule("booking:create", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
-READ = Rule("booking:read", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL, objects=True)
-LIST = Rule("booking:read", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL)
-MODIFY = Rule(
-    "booking:modify",
-    kinds=HUMAN,
-    roles_any=frozenset({"front-desk", "manager"}),
-    agents=STAFF_AGENTS,
-    objects=True,
-)
+CREATE = Rule("booking:create", kinds=HUMAN, agent_roles=GUEST_AGENT, objects=True)
+READ = Rule("booking:read", kinds=HUMAN, agent_roles=ANY_HOTEL_AGENT, objects=True)
+LIST = Rule("booking:read", kinds=HUMAN, agent_roles=ANY_HOTEL_AGENT)
+MODIFY = Rule("booking:modify", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT, objects=True)
 OVERRIDE = Rule(
-    "booking:rate-override",
-    kinds=HUMAN,
-    roles_any=frozenset({"manager"}),
-    agents=STAFF_AGENTS,
-    objects=True,
+    "booking:rate-override", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT, objects=True
 )
-CANCEL = Rule("booking:cancel", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
+CANCEL = Rule("booking:cancel", kinds=HUMAN, agent_roles=GUEST_AGENT, objects=True)
+RULES = {
+    "create": CREATE,
+    "read": READ,
+    "list": LIST,
+    "modify": MODIFY,
+    "override": OVERRIDE,
+    "cancel": CANCEL,
+}
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -61,36 +68,30 @@ class RateOverride(BaseModel):
     nightly_rate_cents: Annotated[int, Field(ge=0, le=10_000_000)]
 
 
-def outside_grant(grant: Mapping[str, Any], body: NewBooking, total_cents: int) -> str | None:
+def outside_grant(grant: HotelBookingDetail, body: NewBooking, total_cents: int) -> str | None:
     """Why a booking request exceeds its ``hotel_booking`` grant, or None (RFC 9396 §2)."""
-    for name, asked in (
-        ("hotel_id", body.hotel_id),
-        ("room_type", body.room_type),
-        ("check_in", body.check_in.isoformat()),
-        ("check_out", body.check_out.isoformat()),
+    for name, granted, asked in (
+        ("hotel_id", grant.hotel_id, body.hotel_id),
+        ("room_type", grant.room_type, body.room_type),
+        ("check_in", grant.check_in, body.check_in.isoformat()),
+        ("check_out", grant.check_out, body.check_out.isoformat()),
     ):
-        if name in grant and str(grant[name]) != asked:
-            return f"{name} {asked} is not the granted {grant[name]}"
-    cap = grant.get("max_total_cents")
-    if isinstance(cap, int) and total_cents > cap:
+        if granted is not None and granted != asked:
+            return f"{name} {asked} is not the granted {granted}"
+    cap = grant.max_total_cents
+    if cap is not None and total_cents > cap:
         return f"total {total_cents} above the granted {cap}"
     return None
 
 
 def create_app(
-    world: HotelWorld, guard: Any, holds: AvailabilityClient, *, resource: str, issuer: str
+    world: HotelWorld, guard: Guard, holds: AvailabilityClient, *, resource: str, issuer: str
 ) -> FastAPI:
     app = service_app(
         "booking",
         resource=resource,
         issuer=issuer,
-        scopes=[
-            "booking:create",
-            "booking:read",
-            "booking:modify",
-            "booking:cancel",
-            "booking:rate-override",
-        ],
+        scopes=rule_scopes(RULES),
         description="Bookings: owner checks, staff changes, manager overrides.",
     )
     create: Any = Depends(guard.require(CREATE))
@@ -106,8 +107,9 @@ def create_app(
     ) -> dict[str, Any]:
         offers = world.search(body.hotel_id, body.check_in, body.check_out, 1, body.room_type)
         total = offers[0].total_cents if offers else 0
-        if access.actors:
-            grant = access.grant("hotel_booking")
+        agent = access.acting_agent
+        if agent is not None:
+            grant = HotelBookingDetail.in_token(access.token)
             if grant is None:
                 raise access.deny(
                     "no hotel_booking grant: an agent may only book what the "
@@ -118,14 +120,14 @@ def create_app(
                 raise access.deny(f"request outside the grant: {reason}")
             if any(
                 b.status == "confirmed"
-                and b.acting_agent == access.actors[0]
+                and b.acting_agent == agent
                 and (b.hotel_id, b.check_in, b.check_out)
                 == (body.hotel_id, body.check_in, body.check_out)
                 for b in world.bookings_of(access.sub)
             ):
                 # One grant, one booking: a hijacked agent cannot book the same stay again.
                 raise access.deny("the hotel_booking grant was used already")
-        access.allow("booking within the grant" if access.actors else "booking by the guest")
+        access.allow("booking within the grant" if agent else "booking by the guest")
         hold = await holds.hold(
             body.hotel_id,
             body.room_type,
@@ -142,7 +144,7 @@ def create_app(
             body.check_out,
             hold_id=str(hold["id"]),
             created_by=access.sub,
-            acting_agent=access.actors[0] if access.actors else None,
+            acting_agent=agent,
         )
         return booking.as_dict()
 
@@ -153,7 +155,7 @@ def create_app(
     @app.get("/bookings/{booking_id}")
     async def get_booking(booking_id: Id, access: Access = read) -> dict[str, Any]:
         booking = world.booking(booking_id)
-        access.require_owner(booking.guest, booking_id, staff_may=True)
+        access.require_owner(booking.guest, booking_id, staff_scope=MODIFY.scope)
         return booking.as_dict()
 
     @app.patch("/bookings/{booking_id}/dates")

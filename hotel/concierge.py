@@ -14,21 +14,28 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from hotel.guard import ANY_AGENT_OF_THE_HOTEL, HUMAN, STAFF_AGENTS, Access, Rule
+from hotel.access import ANY_HOTEL_AGENT, HUMAN, STAFF_AGENT, Access, Guard, Rule, rule_scopes
 from hotel.service import service_app
 from hotel.world import HotelWorld
 
 HOTEL_DOMAIN = "hotel.example"
 # One plain address inside the hotel: no lists, quoting, source routes or second "@".
 HOTEL_ADDRESS = re.compile(r"[A-Za-z0-9._-]{1,64}@hotel\.example")
-STAFF = frozenset({"front-desk", "manager"})
 
-REQUEST = Rule("concierge:request", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL, objects=True)
-MY_REQUESTS = Rule("concierge:request", kinds=HUMAN, agents=ANY_AGENT_OF_THE_HOTEL)
-ALL_REQUESTS = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS)
-DIRECTORY = Rule("concierge:read", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS)
-ASSIGN = Rule("concierge:assign", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS, objects=True)
-PROFILE = Rule("concierge:pii", kinds=HUMAN, roles_any=STAFF, agents=STAFF_AGENTS, objects=True)
+REQUEST = Rule("concierge:request", kinds=HUMAN, agent_roles=ANY_HOTEL_AGENT, objects=True)
+MY_REQUESTS = Rule("concierge:request", kinds=HUMAN, agent_roles=ANY_HOTEL_AGENT)
+ALL_REQUESTS = Rule("concierge:read", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT)
+DIRECTORY = Rule("concierge:read", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT)
+ASSIGN = Rule("concierge:assign", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT, objects=True)
+PROFILE = Rule("concierge:pii", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT, objects=True)
+RULES = {
+    "request": REQUEST,
+    "mine": MY_REQUESTS,
+    "all": ALL_REQUESTS,
+    "directory": DIRECTORY,
+    "assign": ASSIGN,
+    "profile": PROFILE,
+}
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 
@@ -44,7 +51,7 @@ class Assignment(BaseModel):
 
 def create_app(
     world: HotelWorld,
-    guard: Any,
+    guard: Guard,
     *,
     resource: str,
     issuer: str,
@@ -55,7 +62,7 @@ def create_app(
         "concierge",
         resource=resource,
         issuer=issuer,
-        scopes=["concierge:request", "concierge:read", "concierge:assign", "concierge:pii"],
+        scopes=rule_scopes(RULES),
         description="Guest requests; staff directory, assignments, profiles.",
     )
     request_dep: Any = Depends(guard.require(REQUEST))
@@ -81,7 +88,7 @@ def create_app(
             body.text,
             body.recipient,
             created_by=access.sub,
-            acting_agent=access.actors[0] if access.actors else None,
+            acting_agent=access.acting_agent,
         )
         return created.as_dict()
 

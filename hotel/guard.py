@@ -7,171 +7,61 @@ Checks, in order (RFC 6750, RFC 9068 §4, RFC 8725, RFC 9449 §7):
    rate-limited), ``typ``, ``iss``, ``aud`` = this service, ``exp``/``nbf``/``iat``;
 3. not revoked (Security Event Tokens keep the list current);
 4. sender constraint: a ``cnf.jkt``-bound token needs a DPoP proof by that key;
-5. token type (e.g. "needs a human subject", "App token only");
-6. delegation chain: depth and which agents may act on this route;
-7. the user's role, when the route is for staff;
-8. scope;
-9. object ownership, decided by the route through :meth:`Access.require_owner`.
+5. the per-agent request quota;
+6. token type (e.g. "needs a human subject", "App token only");
+7. delegation chain: depth, and the acting agent's registry roles (``actor_roles``);
+8. the user's role, when the route is for staff (roles the issuer's policy grants the scope);
+9. scope;
+10. object ownership, decided by the route through :meth:`Access.require_owner`.
 
-Denials answer 401 ``invalid_token`` or 403 ``insufficient_scope`` with a
-``WWW-Authenticate`` header; every decision, allowed or denied, is one audit entry. A
-verified-token cache skips the signature check for a token seen before; revocation and
-expiry are still checked on every request, so the cache never lets a revoked token through.
+Denials are the kit's RFC 6750 errors (401 ``invalid_token``, 403 ``insufficient_scope``),
+which build their own ``WWW-Authenticate``; every decision, allowed or denied, is one audit
+entry. A verified-token cache skips the signature check for a token seen before; revocation
+and expiry are still checked on every request, so the cache never lets a revoked token
+through.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 from fastapi import Request
 
-from iam_core.audit import AuditEvent, AuditLog
-from iam_core.clock import Clock
-from iam_core.dpop import DPoPVerifier, check_binding
-from iam_core.errors import TokenError, description_text
-from iam_core.events import RevokedTokens
-from iam_core.jwks_client import RemoteJWKS
-from iam_core.policy import Policy, format_scope
-from iam_core.quota import Quota, QuotaSpec
-from iam_core.tokens import Token, TokenType, TokenVerifier, audience_matches, parse_compact
-from iam_core.trace import current_trace_id, parse_traceparent
+from hotel.access import HUMAN, Access, Dependency, Guard, Rule, deciding, holds_role_for, trace_of
+from iam_core.resource_server import (
+    AuditEvent,
+    AuditSink,
+    BearerError,
+    Clock,
+    CredentialsRequired,
+    DPoPVerifier,
+    InsufficientScope,
+    InvalidToken,
+    QuotaStore,
+    RemoteJWKS,
+    ResourcePolicy,
+    RevokedTokens,
+    TemporarilyUnavailable,
+    Token,
+    TokenError,
+    TokenType,
+    TokenVerifier,
+    audience_matches,
+    check_binding,
+    format_scope,
+    parse_compact,
+)
 
-HUMAN = frozenset({TokenType.OBO, TokenType.USER})
-ANY_TOKEN = frozenset(TokenType)
-STAFF_ROLES = frozenset({"front-desk", "manager"})
-# Which agents may act on which routes (the current actor of an OBO token).
-GUEST_AGENTS = frozenset({"booking-assistant"})
-STAFF_AGENTS = frozenset({"staff-assistant"})
-ANY_AGENT_OF_THE_HOTEL = GUEST_AGENTS | STAFF_AGENTS
-
-
-class GuardDenied(Exception):
-    """A refused request; becomes a 401/403 with ``WWW-Authenticate`` (RFC 6750 §3)."""
-
-    def __init__(self, status: int, error: str | None, description: str, scope: str | None = None):
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-        self.scope = scope
-
-    def challenge(self, scheme: str = "Bearer") -> str:
-        if self.error is None:  # RFC 6750 §3.1: no error code when no credentials were sent
-            return f'{scheme} realm="hotel"'
-        parts = [
-            f'{scheme} error="{self.error}"',
-            f'error_description="{description_text(self.description)}"',
-        ]
-        if self.scope:
-            parts.append(f'scope="{self.scope}"')
-        return ", ".join(parts)
+REALM = "hotel"
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """What a route requires beyond a valid token."""
+class TokenGuard:
+    """The :class:`hotel.access.Guard` that trusts the IAM's access tokens."""
 
-    scope: str
-    kinds: frozenset[TokenType] = ANY_TOKEN
-    roles_any: frozenset[str] = frozenset()  # the user must hold one of these roles
-    agents: frozenset[str] | None = None  # agents allowed to act here; None: any
-    clients: frozenset[str] | None = None  # for App tokens: which clients
-    objects: bool = False  # the route decides per object (Access.require_owner)
-
-
-class Recorder(Protocol):
-    """What an :class:`Access` needs from its guard: a place to record each decision."""
-
-    def _record(
-        self,
-        request: Request,
-        token: Token | None,
-        outcome: str,
-        reason: str,
-        object_id: str | None,
-        details: Mapping[str, Any],
-    ) -> None: ...
-
-
-def trace_of(request: Request) -> str | None:
-    """The W3C trace id of this request: the IAM's middleware's, or the caller's header."""
-    return current_trace_id.get() or parse_traceparent(request.headers.get("traceparent"))
-
-
-@dataclass
-class Access:
-    """A verified caller on one request; the route finishes the decision for objects."""
-
-    guard: Recorder
-    request: Request
-    rule: Rule
-    token: Token
-    decided: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def sub(self) -> str:
-        return self.token.sub
-
-    @property
-    def token_type(self) -> TokenType:
-        return self.token.token_type
-
-    @property
-    def actors(self) -> tuple[str, ...]:
-        return self.token.actors
-
-    @property
-    def roles(self) -> frozenset[str]:
-        roles = self.token.claims.get("roles") or ()
-        return frozenset(r for r in roles if isinstance(r, str))
-
-    @property
-    def is_staff(self) -> bool:
-        return self.token_type in HUMAN and bool(self.roles & STAFF_ROLES)
-
-    def grant(self, detail_type: str) -> Mapping[str, Any] | None:
-        """The token's RFC 9396 authorization_details entry of ``detail_type``, if any."""
-        for detail in self.token.claims.get("authorization_details") or ():
-            if isinstance(detail, Mapping) and detail.get("type") == detail_type:
-                return detail
-        return None
-
-    def allow(self, reason: str = "allowed", object_id: str | None = None) -> None:
-        self.guard._record(self.request, self.token, "allowed", reason, object_id, self.details)
-        self.decided = True
-
-    def deny(
-        self,
-        reason: str,
-        *,
-        object_id: str | None = None,
-        status: int = 403,
-        error: str = "insufficient_scope",
-    ) -> GuardDenied:
-        """Audit a denial and return the exception for the route to raise."""
-        self.guard._record(self.request, self.token, "denied", reason, object_id, self.details)
-        self.decided = True
-        return GuardDenied(status, error, reason, None)
-
-    def require_owner(self, owner: str, object_id: str, *, staff_may: bool = False) -> None:
-        """Object ownership: ``sub`` must own the object (or, if allowed, be staff)."""
-        if self.sub == owner:
-            self.allow("owner", object_id)
-        elif staff_may and self.is_staff:
-            self.allow("staff access", object_id)
-        else:
-            raise self.deny(
-                f"owner mismatch: {object_id} belongs to another user", object_id=object_id
-            )
-
-
-class Guard:
     def __init__(
         self,
         *,
@@ -180,48 +70,46 @@ class Guard:
         issuer: str,
         keys: RemoteJWKS,
         revoked: RevokedTokens,
-        audit: AuditLog,
+        audit: AuditSink,
         clock: Clock,
         dpop: DPoPVerifier,
-        policy: Policy | None = None,
+        policy: ResourcePolicy,
         leeway: int = 30,
         cache_size: int = 10_000,
-        agent_quota: QuotaSpec | None = None,
+        quota: QuotaStore | None = None,
     ) -> None:
         self.service = service
-        self._quota = Quota(agent_quota, clock) if agent_quota else None
         self.audience = audience
+        self.policy = policy
+        self._quota = quota
         self._keys = keys
         self._revoked = revoked
         self._audit = audit
         self._clock = clock
         self._dpop = dpop
-        self._policy = policy or Policy()
         self._verifier = TokenVerifier(keys, clock, issuer, leeway=leeway)
         self._leeway = leeway
         self._cache: OrderedDict[str, Token] = OrderedDict()
         self._cache_size = cache_size
 
-    def require(self, rule: Rule) -> Callable[[Request], Any]:
+    def require(self, rule: Rule) -> Dependency:
         """A FastAPI dependency enforcing ``rule``; gives the caller's :class:`Access`."""
         return deciding(self.check, rule)
 
     async def check(self, request: Request, rule: Rule) -> Access:
         scheme, raw = _credentials(request)
         if raw is None:
-            self._record(request, None, "denied", "no access token", None, {})
-            raise GuardDenied(401, None, "an access token is required")
+            self.record(request, None, "denied", "no access token", None, {})
+            raise CredentialsRequired("an access token is required", realm=REALM)
         token = await self._verified(request, raw)
         try:
             self._sender_constraint(request, scheme, raw, token)
         except TokenError as exc:
-            raise self._refuse(request, token, 401, "invalid_token", str(exc)) from exc
+            raise self._refuse(request, token, InvalidToken(str(exc))) from exc
         self._check_quota(request, token)
-        reason = self._rule_violation(rule, token)
+        reason = rule_violation(rule, token, self.policy)
         if reason is not None:
-            status, message = reason
-            error = "insufficient_scope" if status == 403 else "invalid_token"
-            raise self._refuse(request, token, status, error, message, rule.scope)
+            raise self._refuse(request, token, InsufficientScope(reason, scope=rule.scope))
         access = Access(self, request, rule, token)
         if not rule.objects:
             access.allow(f"{rule.scope} granted")
@@ -243,37 +131,37 @@ class Guard:
                 token = self._verifier.verify_parsed(jws, audience=None)
             except TokenError as exc:
                 claimed = _claimed(raw)  # whom the refusal concerned, as the request says
-                self._record(request, None, "denied", f"invalid token: {exc}", None, {}, claimed)
-                raise GuardDenied(401, "invalid_token", str(exc)) from exc
+                self.record(request, None, "denied", f"invalid token: {exc}", None, {}, claimed)
+                raise InvalidToken(str(exc)) from exc
             except (httpx.HTTPError, ValueError) as exc:
                 # The issuer's JWKS could not be fetched: fail closed, never a 500.
                 reason = f"signing keys unavailable ({type(exc).__name__})"
-                self._record(request, None, "denied", reason, None, {})
-                raise GuardDenied(401, "invalid_token", reason) from exc
+                self.record(request, None, "denied", reason, None, {})
+                raise InvalidToken(reason) from exc
             if not audience_matches(token.claims["aud"], self.audience):
                 presented = token.claims["aud"]
                 raise self._refuse(
                     request,
                     token,
-                    401,
-                    "invalid_token",
-                    f"audience mismatch: expected {self.audience}, presented {presented}",
-                    details={"expected_audience": self.audience, "presented_audience": presented},
+                    InvalidToken(
+                        f"audience mismatch: expected {self.audience}, presented {presented}"
+                    ),
+                    {"expected_audience": self.audience, "presented_audience": presented},
                 )
             self._cache[key] = token  # only tokens for this audience are ever cached
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         elif token.exp <= self._clock.now() - self._leeway:
             del self._cache[key]
-            raise self._refuse(request, token, 401, "invalid_token", "token expired")
+            raise self._refuse(request, token, InvalidToken("token expired"))
         revoked = self._revoked.reason(token.jti)
         if revoked is not None:
-            # The denial cites the revocation (ATTACKS.md #10): blocked, disabled, withdrawn.
-            raise self._refuse(request, token, 401, "invalid_token", f"token revoked: {revoked}")
+            # The denial cites the revocation (docs/attacks.md #10): blocked, disabled, withdrawn.
+            raise self._refuse(request, token, InvalidToken(f"token revoked: {revoked}"))
         return token
 
     def _check_quota(self, request: Request, token: Token) -> None:
-        """Per-agent request quota (denial of wallet, ATTACKS.md #16): 429 past the limit."""
+        """Per-agent request quota (denial of wallet, docs/attacks.md #16): 429 past it."""
         agent = token.actors[0] if token.actors else None
         if agent is None and token.token_type is TokenType.AGENT:
             agent = token.sub
@@ -287,9 +175,7 @@ class Guard:
                 f"(limit {spec.limit})"
             )
             details = {"agent": agent, "count": count, "limit": spec.limit}
-            raise self._refuse(
-                request, token, 429, "temporarily_unavailable", reason, None, details
-            )
+            raise self._refuse(request, token, TemporarilyUnavailable(reason), details)
 
     def _sender_constraint(self, request: Request, scheme: str, raw: str, token: Token) -> None:
         bound = "cnf" in token.claims
@@ -307,45 +193,17 @@ class Guard:
             )
         check_binding(token.claims, proof)
 
-    def _rule_violation(self, rule: Rule, token: Token) -> tuple[int, str] | None:
-        kind = token.token_type
-        if kind not in rule.kinds:
-            if rule.kinds <= HUMAN:
-                return 403, f"needs a human subject (OBO or user token), got a {kind} token"
-            if rule.kinds == frozenset({TokenType.APP}):
-                return 403, f"App token only, got a {kind} token"
-            return 403, f"{kind} tokens may not call this route"
-        if kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients:
-            return 403, f"client {token.sub} may not call this route"
-        if len(token.actors) > self._policy.max_delegation_depth:
-            return 403, f"delegation chain deeper than {self._policy.max_delegation_depth}"
-        if token.actors and rule.agents is not None and token.actors[0] not in rule.agents:
-            return 403, f"agent {token.actors[0]} may not act on this route"
-        if rule.roles_any:
-            roles = token.claims.get("roles") or ()
-            if kind not in HUMAN or not rule.roles_any & set(roles):
-                return 403, (
-                    f"role insufficient: needs one of {', '.join(sorted(rule.roles_any))}"
-                    f" (user {token.sub}, agent {token.actors[0] if token.actors else '-'})"
-                )
-        if rule.scope not in token.scopes:
-            return 403, f"missing scope {rule.scope}"
-        return None
-
     def _refuse(
         self,
         request: Request,
         token: Token,
-        status: int,
-        error: str,
-        reason: str,
-        scope: str | None = None,
+        error: BearerError,
         details: Mapping[str, Any] | None = None,
-    ) -> GuardDenied:
-        self._record(request, token, "denied", reason, None, details or {})
-        return GuardDenied(status, error, reason, scope)
+    ) -> BearerError:
+        self.record(request, token, "denied", error.description, None, details or {})
+        return error
 
-    def _record(
+    def record(
         self,
         request: Request,
         token: Token | None,
@@ -357,7 +215,6 @@ class Guard:
     ) -> None:
         """``claimed``: the (sub, client_id) a token that failed verification claims; named in
         ``details`` only, since ``sub`` and ``client_id`` hold verified identities."""
-        trace = trace_of(request)
         if token is None and claimed != (None, None):
             details = {**details, "claimed_sub": claimed[0], "claimed_client_id": claimed[1]}
         self._audit.append(
@@ -375,41 +232,38 @@ class Guard:
                 method=request.method,
                 path=request.url.path,
                 object_id=object_id,
-                trace_id=trace,
+                trace_id=trace_of(request),
                 details=dict(details),
             )
         )
 
 
-def deciding(
-    check: Callable[[Request, Rule], Awaitable[Access]], rule: Rule
-) -> Callable[[Request], Any]:
-    """The dependency around a guard's ``check``: every request ends in exactly one decision.
-
-    A rule without object decisions is decided inside ``check``: a plain dependency does.
-    Otherwise a yield dependency records a route that failed or forgot to decide.
-    """
-    if not rule.objects:
-
-        async def decided(request: Request) -> Access:
-            return await check(request, rule)
-
-        return decided
-
-    async def dependency(request: Request) -> AsyncIterator[Access]:
-        access = await check(request, rule)
-        try:
-            yield access
-        except Exception as exc:
-            # The route failed before deciding (e.g. an unknown object): record it.
-            if not access.decided:
-                access.deny(f"request failed: {str(exc)[:200]}")
-            raise
-        if not access.decided:
-            # A route that forgot to decide still leaves a trace of what it allowed.
-            access.allow("allowed (no object decision recorded)")
-
-    return dependency
+def rule_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | None:
+    """Why ``token`` may not call a route with ``rule`` (a 403), or None (steps 6-9)."""
+    kind = token.token_type
+    if kind not in rule.kinds:
+        if rule.kinds <= HUMAN:
+            return f"needs a human subject (OBO or user token), got a {kind} token"
+        if rule.kinds == frozenset({TokenType.APP}):
+            return f"App token only, got a {kind} token"
+        return f"{kind} tokens may not call this route"
+    if kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients:
+        return f"client {token.sub} may not call this route"
+    if len(token.actors) > policy.max_delegation_depth:
+        return f"delegation chain deeper than {policy.max_delegation_depth}"
+    # Which agents may act here is named by registry roles (docs/attacks.md #7).
+    agent_roles = rule.agent_roles
+    if token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
+        return f"agent {token.actors[0]} may not act on this route"
+    if rule.by_role and not holds_role_for(token, rule.scope, policy):
+        needed = ", ".join(sorted(policy.roles_granting(rule.scope)))
+        return (
+            f"role insufficient: needs one of {needed}"
+            f" (user {token.sub}, agent {token.actors[0] if token.actors else '-'})"
+        )
+    if rule.scope not in token.scopes:
+        return f"missing scope {rule.scope}"
+    return None
 
 
 def _claimed(raw: str) -> tuple[str | None, str | None]:
@@ -434,4 +288,4 @@ def _credentials(request: Request) -> tuple[str, str | None]:
     return scheme, None
 
 
-__all__ = ["ANY_TOKEN", "HUMAN", "Access", "Guard", "GuardDenied", "Recorder", "Rule"]
+__all__ = ["HUMAN", "Access", "Guard", "Rule", "TokenGuard", "rule_violation"]

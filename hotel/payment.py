@@ -17,19 +17,15 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from hotel.guard import GUEST_AGENTS, HUMAN, STAFF_AGENTS, Access, Rule
+from hotel.access import GUEST_AGENT, HUMAN, STAFF_AGENT, Access, Guard, Rule, rule_scopes
+from hotel.authorization_details import PaymentDetail
 from hotel.service import service_app
 from hotel.world import Booking, HotelWorld
 
-CHARGE = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS, objects=True)
-CARDS = Rule("payment:charge", kinds=HUMAN, agents=GUEST_AGENTS)
-REFUND = Rule(
-    "payment:refund",
-    kinds=HUMAN,
-    roles_any=frozenset({"manager"}),
-    agents=STAFF_AGENTS,
-    objects=True,
-)
+CHARGE = Rule("payment:charge", kinds=HUMAN, agent_roles=GUEST_AGENT, objects=True)
+CARDS = Rule("payment:charge", kinds=HUMAN, agent_roles=GUEST_AGENT)
+REFUND = Rule("payment:refund", kinds=HUMAN, by_role=True, agent_roles=STAFF_AGENT, objects=True)
+RULES = {"charge": CHARGE, "cards": CARDS, "refund": REFUND}
 
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -46,16 +42,19 @@ class Refund(BaseModel):
     amount_cents: Amount
 
 
-def outside_payment_grant(grant: Mapping[str, Any], booking: Booking, agent: str) -> str | None:
+def outside_payment_grant(
+    grant: PaymentDetail | Mapping[str, object], booking: Booking, agent: str
+) -> str | None:
     """Why a ``payment`` grant does not cover this booking, or None (RFC 9396 §2).
 
     The grant names one booking, or the stay the guest consented to have booked: then only
     the booking this agent made for that stay (one grant, one booking) is covered. Without
     either, one cap could be spent again on every booking.
     """
-    if "booking_id" in grant:
-        return None if grant["booking_id"] == booking.id else "booking outside the grant"
-    stay = (grant.get("hotel_id"), grant.get("check_in"), grant.get("check_out"))
+    detail = grant if isinstance(grant, PaymentDetail) else PaymentDetail.of(grant)
+    if detail.booking_id is not None:
+        return None if detail.booking_id == booking.id else "booking outside the grant"
+    stay = (detail.hotel_id, detail.check_in, detail.check_out)
     if None in stay:
         return "the payment grant must name the booking or the stay an agent pays"
     if stay != (booking.hotel_id, booking.check_in.isoformat(), booking.check_out.isoformat()):
@@ -65,12 +64,12 @@ def outside_payment_grant(grant: Mapping[str, Any], booking: Booking, agent: str
     return None
 
 
-def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> FastAPI:
+def create_app(world: HotelWorld, guard: Guard, *, resource: str, issuer: str) -> FastAPI:
     app = service_app(
         "payment",
         resource=resource,
         issuer=issuer,
-        scopes=["payment:charge", "payment:refund"],
+        scopes=rule_scopes(RULES),
         description="Charges within the delegated amount; refunds for managers.",
     )
     charge: Any = Depends(guard.require(CHARGE))
@@ -96,25 +95,24 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                 "card owner mismatch: the payment method is not the subject's",
                 object_id=body.booking_id,
             )
-        if access.actors:
-            grant = access.grant("payment")
+        agent = access.acting_agent
+        if agent is not None:
+            grant = PaymentDetail.in_token(access.token)
             if grant is None:
                 raise access.deny(
                     "no payment grant: an agent may only pay what the guest "
                     "authorised (authorization_details)",
                     object_id=body.booking_id,
                 )
-            reason = outside_payment_grant(grant, booking, access.actors[0])
+            reason = outside_payment_grant(grant, booking, agent)
             if reason is not None:
                 raise access.deny(reason, object_id=body.booking_id)
-            cap = grant.get("max_amount_cents")
+            cap = grant.max_amount_cents
             # The cap bounds what this agent charges on the booking in all, not each charge.
             earlier = sum(
-                p.amount_cents
-                for p in world.payments_of(body.booking_id)
-                if p.charged_by == access.actors[0]
+                p.amount_cents for p in world.payments_of(body.booking_id) if p.charged_by == agent
             )
-            if not isinstance(cap, int) or earlier + body.amount_cents > cap:
+            if cap is None or earlier + body.amount_cents > cap:
                 access.details.update(authorised_cents=cap, attempted_cents=body.amount_cents)
                 if earlier:
                     access.details["already_charged_cents"] = earlier
@@ -123,14 +121,12 @@ def create_app(world: HotelWorld, guard: Any, *, resource: str, issuer: str) -> 
                     f"{body.amount_cents} > {cap}",
                     object_id=body.booking_id,
                 )
-        access.allow(
-            "charge within the grant" if access.actors else "charge by the owner", body.booking_id
-        )
+        access.allow("charge within the grant" if agent else "charge by the owner", body.booking_id)
         payment = world.charge(
             body.booking_id,
             body.amount_cents,
             body.payment_method_id,
-            charged_by=access.actors[0] if access.actors else access.sub,
+            charged_by=agent or access.sub,
         )
         return payment.as_dict()
 

@@ -1,8 +1,8 @@
 """What every hotel service shares: its FastAPI app, error mapping and RFC 9728 metadata.
 
 Bad input never becomes a 500: validation errors are 400, unknown objects 404, business
-conflicts 409/422, oversized bodies 413 — all JSON with a clear message. Guard refusals carry
-``WWW-Authenticate`` (RFC 6750 §3).
+conflicts 409/422, oversized bodies 413 — all JSON with a clear message. Guard refusals are
+the kit's RFC 6750 errors and carry the ``WWW-Authenticate`` they build (RFC 6750 §3).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hotel.guard import GuardDenied
 from hotel.world import WorldError
-from iam_core.errors import description_text
+from iam_core.resource_server import BearerError, TemporarilyUnavailable
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -65,19 +64,14 @@ def service_app(
 
     app.add_middleware(BodyLimit)
 
-    @app.exception_handler(GuardDenied)
-    async def on_denied(request: Request, exc: GuardDenied) -> Response:
-        scheme = (
-            "DPoP" if request.headers.get("authorization", "")[:5].lower() == "dpop " else "Bearer"
-        )
-        body = {
-            "error": exc.error or "invalid_request",
-            "error_description": description_text(exc.description),
-        }
-        headers = {"WWW-Authenticate": exc.challenge(scheme)}
-        if exc.status == 429:
-            headers["Retry-After"] = "60"  # RFC 6585 §4: the quota's window
-        return JSONResponse(body, status_code=exc.status, headers=headers)
+    @app.exception_handler(BearerError)
+    async def on_denied(request: Request, exc: BearerError) -> Response:
+        # RFC 9449 §7.1: a request made with the DPoP scheme is challenged with it.
+        dpop = request.headers.get("authorization", "")[:5].lower() == "dpop "
+        headers = {"WWW-Authenticate": exc.www_authenticate("DPoP" if dpop else "Bearer")}
+        if isinstance(exc, TemporarilyUnavailable):
+            headers["Retry-After"] = str(exc.retry_after)  # RFC 6585 §4
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(WorldError)
     async def on_world(request: Request, exc: WorldError) -> Response:

@@ -2,7 +2,7 @@
 
 The business is simulated, the storage is real: every operation reads or writes the
 ``hotel_*`` tables (:mod:`hotel.stores.schema`) through the SQL store the composition root
-hands in (:class:`hotel.stores.sql.SQLStore`), and every write runs in one
+hands in (:class:`iam_core.resource_server.SQLStore`), and every write runs in one
 ``store.transaction()`` so a failed step leaves nothing half done. Each aggregate has its
 own store — :class:`~hotel.stores.catalogue.Catalogue` (hotels, rooms, inventory, reviews,
 holds), :class:`~hotel.stores.bookings.Bookings`, :class:`~hotel.stores.payments.Payments`
@@ -49,7 +49,6 @@ from hotel.stores.records import (
 )
 from hotel.stores.schema import SCHEMA
 from hotel.stores.seed import MIN_DAYS, Person, seed_world
-from hotel.stores.sql import SQLStore
 from hotel.stores.tables import (
     MAX_AMOUNT_CENTS,
     MAX_NIGHTS,
@@ -59,7 +58,7 @@ from hotel.stores.tables import (
     as_int,
     timestamp,
 )
-from iam_core.resource_server import Clock, SystemClock
+from iam_core.resource_server import Clock, SQLStore, SystemClock
 
 DEFAULT_START = date(2026, 12, 1)
 DEFAULT_DAYS = 120

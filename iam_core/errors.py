@@ -4,16 +4,19 @@ Every error that reaches a client carries its wire code and HTTP status, as in a
 
     IAMError
     ├── OAuthError                 error, status, description     (RFC 6749 §5.2)
-    │   ├── InvalidRequest         invalid_request         400
+    │   ├── BearerError            builds its WWW-Authenticate    (RFC 6750 §3)
+    │   │   ├── InvalidRequest     invalid_request         400
+    │   │   ├── CredentialsRequired invalid_request        401   (§3.1: no error code)
+    │   │   ├── InvalidToken       invalid_token           401
+    │   │   ├── InsufficientScope  insufficient_scope      403
+    │   │   └── TemporarilyUnavailable temporarily_unavailable 429 (quotas)
     │   ├── InvalidClient          invalid_client          401
     │   ├── InvalidGrant           invalid_grant           400
     │   ├── UnauthorizedClient     unauthorized_client     400
     │   ├── UnsupportedGrantType   unsupported_grant_type  400
     │   ├── InvalidScope           invalid_scope           400
     │   ├── InvalidTarget          invalid_target          400   (RFC 8707 §2)
-    │   ├── InvalidDPoPProof       invalid_dpop_proof      400   (RFC 9449 §5)
-    │   ├── InvalidToken           invalid_token           401   (RFC 6750 §3.1)
-    │   └── InsufficientScope      insufficient_scope      403   (RFC 6750 §3.1)
+    │   └── InvalidDPoPProof       invalid_dpop_proof      400   (RFC 9449 §5)
     ├── TokenError                 a JWT failed verification (reason in ``str(e)``)
     └── ScimError                  status, scim_type, detail      (RFC 7644 §3.12)
 """
@@ -51,15 +54,66 @@ class OAuthError(IAMError):
         return {"error": self.error, "error_description": description_text(self.description)}
 
 
-class TemporarilyUnavailable(OAuthError):
+class BearerError(OAuthError):
+    """An RFC 6750 §3.1 error of a protected resource; it builds its own challenge.
+
+    The one family every protected API raises — the hotel's guard, the IAM's SCIM and audit
+    APIs — so that the ``WWW-Authenticate`` header is written in one place. ``scope`` names
+    the scope the resource needs (§3: only with ``insufficient_scope``).
+    """
+
+    error = "invalid_request"
+    status = 400
+    # §3.1: with no credentials at all the challenge carries no error code.
+    challenge_error = True
+
+    def __init__(
+        self, description: str, *, scope: str | None = None, realm: str | None = None
+    ) -> None:
+        super().__init__(description)
+        self.scope = scope
+        self.realm = realm
+
+    def www_authenticate(self, scheme: str = "Bearer") -> str:
+        """The ``WWW-Authenticate`` value for this error (RFC 6750 §3; RFC 9449 §7.1 for
+        ``DPoP``); every value passes :func:`description_text`, so none can break the header."""
+        parts = [f'realm="{description_text(self.realm)}"'] if self.realm else []
+        if self.challenge_error:
+            parts.append(f'error="{self.error}"')
+            parts.append(f'error_description="{description_text(self.description)}"')
+            if self.scope:
+                parts.append(f'scope="{description_text(self.scope)}"')
+        return f"{scheme} {', '.join(parts)}" if parts else scheme
+
+
+class InvalidRequest(BearerError):
+    error = "invalid_request"
+
+
+class CredentialsRequired(BearerError):
+    """No access token at all: 401 whose challenge names only the realm (RFC 6750 §3.1)."""
+
+    error = "invalid_request"
+    status = 401
+    challenge_error = False
+
+
+class InvalidToken(BearerError):
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(BearerError):
+    error = "insufficient_scope"
+    status = 403
+
+
+class TemporarilyUnavailable(BearerError):
     """A quota is exhausted (RFC 6749 §4.1.2.1 ``temporarily_unavailable``, HTTP 429)."""
 
     error = "temporarily_unavailable"
     status = 429
-
-
-class InvalidRequest(OAuthError):
-    error = "invalid_request"
+    retry_after = 60  # RFC 6585 §4: the quota's window, at most
 
 
 class InvalidClient(OAuthError):
@@ -89,16 +143,6 @@ class InvalidTarget(OAuthError):
 
 class InvalidDPoPProof(OAuthError):
     error = "invalid_dpop_proof"
-
-
-class InvalidToken(OAuthError):
-    error = "invalid_token"
-    status = 401
-
-
-class InsufficientScope(OAuthError):
-    error = "insufficient_scope"
-    status = 403
 
 
 class TokenError(IAMError):

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from iam_core.errors import InvalidClient, InvalidRequest, OAuthError, description_text
+from iam_core.errors import BearerError, InvalidClient, InvalidRequest, OAuthError
 
 MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -62,9 +62,8 @@ def oauth_error_response(exc: OAuthError, *, basic: bool = False) -> JSONRespons
     headers = dict(NO_STORE)
     if isinstance(exc, InvalidClient):
         headers["WWW-Authenticate"] = 'Basic realm="agent-iam"' if basic else "Bearer"
-    elif exc.status in (401, 403):
-        description = description_text(exc.description)
-        headers["WWW-Authenticate"] = (
-            f'Bearer error="{exc.error}", error_description="{description}"'
-        )
+    elif isinstance(exc, BearerError) and exc.status in (401, 403):
+        # RFC 6750 §3 for the IAM's own protected APIs; the token endpoint's 400 and 429
+        # answers are RFC 6749 §5.2 errors, without a challenge.
+        headers["WWW-Authenticate"] = exc.www_authenticate()
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

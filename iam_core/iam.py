@@ -105,7 +105,9 @@ class IAM:
             alg=self.config.signing_alg,
             retain_for=lifetimes.longest + self.config.leeway,
         )
-        self.minter = TokenMinter(self.keys, self.clock, self.issuer, lifetimes)
+        self.minter = TokenMinter(
+            self.keys, self.clock, self.issuer, lifetimes, agent_roles=self._agent_roles
+        )
         self.verifier = TokenVerifier(self.keys, self.clock, self.issuer, leeway=self.config.leeway)
         self.consents = ConsentStore(store, self.clock)
         self.revocations = RevocationRegistry(store, self.clock, leeway=self.config.leeway)
@@ -194,6 +196,10 @@ class IAM:
             return None if app.active else f"app {identity} is disabled"
         return f"identity {identity} no longer exists"
 
+    def _agent_roles(self, agent_id: str) -> tuple[str, ...]:
+        agent = self.registry.get_agent(agent_id)
+        return agent.roles if agent is not None else ()
+
     def verify_active(self, token: str, *, audience: str | None) -> Token:
         """Verify a token and check that it is still active; raises InvalidToken."""
         try:
@@ -211,7 +217,7 @@ class IAM:
             raise InvalidToken("a Bearer access token is required")
         token = self.verify_active(authorization[7:].strip(), audience=self.issuer)
         if scope not in token.scopes:
-            raise InsufficientScope(f"the {scope} scope is required")
+            raise InsufficientScope(f"the {scope} scope is required", scope=scope)
         return token
 
     # -- lifecycle actions ---------------------------------------------------------------

@@ -51,6 +51,8 @@ class AgentSpec:
     delegable: frozenset[str]
     autonomous: frozenset[str]
     kind: str = "interactive"
+    # Registry roles; the hotel's route rules name these (which agents may act where).
+    roles: tuple[str, ...] = ()
 
 
 DEMO_AGENTS: tuple[AgentSpec, ...] = (
@@ -69,6 +71,7 @@ DEMO_AGENTS: tuple[AgentSpec, ...] = (
             }
         ),
         autonomous=frozenset({"availability:read"}),
+        roles=("guest-assistant",),
     ),
     AgentSpec(
         "staff-assistant",
@@ -87,6 +90,7 @@ DEMO_AGENTS: tuple[AgentSpec, ...] = (
             }
         ),
         autonomous=frozenset({"availability:read"}),
+        roles=("staff-assistant",),
     ),
 )
 
@@ -161,6 +165,7 @@ def seed_demo_world(
                 spec.display_name,
                 spec.owner,
                 kind="interactive",
+                roles=spec.roles,
                 jwks=(dict(agent_jwks[spec.id]),),
                 delegable=spec.delegable,
                 autonomous=spec.autonomous,

@@ -13,6 +13,14 @@ user       user id        —               ``APPLICATION_USER``
 app        client id      —               ``APPLICATION``
 =========  =============  ==============  ==================
 
+The acting agent's roles in the registry travel in the token, so that a resource server can
+decide which agents may act at a route from roles assigned over SCIM rather than from a list
+of agent ids: an agent token carries the agent's ``roles``; an OBO token carries the *current*
+actor's roles in the top-level claim ``actor_roles`` (RFC 8693 §4.1 allows further claims
+about the actor; a top-level claim keeps ``act`` exactly the chain of ``sub`` members, and
+``roles`` stays the user's). Both are read at minting time, so a role change reaches new
+tokens at once and old ones within their lifetime.
+
 Verification follows RFC 8725 §3 and RFC 9068 §4: the algorithm comes from the key that
 the ``kid`` names (never from the token), ``none`` and HMAC are never accepted, ``typ``,
 ``iss``, ``aud`` and the time claims are checked with a small leeway, and an unknown
@@ -26,7 +34,7 @@ import binascii
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -47,6 +55,7 @@ _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
 
 
 _ALGORITHMS = get_default_algorithms()
+ACTOR_ROLES_CLAIM = "actor_roles"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +166,20 @@ class Token:
         return act_chain(self.act)
 
     @property
+    def actor_roles(self) -> frozenset[str]:
+        """The registry roles of the agent acting: the current actor of an OBO token, or the
+        agent of an agent token; empty for user and App tokens."""
+        if self.token_type is TokenType.AGENT:
+            roles = self.claims.get("roles")
+        elif self.token_type is TokenType.OBO:
+            roles = self.claims.get(ACTOR_ROLES_CLAIM)
+        else:
+            return frozenset()
+        if not isinstance(roles, list):
+            return frozenset()
+        return frozenset(r for r in roles if isinstance(r, str))
+
+    @property
     def exp(self) -> int:
         return int(self.claims["exp"])
 
@@ -194,11 +217,21 @@ class Lifetimes:
 class TokenMinter:
     """Signs access tokens with the issuer's current key."""
 
-    def __init__(self, keys: KeyRing, clock: Clock, issuer: str, lifetimes: Lifetimes) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        clock: Clock,
+        issuer: str,
+        lifetimes: Lifetimes,
+        *,
+        agent_roles: Callable[[str], Iterable[str]] | None = None,
+    ) -> None:
         self._keys = keys
         self._clock = clock
         self.issuer = issuer
         self.lifetimes = lifetimes
+        # The registry's roles of an agent, read at each minting (see the module docstring).
+        self._agent_roles = agent_roles or (lambda _agent: ())
 
     def mint(
         self,
@@ -229,8 +262,10 @@ class TokenMinter:
         }
         if act is not None:
             claims["act"] = dict(act)
+            claims[ACTOR_ROLES_CLAIM] = sorted(self._agent_roles(str(act.get("sub"))))
         if token_type is TokenType.AGENT:
             claims["sub_profile"] = "ai_agent"
+            claims["roles"] = sorted(self._agent_roles(sub))
         if extra:
             claims.update({k: v for k, v in extra.items() if k not in claims})
         return self._keys.sign(claims, typ=ACCESS_TOKEN_TYP), Token(claims, token_type)

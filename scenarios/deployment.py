@@ -28,6 +28,7 @@ from hotel.world import HotelWorld, Person
 from iam_core.clock import Clock
 from iam_core.iam import IAM, IAMConfig
 from iam_core.registry import SIMULATION_HASHER, STRONG_HASHER
+from iam_core.resource_server import ResourcePolicy
 from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, DEMO_USERS, seed_demo_world
 from iam_core.server import create_app
 from iam_core.store import Store
@@ -101,7 +102,7 @@ def build_stack(
         backend_secret=DEMO_SECRETS["booking-backend"],
         baseline=baseline,
         events=iam.events,
-        policy=iam.policy,
+        policy=ResourcePolicy.of(iam.policy),
         agent_quota=iam.config.agent_request_quota,
     )
     hotel.mount_into(app)

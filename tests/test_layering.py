@@ -23,9 +23,13 @@ FORBIDDEN = {
 }
 
 
-def violations(root: Path, package: str) -> list[str]:
-    """Every import in ``root/package`` of a package that layer may not import."""
-    found: list[str] = []
+# A resource server has only the issuer's public surface: the resource-server kit.
+KIT = "iam_core.resource_server"
+
+
+def imports(root: Path, package: str) -> list[tuple[str, str]]:
+    """Every absolute import in ``root/package``: (file relative to root, module)."""
+    found: list[tuple[str, str]] = []
     for path in sorted((root / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Import):
@@ -34,10 +38,26 @@ def violations(root: Path, package: str) -> list[str]:
                 names = [node.module]
             else:
                 continue
-            for name in names:
-                if name.split(".")[0] in FORBIDDEN[package]:
-                    found.append(f"{path.relative_to(root)} imports {name}")
+            found.extend((path.relative_to(root).as_posix(), name) for name in names)
     return found
+
+
+def violations(root: Path, package: str) -> list[str]:
+    """Every import in ``root/package`` of a package that layer may not import."""
+    return [
+        f"{where} imports {name}"
+        for where, name in imports(root, package)
+        if name.split(".")[0] in FORBIDDEN[package]
+    ]
+
+
+def outside_the_kit(root: Path) -> list[str]:
+    """Every import in ``root/hotel`` of ``iam_core`` other than the resource-server kit."""
+    return [
+        f"{where} imports {name}"
+        for where, name in imports(root, "hotel")
+        if name.split(".")[0] == "iam_core" and name != KIT and not name.startswith(KIT + ".")
+    ]
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -139,3 +159,25 @@ def test_the_cycle_check_finds_a_circle(tmp_path: Path) -> None:
     )
     (package / "d.py").write_text("import iam_core.a\n")
     assert import_cycles(import_graph(tmp_path)) == [["iam_core.a", "iam_core.c", "iam_core.sub.b"]]
+
+
+def test_hotel_imports_only_the_resource_server_kit() -> None:
+    """A resource server in another company would have only the issuer's public surface."""
+    assert outside_the_kit(ROOT) == []
+
+
+def test_the_kit_check_finds_an_import_of_the_iams_internals(tmp_path: Path) -> None:
+    """The checker reports internals and accepts the kit, so the test above can fail."""
+    (tmp_path / "hotel").mkdir()
+    (tmp_path / "hotel" / "bad.py").write_text(
+        "from iam_core.resource_server import Token\n"
+        "import iam_core.resource_server.policy\n"
+        "from iam_core.policy import Policy\n"
+        "import iam_core.seed\n"
+    )
+    (tmp_path / "hotel" / "world.py").write_text("from iam_core.store import Store\n")
+    assert outside_the_kit(tmp_path) == [
+        "hotel/bad.py imports iam_core.policy",
+        "hotel/bad.py imports iam_core.seed",
+        "hotel/world.py imports iam_core.store",
+    ]

@@ -1,6 +1,5 @@
 """The hotel's storage: one store per aggregate, over a SQL store handed in at start-up.
 
-* :mod:`~hotel.stores.sql` — the :class:`SQLStore` Protocol the composition root satisfies;
 * :mod:`~hotel.stores.schema` and :mod:`~hotel.stores.seed` — the ``hotel_*`` tables and
   what a fresh world holds;
 * :mod:`~hotel.stores.records` — the frozen records and the errors the stores raise;

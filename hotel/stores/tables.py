@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from hotel.stores.records import Invalid, NotFound, Record
-from hotel.stores.sql import SQLStore
-from iam_core.resource_server import Clock
+from iam_core.resource_server import Clock, SQLStore
 
 MAX_NIGHTS = 30
 MAX_AMOUNT_CENTS = 10_000_000

@@ -2,14 +2,90 @@
 
 A resource server in another company would have only what is exported here: token
 verification against the issuer's JWKS (RFC 9068, RFC 7517), DPoP proof verification
-(RFC 9449), the revocation-event receiver (RFC 8417/8936), RFC 6750 errors, time, trace ids,
-and the Protocols of what the composition root hands in (an audit sink, a quota store, a SQL
-store for the service's own business data). ``hotel/`` imports nothing else from
-``iam_core`` (``tests/test_layering.py`` enforces the list).
+(RFC 9449), the revocation-event receiver (RFC 8417/8936), RFC 6750 errors that build their
+own ``WWW-Authenticate``, time, trace ids, the issuer's policy as the service sees it
+(:class:`ResourcePolicy`), and the Protocols of what the composition root hands in (an audit
+sink, a quota store, a revocation feed, a SQL store for the service's own business data).
+``hotel/`` imports nothing else from ``iam_core`` (``tests/test_layering.py`` enforces it).
+
+The implementations live where the IAM uses them too and are re-exported here; this package
+adds only what is the service's alone (the policy view, the poller, the Protocols, the
+claims of the acting agent).
 """
 
 from __future__ import annotations
 
+from iam_core.audit import AuditEvent
 from iam_core.clock import Clock, ManualClock, SystemClock
+from iam_core.dpop import DPoPProof, DPoPVerifier, ReplayCache, check_binding
+from iam_core.errors import (
+    BearerError,
+    CredentialsRequired,
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    TemporarilyUnavailable,
+    TokenError,
+    description_text,
+)
+from iam_core.events import RevokedTokens, SecurityEvent
+from iam_core.jwks_client import RemoteJWKS
+from iam_core.policy import format_scope
+from iam_core.quota import Quota, QuotaSpec
+from iam_core.resource_server.policy import ResourcePolicy
+from iam_core.resource_server.protocols import (
+    AuditSink,
+    QuotaStore,
+    SecurityEventSource,
+    SQLStore,
+)
+from iam_core.resource_server.revocation_feed import SetPoller, polling
+from iam_core.tokens import (
+    ACTOR_ROLES_CLAIM,
+    Token,
+    TokenType,
+    TokenVerifier,
+    audience_matches,
+    parse_compact,
+)
+from iam_core.trace import current_trace_id, parse_traceparent
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = [
+    "ACTOR_ROLES_CLAIM",
+    "AuditEvent",
+    "AuditSink",
+    "BearerError",
+    "Clock",
+    "CredentialsRequired",
+    "DPoPProof",
+    "DPoPVerifier",
+    "InsufficientScope",
+    "InvalidRequest",
+    "InvalidToken",
+    "ManualClock",
+    "Quota",
+    "QuotaSpec",
+    "QuotaStore",
+    "RemoteJWKS",
+    "ReplayCache",
+    "ResourcePolicy",
+    "RevokedTokens",
+    "SQLStore",
+    "SecurityEvent",
+    "SecurityEventSource",
+    "SetPoller",
+    "SystemClock",
+    "TemporarilyUnavailable",
+    "Token",
+    "TokenError",
+    "TokenType",
+    "TokenVerifier",
+    "audience_matches",
+    "check_binding",
+    "current_trace_id",
+    "description_text",
+    "format_scope",
+    "parse_compact",
+    "parse_traceparent",
+    "polling",
+]

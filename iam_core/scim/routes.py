@@ -113,16 +113,13 @@ class ScimGate:
         try:
             caller = self.iam.authorize_bearer(header, SCIM_SCOPE)
         except InvalidToken as exc:
-            challenge = f'Bearer error="invalid_token", error_description="{_quoted(exc)}"'
             error = Error(status=401, detail=exc.description)
-            return self._refuse(request, noun, None, error, challenge)
+            return self._refuse(request, noun, None, error, exc.www_authenticate())
         except InsufficientScope as exc:
-            challenge = (
-                f'Bearer error="insufficient_scope", error_description="{_quoted(exc)}", '
-                f'scope="{SCIM_SCOPE}"'
-            )
             error = Error(status=403, detail=exc.description)
-            return self._refuse(request, noun, self._token_of(header), error, challenge)
+            return self._refuse(
+                request, noun, self._token_of(header), error, exc.www_authenticate()
+            )
         try:
             return work(Call(request, body, caller))
         except ValidationError as exc:
@@ -153,11 +150,6 @@ class ScimGate:
             return self.iam.verify_active((header or "")[7:].strip(), audience=self.iam.issuer)
         except OAuthError:
             return None
-
-
-def _quoted(exc: OAuthError) -> str:
-    # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E, no quote or backslash.
-    return "".join(c for c in exc.description if c.isascii() and c.isprintable() and c not in '"\\')
 
 
 def _detail(exc: SCIMException) -> str:

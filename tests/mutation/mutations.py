@@ -18,6 +18,7 @@ class Mutation:
 
 
 GUARD = "hotel/guard.py"
+ACCESS = "hotel/access.py"
 POLICY = "iam_core/policy.py"
 TOKENS = "iam_core/tokens.py"
 
@@ -51,26 +52,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         GUARD,
         "kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients",
     ),
-    _off("guard: delegation depth", GUARD, "len(token.actors) > self._policy.max_delegation_depth"),
+    _off("guard: delegation depth", GUARD, "len(token.actors) > policy.max_delegation_depth"),
     _off(
         "guard: acting agent",
         GUARD,
-        "token.actors and rule.agents is not None and token.actors[0] not in rule.agents",
+        "token.actors and agent_roles is not None and not token.actor_roles & agent_roles",
     ),
-    _off("guard: role", GUARD, "kind not in HUMAN or not rule.roles_any & set(roles)"),
+    _off("guard: role", GUARD, "rule.by_role and not holds_role_for(token, rule.scope, policy)"),
     _off("guard: scope", GUARD, "rule.scope not in token.scopes"),
-    Mutation("guard: object owner", GUARD, "if self.sub == owner:", "if True:"),
+    Mutation("guard: object owner", ACCESS, "if self.sub == owner:", "if True:"),
     Mutation(
         "guard: staff access only where allowed",
-        GUARD,
-        "elif staff_may and self.is_staff:",
-        "elif self.is_staff:",
+        ACCESS,
+        "elif staff_scope and holds_role_for(self.token, staff_scope, self.guard.policy):",
+        'elif holds_role_for(self.token, staff_scope or "booking:modify", self.guard.policy):',
     ),
     Mutation(
         "guard: staff means a human with a staff role",
-        GUARD,
-        "return self.token_type in HUMAN and bool(self.roles & STAFF_ROLES)",
-        "return bool(self.roles & STAFF_ROLES)",
+        ACCESS,
+        "return token.token_type in HUMAN and any(",
+        "return any(",
     ),
     # -- iam_core/policy.py: the delegation rules ----------------------------------------
     Mutation(

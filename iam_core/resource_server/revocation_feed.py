@@ -1,6 +1,7 @@
 """Keeping a service's revocation list current from another process: RFC 8936 long-polling.
 
-The poller authenticates as the ``hotel-services`` app (an App token with ``events:read``),
+The poller authenticates as the service's app (an App token with ``events:read``,
+``client_secret_basic``),
 long-polls ``/events/poll``, verifies each SET against the issuer's JWKS, applies it, and
 acknowledges it in the next poll. In one process the services subscribe to the publisher
 directly instead, and no poll is needed.
@@ -22,6 +23,8 @@ from iam_core.jwks_client import RemoteJWKS
 
 
 class SetPoller:
+    """An RFC 8936 §2 poll-based SET receiver feeding a :class:`RevokedTokens` set."""
+
     def __init__(
         self,
         http: httpx.AsyncClient,
