@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hotel.world_seed import ALICE_BOOKING_ID
+from hotel.stores.seed import ALICE_BOOKING_ID
 from hypothesis import given
 from hypothesis import strategies as st
 
