@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 
 from agent_iam.errors import CLIError
-from scenarios.deployment import state_dir
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -144,6 +143,8 @@ def local_state(db: Path, *, writing: bool = True) -> None:
                 f"audit key {key} is unreadable ({type(exc).__name__}); restore it, "
                 "or start afresh with agent-iam reset"
             ) from None
+    from scenarios.deployment import state_dir  # heavy: only for commands that need state
+
     folder = state_dir() / "agent-keys"
     if folder.is_dir():
         for pem in sorted(folder.glob("*.pem")):
