@@ -248,6 +248,13 @@ def _chat(args: argparse.Namespace) -> int:
         raise UsageError(
             'chat: say what the user asks, e.g. agent-iam chat "find a room in Lisbon"'
         )
+    from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS
+
+    agents = [a.id for a in DEMO_AGENTS]
+    if args.agent not in agents:
+        raise UsageError(f"unknown agent {args.agent!r} (one of {', '.join(agents)})")
+    if args.user is not None and args.user not in DEMO_PASSWORDS:
+        raise UsageError(f"unknown demo user {args.user!r} (one of {', '.join(DEMO_PASSWORDS)})")
     return asyncio.run(
         run_chat(
             console,
