@@ -1,7 +1,7 @@
 """``agent-iam``: the command line.
 
-agent-iam run [IDS…] [--baseline]   the attack catalogue with benign twins, and its metrics
-agent-iam list                      the scenarios
+agent-iam run [IDS…] [-k EXPR] [--threat T] [-x] [--out DIR]   the attack catalogue
+agent-iam list [--json]             the scenarios
 agent-iam tour                      obtain the four tokens through the real flows, in memory
 agent-iam serve                     the IAM over HTTP (state in ./.agent-iam/)
 agent-iam token agent|app|user|obo|exchange …   run one flow and print the token
@@ -9,52 +9,94 @@ agent-iam chat --agent A [--user U] "request"   one conversation with an assista
 agent-iam demo [--json]             the demo world and its credentials
 agent-iam audit verify|show         check or read the audit log
 agent-iam bench [SUITE] [--quick]   the benchmarks, each figure with its goal and baseline
+agent-iam agents list|block|unblock, tokens introspect|revoke, keys rotate, reset   operators
+
+Every mistake ends in one line on stderr and exit 2 (usage) or 1 (failure): see
+``agent_iam.errors``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
 
 from rich.console import Console
 
-from agent_iam import token_flows
-from agents.oauth import OAuthClientError, decode_unverified
-from scenarios.deployment import deployment
+from agent_iam import checks
+from agent_iam.errors import UsageError, guarded
+from agent_iam.examples import EXAMPLES
 
 console = Console()
 err = Console(stderr=True)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agent-iam", description="IAM for AI agents: a lab.")
-    sub = parser.add_subparsers(dest="command", required=True)
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake in one line (and a pointer to ``--help``)."""
 
-    run = sub.add_parser("run", help="run the attack catalogue (with benign twins)")
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    try:
+        return version("agent-iam-lab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _add(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=EXAMPLES.get(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    """``--server`` or ``--db``: a running IAM, or the local state folder in-process."""
+    parser.add_argument("--server", type=checks.url, help="a running IAM's URL")
+    parser.add_argument("--db", type=checks.database, help="database (default ./.agent-iam/iam.db)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="agent-iam", description="IAM for AI agents: a lab.")
+    parser.add_argument("--version", action="version", version=f"agent-iam {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = _add(sub, "run", "run the attack catalogue (with benign twins)")
     run.add_argument("ids", nargs="*", help="scenario ids or prefixes (default: all)")
+    run.add_argument("-k", dest="keyword", metavar="EXPR", help="keyword expression (and/or/not)")
+    run.add_argument("--threat", action="append", help="only scenarios of this threat id")
+    run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    run.add_argument("--out", type=checks.output_dir, help="a folder per run, and the reports")
     run.add_argument("--baseline", action="store_true", help="against the shared-key baseline")
     run.add_argument("--model", help="model name (default embedded-obedient)")
     run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    run.add_argument("--workers", type=int, help="processes (default: one per CPU)")
-    run.add_argument("--json", type=Path, help="write the JSON report here")
-    run.add_argument("--junit", type=Path, help="write JUnit XML here")
-    run.add_argument("--html", type=Path, help="write the HTML report here")
+    run.add_argument("--workers", type=checks.positive, help="processes (default: one per CPU)")
+    run.add_argument("--json", type=checks.output_file, help="write the JSON report here")
+    run.add_argument("--junit", type=checks.output_file, help="write JUnit XML here")
+    run.add_argument("--html", type=checks.output_file, help="write the HTML report here")
 
-    sub.add_parser("list", help="list the scenarios")
+    listing = _add(sub, "list", "list the scenarios")
+    listing.add_argument("--json", action="store_true", help="print the scenarios as JSON")
+    listing.add_argument("--plain", action="store_true", help="tab-separated lines, no table")
 
-    tour = sub.add_parser("tour", help="obtain each token type through the real flows")
+    tour = _add(sub, "tour", "obtain each token type through the real flows")
     tour.add_argument("--json", action="store_true", help="print the tour as JSON")
 
-    serve = sub.add_parser("serve", help="run the IAM and the hotel services over HTTP")
+    serve = _add(sub, "serve", "run the IAM and the hotel services over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--db", type=Path, help="database file (default ./.agent-iam/iam.db)")
-    serve.add_argument("--issuer", help="public issuer URL (default http://HOST:PORT)")
+    serve.add_argument("--port", type=checks.port, default=8000)
+    serve.add_argument("--db", type=checks.database, help="database (default ./.agent-iam/iam.db)")
+    serve.add_argument(
+        "--issuer", type=checks.url, help="public issuer URL (default http://HOST:PORT)"
+    )
     serve.add_argument(
         "--only",
         choices=["availability", "booking", "payment", "concierge"],
@@ -62,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--services-base",
+        type=checks.url,
         help="with --only: the services' base URL, whose "
         "<service> paths are their audiences (default ISSUER/hotel)",
     )
@@ -69,10 +112,9 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline", action="store_true", help="services accept one shared API key (no agent IAM)"
     )
 
-    token = sub.add_parser("token", help="run one token flow and print the token")
+    token = _add(sub, "token", "run one token flow and print the token")
     token.add_argument("kind", choices=["agent", "app", "user", "obo", "exchange"])
-    token.add_argument("--server", help="a running IAM's URL (default: in-process on --db)")
-    token.add_argument("--db", type=Path, help="database of the in-process IAM")
+    _target(token)
     token.add_argument("--agent", default="booking-assistant")
     token.add_argument("--to", dest="to_agent", help="exchange: the agent of the next hop")
     token.add_argument("--user", default="alice")
@@ -83,115 +125,174 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--json", action="store_true", help="print the whole token response")
     token.add_argument("--decode", action="store_true", help="print the decoded claims too")
 
-    chat = sub.add_parser("chat", help="one conversation with an assistant, and its transcript")
+    chat = _add(sub, "chat", "one conversation with an assistant, and its transcript")
     chat.add_argument("request", help="what the user asks, in plain English")
     chat.add_argument("--agent", default="booking-assistant")
     chat.add_argument("--user", help="the person who delegates (omit: the agent acts alone)")
     chat.add_argument("--model", help="model name (default embedded-obedient; see README)")
-    chat.add_argument("--record", type=Path, help="record the model's traffic to this JSONL")
-    chat.add_argument("--replay", type=Path, help="replay a recorded model run, offline")
-    chat.add_argument("--server", help="a running deployment's URL (default: in-process)")
+    chat.add_argument(
+        "--record", type=checks.output_file, help="record the model's traffic (JSONL)"
+    )
+    chat.add_argument("--replay", type=checks.input_file, help="replay a recorded model run")
+    chat.add_argument("--server", type=checks.url, help="a running deployment's URL")
     chat.add_argument("--baseline", action="store_true", help="services without agent IAM")
     chat.add_argument("--json", action="store_true", help="print the transcript as JSON")
 
-    demo = sub.add_parser("demo", help="print the demo world and its credentials")
+    demo = _add(sub, "demo", "print the demo world and its credentials")
     demo.add_argument("--json", action="store_true")
 
-    audit = sub.add_parser("audit", help="verify or read the audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit = _add(sub, "audit", "verify or read the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check the hash chain and checkpoints")
-    verify.add_argument("--db", type=Path)
+    verify.add_argument("--db", type=checks.database)
     show = audit_sub.add_parser("show", help="print audit entries")
-    show.add_argument("--db", type=Path)
+    show.add_argument("--db", type=checks.database)
     show.add_argument("--agent")
     show.add_argument("--user")
-    show.add_argument("--limit", type=int, default=50)
+    show.add_argument("--limit", type=checks.positive, default=50)
     show.add_argument("--json", action="store_true")
 
-    bench = sub.add_parser("bench", help="run the benchmarks; each figure with its goal")
+    agents = _add(sub, "agents", "list, block or unblock agents (SCIM, as iam-admin)")
+    agents_sub = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    agents_list = agents_sub.add_parser("list", help="every registered agent and its status")
+    agents_list.add_argument("--json", action="store_true")
+    _target(agents_list)
+    for action, text in (
+        ("block", "block an agent: every token naming it is revoked"),
+        ("unblock", "unblock an agent"),
+    ):
+        one = agents_sub.add_parser(action, help=text)
+        one.add_argument("agent")
+        _target(one)
+
+    tokens = _add(sub, "tokens", "introspect or revoke a token")
+    tokens_sub = tokens.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("introspect", "RFC 7662 introspection"), ("revoke", "RFC 7009")):
+        one = tokens_sub.add_parser(action, help=text)
+        one.add_argument("token", help="the access token (a JWT)")
+        _target(one)
+
+    keys = _add(sub, "keys", "rotate the IAM's signing key")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _target(keys_sub.add_parser("rotate", help="a new signing key (local state only)"))
+
+    reset = _add(sub, "reset", "delete the demo world's local state, to start afresh")
+    reset.add_argument(
+        "--db", type=checks.output_file, help="database (default ./.agent-iam/iam.db)"
+    )
+    reset.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    bench = _add(sub, "bench", "run the benchmarks; each figure with its goal")
     bench.add_argument(
         "suite", nargs="?", default="all", choices=["iam", "hotel", "agents", "run", "all"]
     )
     bench.add_argument("--quick", action="store_true", help="smaller runs (all: < 2 minutes)")
-    bench.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    bench.add_argument(
+        "--json", type=checks.output_file, help="write every figure to this JSON file"
+    )
     bench.add_argument("--markdown", action="store_true", help="print a markdown table too")
+    # (room for more subcommands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "run":
-            from agent_iam.run import run_scenarios
+    return guarded(lambda: _dispatch(_parser().parse_args(argv)))
 
-            return run_scenarios(
-                console,
-                args.ids,
-                baseline=args.baseline,
-                model=args.model,
-                seed=args.seed,
-                workers=args.workers,
-                json_path=args.json,
-                junit_path=args.junit,
-                html_path=args.html,
-            )
-        if args.command == "list":
-            from agent_iam.run import list_scenarios
 
-            return list_scenarios(console)
-        if args.command == "tour":
-            from agent_iam.tour import run_tour
+def _dispatch(args: argparse.Namespace) -> int:
+    local = args.command != "reset" and not getattr(args, "only", None)
+    if local and "db" in args and getattr(args, "server", None) is None:
+        from scenarios.deployment import default_db
 
-            return asyncio.run(run_tour(console, as_json=args.json))
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "token":
-            return asyncio.run(_token(args))
-        if args.command == "chat":
-            from agent_iam.chat import run_chat
+        checks.local_state(args.db or default_db(), writing=args.command != "audit")
+    command = args.command
+    if command in ("run", "list"):
+        from agent_iam import run
 
-            return asyncio.run(
-                run_chat(
-                    console,
-                    agent=args.agent,
-                    user=args.user,
-                    request=args.request,
-                    model=args.model,
-                    record=args.record,
-                    replay=args.replay,
-                    server=args.server,
-                    baseline=args.baseline,
-                    as_json=args.json,
-                )
-            )
-        if args.command == "demo":
-            from agent_iam.demo import print_demo
+        return run.run_command(console, args) if command == "run" else run.list_command(args)
+    if command == "tour":
+        from agent_iam.tour import run_tour
 
-            return print_demo(console, as_json=args.json)
-        if args.command == "audit":
-            from agent_iam.audit import audit_show, audit_verify
+        return asyncio.run(run_tour(console, as_json=args.json))
+    if command == "serve":
+        return _serve(args)
+    if command == "token":
+        from agent_iam.token_cmd import run_token
 
-            if args.audit_command == "verify":
-                return audit_verify(console, args.db)
-            return audit_show(console, args.db, args.agent, args.user, args.limit, args.json)
-        if args.command == "bench":
-            from agent_iam.bench import run_bench
+        return asyncio.run(run_token(args))
+    if command == "chat":
+        return _chat(args)
+    if command == "demo":
+        from agent_iam.demo import print_demo
 
-            return run_bench(
-                console, args.suite, quick=args.quick, json_path=args.json, markdown=args.markdown
-            )
-    except OAuthClientError as exc:
-        err.print(f"[red]refused[/red]: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        return print_demo(console, as_json=args.json)
+    if command == "audit":
+        from agent_iam.audit import audit_show, audit_verify
+
+        if args.audit_command == "verify":
+            return audit_verify(console, args.db)
+        return audit_show(console, args.db, args.agent, args.user, args.limit, args.json)
+    if command == "bench":
+        from agent_iam.bench import run_bench
+
+        return run_bench(
+            console, args.suite, quick=args.quick, json_path=args.json, markdown=args.markdown
+        )
+    return _admin(args)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from agent_iam import admin
+
+    target = {"server": getattr(args, "server", None), "db": args.db}
+    if args.command == "reset":
+        return admin.reset(console, db=args.db, yes=args.yes)
+    if args.command == "agents":
+        if args.action == "list":
+            return asyncio.run(admin.agents_list(console, as_json=args.json, **target))
+        status = "blocked" if args.action == "block" else "active"
+        return asyncio.run(admin.agents_set_status(console, args.agent, status, **target))
+    if args.command == "tokens":
+        act = admin.tokens_introspect if args.action == "introspect" else admin.tokens_revoke
+        return asyncio.run(act(console, args.token, **target))
+    return asyncio.run(admin.keys_rotate(console, **target))
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from agent_iam.chat import run_chat
+
+    if not args.request.strip():
+        raise UsageError(
+            'chat: say what the user asks, e.g. agent-iam chat "find a room in Lisbon"'
+        )
+    from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS
+
+    agents = [a.id for a in DEMO_AGENTS]
+    if args.agent not in agents:
+        raise UsageError(f"unknown agent {args.agent!r} (one of {', '.join(agents)})")
+    if args.user is not None and args.user not in DEMO_PASSWORDS:
+        raise UsageError(f"unknown demo user {args.user!r} (one of {', '.join(DEMO_PASSWORDS)})")
+    return asyncio.run(
+        run_chat(
+            console,
+            agent=args.agent,
+            user=args.user,
+            request=args.request,
+            model=args.model,
+            record=args.record,
+            replay=args.replay,
+            server=args.server,
+            baseline=args.baseline,
+            as_json=args.json,
+        )
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     from agent_iam.serve import serve_all, serve_one
 
     if args.only:
+        if args.issuer is None:
+            raise UsageError("serve --only needs --issuer URL (the IAM it trusts)")
         return serve_one(
             err,
             args.only,
@@ -204,61 +305,6 @@ def _serve(args: argparse.Namespace) -> int:
     return serve_all(
         err, host=args.host, port=args.port, db=args.db, issuer=args.issuer, baseline=args.baseline
     )
-
-
-async def _token(args: argparse.Namespace) -> int:
-    async with deployment(server=args.server, db=args.db) as dep:
-        if args.kind == "agent":
-            response = await token_flows.agent_token(dep, args.agent, args.scope, args.resource)
-        elif args.kind == "app":
-            response = await token_flows.app_token(
-                dep, args.app or "booking-backend", args.scope, args.resource
-            )
-        elif args.kind == "user":
-            response = await token_flows.user_token(
-                dep, args.user, args.app or "hotel-web", _need(args.scope), args.resource
-            )
-        elif args.kind == "obo":
-            response = await token_flows.obo_token(
-                dep,
-                args.user,
-                args.agent,
-                args.app or "hotel-web",
-                _need(args.scope),
-                args.resource,
-            )
-        else:
-            subject = args.subject_token
-            if subject is None:
-                first = await token_flows.obo_token(
-                    dep,
-                    args.user,
-                    args.agent,
-                    args.app or "hotel-web",
-                    _need(args.scope),
-                    args.resource,
-                )
-                subject = first["access_token"]
-            response = await token_flows.exchange_token(
-                dep, subject, args.to_agent or "staff-assistant", args.scope, args.resource
-            )
-    _print_token(response, as_json=args.json, decode=args.decode)
-    return 0
-
-
-def _need(scope: str | None) -> str:
-    if not scope:
-        raise SystemExit("agent-iam token: --scope is required for this flow")
-    return scope
-
-
-def _print_token(response: dict[str, Any], *, as_json: bool, decode: bool) -> None:
-    if as_json:
-        print(json.dumps(response, indent=2))
-    else:
-        print(response["access_token"])
-    if decode:
-        print(json.dumps(decode_unverified(response["access_token"]), indent=2), file=sys.stderr)
 
 
 if __name__ == "__main__":

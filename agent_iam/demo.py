@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from hotel.app import SERVICES
 from hotel.baseline import DEMO_API_KEY
@@ -81,36 +80,47 @@ def demo_world() -> dict[str, Any]:
 
 
 def print_demo(console: Console, *, as_json: bool) -> int:
+    """The world in plain lines: secrets, key paths and redirect URIs are never cut, so
+    that they can be copied into curl (a table would shorten them to its width)."""
     world = demo_world()
     if as_json:
         print(json.dumps(world, indent=2))
         return 0
-    users = Table("user", "roles", "password", "may do", title="Users")
+    lines = ["Users (password login at the IAM's /authorize page)"]
     for u in world["users"]:
-        users.add_row(u["id"], ", ".join(u["roles"]), u["password"], u["scopes"])
-    agents = Table(
-        "agent", "owner", "delegable", "on its own", "private key", title="Agents (private_key_jwt)"
-    )
+        lines += [
+            f"  {u['id']}  roles {', '.join(u['roles'])}  password {u['password']}",
+            f"      may grant: {u['scopes']}",
+        ]
+    lines.append("Agents (private_key_jwt; the IAM holds only the public key)")
     for a in world["agents"]:
-        agents.add_row(
-            a["id"], a["owner"], a["delegable_scopes"], a["autonomous_scopes"], a["private_key"]
-        )
-    apps = Table("app", "type", "auth", "secret", "grants / scopes", title="Apps")
+        lines += [
+            f"  {a['id']}  ({a['name']}, owner {a['owner']})",
+            f"      delegable: {a['delegable_scopes'] or '-'}",
+            f"      on its own: {a['autonomous_scopes'] or '-'}",
+            f"      private key: {a['private_key']}",
+        ]
+    lines.append("Apps")
     for app in world["apps"]:
-        apps.add_row(
-            app["id"],
-            app["type"],
-            app["auth"],
-            app["secret"] or "—",
-            f"{', '.join(app['grants'])}\n{app['scopes']}",
-        )
-    hotels = Table("hotel", "name", "city", "nightly rates (EUR)", title="Hotels")
+        lines += [
+            f"  {app['id']}  {app['type']}, auth {app['auth']}",
+            f"      secret: {app['secret'] or '- (public client: PKCE)'}",
+            f"      grants: {', '.join(app['grants'])}",
+            f"      scopes: {app['scopes'] or '-'}",
+        ]
+        if app["redirect_uris"]:
+            lines.append(f"      redirect URIs: {' '.join(app['redirect_uris'])}")
+    lines.append("Hotels (nightly rates in EUR)")
     for h in world["hotels"]:
         rates = ", ".join(f"{k} {v / 100:.0f}" for k, v in h["rooms"].items())
-        hotels.add_row(h["id"], h["name"], h["city"], rates)
-    for table in (users, agents, apps, hotels):
-        console.print(table)
-    console.print("Services: " + "  ".join(world["services"].values()))
-    console.print(f"Baseline (--baseline) shared API key: {world['baseline_api_key']}")
-    console.print(f"State folder: {world['state_dir']}  ·  issuer {world['issuer']}")
+        lines.append(f"  {h['id']}  {h['name']}, {h['city']}: {rates}")
+    lines.append("Services")
+    lines += [f"  {name}  {url}" for name, url in world["services"].items()]
+    lines += [
+        f"Baseline (--baseline) shared API key: {world['baseline_api_key']}",
+        f"State folder: {world['state_dir']}",
+        f"Issuer: {world['issuer']}",
+        f"Note: {world['note']}",
+    ]
+    print("\n".join(lines))
     return 0

@@ -1,26 +1,108 @@
 """``agent-iam run`` and ``agent-iam list``: the catalogue from the command line.
 
 ``run`` shows a progress bar, then one row per scenario (attack and benign twin side by
-side) and the metrics per threat; it writes the JSON, JUnit and HTML reports when asked.
+side) and the metrics per threat; it writes the JSON, JUnit and HTML reports when asked,
+and with ``--out DIR`` one folder per run (its transcript, audit entries and outcome).
+Scenarios are chosen by id or prefix, ``-k`` keyword expression and ``--threat``; ``-x``
+runs them one at a time and stops at the first that does not go as expected.
 Its exit code is 0 exactly when every expectation held (in baseline mode, the baseline's).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent_iam.errors import UsageError
 from scenarios import report
 from scenarios.catalogue import catalogue, select
-from scenarios.runner import Outcome, run_catalogue
+from scenarios.model import Scenario
+from scenarios.runner import CatalogueResult, Outcome, run_catalogue
+
+_WORD = re.compile(r"\(|\)|[^\s()]+")
+
+
+def matches(expression: str, scenario: Scenario) -> bool:
+    """pytest-like ``-k``: words (substrings of id, title, threats) with and/or/not/()."""
+    haystack = " ".join((scenario.id, scenario.title, *scenario.threats)).lower()
+    parts = []
+    for token in _WORD.findall(expression):
+        if token in ("and", "or", "not", "(", ")"):
+            parts.append(token)
+        else:
+            parts.append(str(token.lower() in haystack))
+    try:
+        # Only True/False literals and operators reach eval (the words were replaced).
+        return bool(eval(" ".join(parts) or "True", {"__builtins__": {}}, {}))  # noqa: S307
+    except SyntaxError:
+        raise UsageError(f"-k: not a keyword expression: {expression!r}") from None
+
+
+def choose(args: argparse.Namespace) -> list[Scenario]:
+    try:
+        chosen = select(args.ids)
+    except KeyError as exc:
+        raise UsageError(f"{exc.args[0]} (see agent-iam list)") from None
+    if args.keyword:
+        chosen = [s for s in chosen if matches(args.keyword, s)]
+    if args.threat:
+        known = {t.upper() for s in catalogue() for t in s.threats}
+        wanted = {t.upper() for t in args.threat}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise UsageError(
+                f"unknown threat {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        chosen = [s for s in chosen if wanted & {t.upper() for t in s.threats}]
+    if not chosen:
+        raise UsageError("no scenario matches this selection (see agent-iam list)")
+    return chosen
+
+
+def list_command(args: argparse.Namespace) -> int:
+    scenarios = catalogue()
+    if args.json:
+        rows = [
+            {"id": s.id, "case": s.case, "threats": list(s.threats), "title": s.title}
+            for s in scenarios
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if args.plain or not sys.stdout.isatty():
+        for s in scenarios:
+            print(f"{s.id}\t{s.case}\t{' '.join(s.threats)}\t{s.title}")
+        return 0
+    return list_scenarios(Console())
+
+
+def run_command(console: Console, args: argparse.Namespace) -> int:
+    chosen = choose(args)
+    return run_scenarios(
+        console,
+        chosen,
+        baseline=args.baseline,
+        model=args.model,
+        seed=args.seed,
+        workers=args.workers,
+        json_path=args.json,
+        junit_path=args.junit,
+        html_path=args.html,
+        stop_first=args.exitfirst,
+        out=args.out,
+    )
 
 
 def list_scenarios(console: Console) -> int:
     table = Table(title=f"{len(catalogue())} scenarios (each also runs as its benign twin)")
-    for column in ("id", "case", "threats", "title"):
+    table.add_column("id", no_wrap=True)  # ids are copied into commands: never cut them
+    for column in ("case", "threats", "title"):
         table.add_column(column, overflow="fold")
     for s in catalogue():
         table.add_row(s.id, str(s.case), " ".join(s.threats), s.title)
@@ -30,7 +112,7 @@ def list_scenarios(console: Console) -> int:
 
 def run_scenarios(
     console: Console,
-    ids: list[str],
+    chosen: list[Scenario],
     *,
     baseline: bool,
     model: str | None,
@@ -39,12 +121,11 @@ def run_scenarios(
     json_path: Path | None,
     junit_path: Path | None,
     html_path: Path | None,
+    stop_first: bool = False,
+    out: Path | None = None,
 ) -> int:
-    try:
-        chosen = select(ids)
-    except KeyError as exc:
-        console.print(f"[red]{exc.args[0]}[/red] (see agent-iam list)")
-        return 2
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -55,13 +136,14 @@ def run_scenarios(
     ) as progress:
         mode = "baseline" if baseline else "agent IAM"
         task = progress.add_task(f"running scenarios ({mode})", total=2 * len(chosen))
-        result = run_catalogue(
+        result = _run(
             chosen,
             baseline=baseline,
             seed=seed,
             model=model or "embedded-obedient",
             workers=workers,
-            on_done=lambda outcome: progress.advance(task),
+            stop_first=stop_first,
+            advance=lambda: progress.advance(task),
         )
     _print(console, result.outcomes, baseline)
     s = report.summary(result)
@@ -83,7 +165,72 @@ def run_scenarios(
         if path is not None:
             write(result, path)
             console.print(f"wrote {path}")
+    if out is not None:
+        write_runs(result, out)
+        console.print(f"wrote {len(result.outcomes)} run folders and the reports to {out}")
+    if stop_first and len(result.outcomes) < 2 * len(chosen):
+        console.print("[red]stopped at the first run that did not go as expected (-x)[/red]")
     return 0 if s["failed"] == 0 else 1
+
+
+def _run(
+    chosen: list[Scenario],
+    *,
+    baseline: bool,
+    seed: int,
+    model: str,
+    workers: int | None,
+    stop_first: bool,
+    advance: object,
+) -> CatalogueResult:
+    """The catalogue in parallel; with ``stop_first``, one scenario at a time, in order."""
+    assert callable(advance)
+    if not stop_first:
+        return run_catalogue(
+            chosen,
+            baseline=baseline,
+            seed=seed,
+            model=model,
+            workers=workers,
+            on_done=lambda outcome: advance(),
+        )
+    merged: CatalogueResult | None = None
+    for scenario in chosen:
+        one = run_catalogue(
+            [scenario],
+            baseline=baseline,
+            seed=seed,
+            model=model,
+            workers=1,
+            on_done=lambda outcome: advance(),
+        )
+        if merged is None:
+            merged = one
+        else:
+            merged.outcomes += one.outcomes
+            merged.per_run += one.per_run
+            merged.seconds += one.seconds
+        if not all(o.passed for o in one.outcomes):
+            break
+    assert merged is not None
+    return merged
+
+
+def write_runs(result: CatalogueResult, out: Path) -> None:
+    """One folder per run — transcript (its steps), audit entries, outcome — and the reports."""
+    for o in result.outcomes:
+        folder = out / o.id.replace("~", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        outcome = {k: v for k, v in o.to_dict().items() if k not in ("sequence", "audit")}
+        for name, body in (
+            ("transcript.json", o.sequence),
+            ("audit.json", o.audit),
+            ("report.json", outcome),
+        ):
+            (folder / name).write_text(json.dumps(body, indent=2, default=str) + "\n")
+    report.write_json(result, out / "report.json")
+    report.write_junit(result, out / "junit.xml")
+    report.write_html(result, out / "report.html")
 
 
 def _print(console: Console, outcomes: list[Outcome], baseline: bool) -> None:

@@ -80,10 +80,19 @@ class ClientAuthenticator:
             return self._assertion(assertion, form)
         client_id = form.get("client_id")
         if not client_id:
-            raise InvalidClient("client authentication is required")
+            # RFC 6749 §5.2: say what was missing, so that a caller can fix its request.
+            raise InvalidClient(
+                "client authentication is required: send Basic credentials "
+                "(client_secret_basic), a client_assertion (private_key_jwt) or, "
+                "for a public client, its client_id"
+            )
         app = self._iam.registry.get_app(client_id)
-        if app is None or not app.active or app.auth_method != "none":
-            raise InvalidClient(f"client {client_id[:64]!r} must authenticate")
+        if app is None:
+            raise InvalidClient(f"unknown client {client_id[:64]!r}")
+        if not app.active:
+            raise InvalidClient(f"client {client_id[:64]!r} is disabled")
+        if app.auth_method != "none":
+            raise InvalidClient(f"client {client_id[:64]!r} must authenticate ({app.auth_method})")
         return Client(app.id, "app", "none", app.grant_types, app=app)
 
     def _basic(self, credentials: str, form_client_id: str | None) -> Client:

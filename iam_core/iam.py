@@ -18,7 +18,13 @@ from iam_core.audit_files import serving_key
 from iam_core.audit_witness import witness_path
 from iam_core.clock import Clock, SystemClock
 from iam_core.consent import ConsentStore
-from iam_core.errors import InsufficientScope, InvalidTarget, InvalidToken, TokenError
+from iam_core.errors import (
+    InsufficientScope,
+    InvalidScope,
+    InvalidTarget,
+    InvalidToken,
+    TokenError,
+)
 from iam_core.events import SecurityEventPublisher
 from iam_core.keys import KeyRing
 from iam_core.policy import Policy, format_scope, scope_service
@@ -166,6 +172,10 @@ class IAM:
         owners = {r.name for s in scopes for r in self.resources.values() if r.owns(s)}
         if len(owners) == 1:
             return self.resources[owners.pop()]
+        unknown = sorted(s for s in scopes if not any(r.owns(s) for r in self.resources.values()))
+        if unknown:
+            # RFC 6749 §5.2 invalid_scope: the scope itself is wrong, not the resource.
+            raise InvalidScope(f"unknown scope {', '.join(unknown)[:200]!r}: no resource owns it")
         if not owners:
             raise InvalidTarget("name the resource (RFC 8707 resource parameter)")
         raise InvalidTarget(

@@ -72,7 +72,8 @@ def test_token_obo_runs_the_real_flow_in_process_and_persists_state(
         ]
     )
     assert code == 0
-    token = capsys.readouterr().out.strip()
+    # Two services' scopes: one token per service, one per line (the first is booking's).
+    token = capsys.readouterr().out.split()[0]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["act"] == {"sub": "booking-assistant"} and claims["sub"] == "alice"
     assert (home / "iam.db").exists() and (home / "agent-keys" / "booking-assistant.pem").exists()
