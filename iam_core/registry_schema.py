@@ -54,7 +54,7 @@ def _guards() -> list[str]:
     statements = []
     for table in _TABLES:
         others = " OR ".join(
-            f"EXISTS (SELECT 1 FROM {other} WHERE skeleton = NEW.skeleton)"
+            f"EXISTS (SELECT 1 FROM {other} WHERE skeleton = NEW.skeleton)"  # noqa: S608 - fixed names
             for other in _TABLES
             if other != table
         )

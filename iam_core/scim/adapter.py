@@ -23,17 +23,17 @@ from typing import Any, Generic, TypeVar
 import scim2_models as scim
 from scim2_models import Resource
 
+from iam_core import identifiers
 from iam_core import registry as reg
 from iam_core.errors import ScimError
 from iam_core.iam import IAM
 from iam_core.keys import verification_key_from_jwk
-from iam_core.scim.schemas import Agent, AgentStatus, AgentType, Jwk, User
+from iam_core.scim.schemas import Agent, AgentStatus, AgentType, Jwk, Owner, Role, User
 
 PASSWORD_LENGTHS = (8, 256)
-# Login and agent ids travel in tokens (sub, act) and audit entries: keep them plain.
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+MAX_EMAILS = 16
 # Roles and scopes are stored space-separated: RFC 6749 §3.3 scope-token characters only.
-_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
+_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 
 
 R = TypeVar("R", bound=Resource[Any])
@@ -105,11 +105,11 @@ class UserBackend(ResourceBackend[User]):
         return user_resource(user) if user else None
 
     def create(self, resource: User, *, by: str | None) -> Change:
-        if resource.password is None:
-            raise ScimError(400, "password is required to create a user", "invalidValue")
-        record = _user_record(resource, active=resource.active is not False)
+        user_id = _new_identifier(self.iam.registry, resource.user_name, "userName")
+        record = _user_record(resource, user_id, active=resource.active is not False)
+        password = None if resource.password is None else _password(resource.password)
         try:
-            self.iam.registry.add_user(record, _password(resource.password))
+            self.iam.registry.add_user(record, password)
         except reg.DuplicateIdentity as exc:
             raise ScimError(409, str(exc), "uniqueness") from exc
         return Change(record.id, {"active": record.active, "roles": list(record.roles)})
@@ -117,7 +117,7 @@ class UserBackend(ResourceBackend[User]):
     def update(self, before: User, after: User, *, by: str | None) -> Change:
         current = self._record(before)
         active = current.active if after.active is None else after.active
-        record = _user_record(after, active=active)
+        record = _user_record(after, current.id, active=active)
         password = None if after.password is None else _password(after.password)
         record = replace(record, created_at=current.created_at)
         self.iam.registry.save_user(replace(record, active=current.active))
@@ -162,15 +162,20 @@ class AgentBackend(ResourceBackend[Agent]):
     list_response = scim.ListResponse[Agent]
 
     def resources(self) -> list[Agent]:
-        return [agent_resource(agent) for agent in self.iam.registry.agents()]
+        return [self._resource(agent) for agent in self.iam.registry.agents()]
 
     def get(self, resource_id: str) -> Agent | None:
         agent = self.iam.registry.get_agent(resource_id)
-        return agent_resource(agent) if agent else None
+        return self._resource(agent) if agent else None
+
+    def _resource(self, agent: reg.Agent) -> Agent:
+        owner = self.iam.registry.get_user(agent.owner)
+        return agent_resource(agent, owner.display_name if owner else None)
 
     def create(self, resource: Agent, *, by: str | None) -> Change:
         status = _written_status(resource) or AgentStatus.active
-        record = self._agent_record(resource, status)
+        agent_id = _new_identifier(self.iam.registry, resource.agent_id, "agentId")
+        record = self._agent_record(resource, agent_id, status)
         try:
             self.iam.registry.add_agent(record)
         except reg.DuplicateIdentity as exc:
@@ -185,7 +190,7 @@ class AgentBackend(ResourceBackend[Agent]):
     def update(self, before: Agent, after: Agent, *, by: str | None) -> Change:
         current = self._record(before)
         status = _written_status(after) or AgentStatus(current.status)
-        record = self._agent_record(after, status)
+        record = self._agent_record(after, current.id, status)
         record = replace(record, created_at=current.created_at)
         self.iam.registry.save_agent(replace(record, status=current.status))
         details: dict[str, Any] = {"changed": _changed(current, record), **_agent_facts(record)}
@@ -217,10 +222,8 @@ class AgentBackend(ResourceBackend[Agent]):
             raise ScimError(404, f"agent {resource.id} not found")
         return agent
 
-    def _agent_record(self, resource: Agent, status: AgentStatus) -> reg.Agent:
-        _refuse_external_id(resource)
-        agent_id = _identifier(resource.agent_id, "agentId")
-        owner = resource.owner or ""
+    def _agent_record(self, resource: Agent, agent_id: str, status: AgentStatus) -> reg.Agent:
+        owner = _owner_id(resource.owner)
         if self.iam.registry.get_user(owner) is None:
             raise ScimError(400, f"owner {owner[:128]!r} is not a user", "invalidValue")
         return reg.Agent(
@@ -233,38 +236,53 @@ class AgentBackend(ResourceBackend[Agent]):
             jwks=tuple(_public_jwk(jwk) for jwk in resource.jwks or ()),
             delegable=frozenset(_tokens(resource.delegable_scopes, "delegableScopes")),
             autonomous=frozenset(_tokens(resource.autonomous_scopes, "autonomousScopes")),
+            external_id=resource.external_id,
         )
 
 
 # -- registry → SCIM (reads must never fail on data the registry already holds) -------------
 def user_resource(user: reg.User) -> User:
     # model_construct: an address stored before (e.g. at a reserved test domain) stays readable.
-    emails = [scim.Email.model_construct(value=user.email, primary=True)] if user.email else None
+    stored = user.emails
+    if not stored and user.email:
+        stored = ({"value": user.email, "primary": True},)
+    emails = [_email(email) for email in stored]
     return User(
         id=user.id,
+        external_id=user.external_id,
         user_name=user.id,
+        name=scim.Name.model_validate(user.name) if user.name else None,
         display_name=user.display_name,
         active=user.active,
-        emails=emails,
-        roles=[scim.Role(value=role) for role in user.roles] or None,
+        emails=emails or None,
+        roles=[Role(value=role) for role in user.roles] or None,
         meta=scim.Meta(resource_type="User", created=datetime.fromtimestamp(user.created_at, UTC)),
     )
 
 
-def agent_resource(agent: reg.Agent) -> Agent:
+def _email(stored: dict[str, Any]) -> scim.Email:
+    try:
+        return scim.Email.model_validate(stored)
+    except ValueError:  # stored by an earlier version under looser rules: still readable
+        return scim.Email.model_construct(**{k: v for k, v in stored.items() if k != "type"})
+
+
+def agent_resource(agent: reg.Agent, owner_display: str | None = None) -> Agent:
+    """The agent as SCIM shows it; ``owner.$ref`` is made absolute by the service."""
     jwks = [
         Jwk.model_construct(**{k: v for k, v in jwk.items() if k in Jwk.model_fields})
         for jwk in agent.jwks
     ]
     return Agent(
         id=agent.id,
+        external_id=agent.external_id,
         agent_id=agent.id,
         display_name=agent.display_name,
-        owner=agent.owner,
+        owner=Owner(value=agent.owner, display=owner_display),
         agent_type=AgentType(agent.kind),
         status=AgentStatus(agent.status),
         active=agent.active,
-        roles=[scim.Role(value=role) for role in agent.roles] or None,
+        roles=[Role(value=role) for role in agent.roles] or None,
         delegable_scopes=sorted(agent.delegable) or None,
         autonomous_scopes=sorted(agent.autonomous) or None,
         jwks=jwks or None,
@@ -275,18 +293,31 @@ def agent_resource(agent: reg.Agent) -> Agent:
 
 
 # -- SCIM → registry (every check runs before the first write) -------------------------------
-def _user_record(resource: User, *, active: bool) -> reg.User:
-    _refuse_external_id(resource)
-    user_id = _identifier(resource.user_name, "userName")
-    emails = [email.value for email in resource.emails or () if email.value]
-    if len(emails) > 1:
-        raise ScimError(400, "one email address is kept per user", "invalidValue")
+def _user_record(resource: User, user_id: str, *, active: bool) -> reg.User:
+    emails = tuple(
+        email.model_dump(mode="json", exclude_none=True, by_alias=True)
+        for email in resource.emails or ()
+        if email.value
+    )
+    if len(emails) > MAX_EMAILS:
+        raise ScimError(400, f"at most {MAX_EMAILS} email addresses", "invalidValue")
+    if sum(bool(email.get("primary")) for email in emails) > 1:
+        raise ScimError(400, "one email address at most is primary (RFC 7643 §2.4)", "invalidValue")
+    primary = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
+    name = (
+        resource.name.model_dump(mode="json", exclude_none=True, by_alias=True)
+        if resource.name
+        else None
+    )
     return reg.User(
         id=user_id,
         display_name=resource.display_name or user_id,
         roles=_tokens(resource.roles, "roles"),
-        email=str(emails[0]) if emails else None,
+        email=str(primary["value"]) if primary else None,
         active=active,
+        external_id=resource.external_id,
+        name=name or None,
+        emails=emails,
     )
 
 
@@ -300,24 +331,43 @@ def _written_status(resource: Agent) -> AgentStatus | None:
     return resource.status or from_active
 
 
-def _refuse_external_id(resource: Resource[Any]) -> None:
-    if resource.external_id is not None:
-        raise ScimError(400, "externalId is not stored by this service provider", "invalidValue")
+def _new_identifier(registry: reg.Registry, value: str | None, attribute: str) -> str:
+    """The canonical id of a new identity (docs/attacks.md, look-alike identifiers).
+
+    Hidden characters are 400 invalidValue; an id equal to, or looking like, a registered
+    one (case, width, TR39 §4 confusables) is 409 uniqueness (RFC 7644 §3.3), checked before
+    the id's shape so that a Cyrillic look-alike is named as the collision it is.
+    """
+    try:
+        canonical = identifiers.canonical(value or "")
+    except identifiers.InvalidIdentifier as exc:
+        raise ScimError(400, f"{attribute}: {exc}", "invalidValue") from exc
+    existing = registry.lookalike(canonical)
+    if existing is not None:
+        raise ScimError(409, f"{attribute} {canonical!r} looks like {existing!r}", "uniqueness")
+    if not identifiers.well_formed(canonical):
+        raise ScimError(400, f"{attribute} must be {identifiers.IDENTIFIER_RULE}", "invalidValue")
+    return canonical
 
 
-def _identifier(value: str | None, attribute: str) -> str:
-    if not value or not _IDENTIFIER.match(value):
-        raise ScimError(
-            400, f"{attribute} must be 1-128 letters, digits, '.', '_', '@' or '-'", "invalidValue"
-        )
+def _owner_id(owner: Owner | None) -> str:
+    """The owning user's id; a $ref must point at that same user (RFC 7643 §4.3 manager)."""
+    value = owner.value if owner else None
+    if not value:
+        raise ScimError(400, "owner.value is required", "invalidValue")
+    ref = str(owner.ref) if owner and owner.ref else ""
+    if ref and ref.rstrip("/").rsplit("/", 1)[-1] != value:
+        raise ScimError(400, "owner.$ref and owner.value name different users", "invalidValue")
+    if ref and "/Users/" not in ref:
+        raise ScimError(400, "owner.$ref must reference a User", "invalidValue")
     return value
 
 
-def _tokens(values: list[scim.Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
+def _tokens(values: list[Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
     tokens: set[str] = set()
     for value in values or ():
-        token = value.value if isinstance(value, scim.Role) else value
-        if not isinstance(token, str) or not _TOKEN.match(token):
+        token = value.value if isinstance(value, Role) else value
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
             raise ScimError(
                 400, f"each {attribute} value must be a scope-token (RFC 6749 §3.3)", "invalidValue"
             )
