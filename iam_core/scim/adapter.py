@@ -170,7 +170,7 @@ class AgentBackend(ResourceBackend[Agent]):
 
     def _resource(self, agent: reg.Agent) -> Agent:
         owner = self.iam.registry.get_user(agent.owner)
-        return agent_resource(agent, owner.display_name if owner else None)
+        return agent_resource(agent, owner.display_name or None if owner else None)
 
     def create(self, resource: Agent, *, by: str | None) -> Change:
         status = _written_status(resource) or AgentStatus.active
@@ -228,7 +228,7 @@ class AgentBackend(ResourceBackend[Agent]):
             raise ScimError(400, f"owner {owner[:128]!r} is not a user", "invalidValue")
         return reg.Agent(
             id=agent_id,
-            display_name=resource.display_name or agent_id,
+            display_name=resource.display_name or "",
             owner=owner,
             kind=(resource.agent_type or AgentType.interactive).value,
             status=status.value,
@@ -252,7 +252,7 @@ def user_resource(user: reg.User) -> User:
         external_id=user.external_id,
         user_name=user.id,
         name=scim.Name.model_validate(user.name) if user.name else None,
-        display_name=user.display_name,
+        display_name=user.display_name or None,
         active=user.active,
         emails=emails or None,
         roles=[Role(value=role) for role in user.roles] or None,
@@ -277,7 +277,7 @@ def agent_resource(agent: reg.Agent, owner_display: str | None = None) -> Agent:
         id=agent.id,
         external_id=agent.external_id,
         agent_id=agent.id,
-        display_name=agent.display_name,
+        display_name=agent.display_name or None,
         owner=Owner(value=agent.owner, display=owner_display),
         agent_type=AgentType(agent.kind),
         status=AgentStatus(agent.status),
@@ -311,7 +311,8 @@ def _user_record(resource: User, user_id: str, *, active: bool) -> reg.User:
     )
     return reg.User(
         id=user_id,
-        display_name=resource.display_name or user_id,
+        # Empty when none is given or it is removed (RFC 7644 §3.5.2.2): pages show the id.
+        display_name=resource.display_name or "",
         roles=_tokens(resource.roles, "roles"),
         email=str(primary["value"]) if primary else None,
         active=active,
@@ -322,13 +323,14 @@ def _user_record(resource: User, user_id: str, *, active: bool) -> reg.User:
 
 
 def _written_status(resource: Agent) -> AgentStatus | None:
-    """The status a write asks for, None when it names none; ``active`` and ``status`` agree."""
-    from_active = None
-    if resource.active is not None:
-        from_active = AgentStatus.active if resource.active else AgentStatus.blocked
-    if from_active and resource.status and from_active != resource.status:
-        raise ScimError(400, "active and status disagree", "invalidValue")
-    return resource.status or from_active
+    """The status a write asks for through ``active``, None when it names none.
+
+    ``status`` is read-only (its value in a PUT is the stored one, copied by RFC 7644 §3.5.1
+    rules), so only ``active`` decides.
+    """
+    if resource.active is None:
+        return None
+    return AgentStatus.active if resource.active else AgentStatus.blocked
 
 
 def _new_identifier(registry: reg.Registry, value: str | None, attribute: str) -> str:
