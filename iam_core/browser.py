@@ -69,7 +69,7 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
                     reason="wrong user id or password",
                     # Only a known user id is recorded: a password typed into the user
                     # field must never reach the log.
-                    sub=username if iam.registry.kind_of(username) == "user" else None,
+                    sub=iam.registry.login_id(username),
                     client_id=client_id,
                     token_type="user",
                 )
