@@ -23,8 +23,8 @@ from datetime import date
 from typing import Any
 
 from iam_core.errors import InvalidGrant, InvalidRequest, OAuthError
-from iam_core.identifiers import is_canonical
 from iam_core.iam import IAM
+from iam_core.identifiers import is_canonical
 from iam_core.policy import format_scope, parse_scope
 from iam_core.registry import GRANT_AUTHORIZATION_CODE, App
 

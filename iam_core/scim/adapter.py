@@ -14,7 +14,6 @@ identity and audit it; the backends never write a status to the registry themsel
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -23,17 +22,13 @@ from typing import Any, Generic, TypeVar
 import scim2_models as scim
 from scim2_models import Resource
 
-from iam_core import identifiers
 from iam_core import registry as reg
 from iam_core.errors import ScimError
 from iam_core.iam import IAM
-from iam_core.keys import verification_key_from_jwk
+from iam_core.scim import checks
 from iam_core.scim.schemas import Agent, AgentStatus, AgentType, Jwk, Owner, Role, User
 
-PASSWORD_LENGTHS = (8, 256)
 MAX_EMAILS = 16
-# Roles and scopes are stored space-separated: RFC 6749 §3.3 scope-token characters only.
-_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 
 
 R = TypeVar("R", bound=Resource[Any])
@@ -105,9 +100,9 @@ class UserBackend(ResourceBackend[User]):
         return user_resource(user) if user else None
 
     def create(self, resource: User, *, by: str | None) -> Change:
-        user_id = _new_identifier(self.iam.registry, resource.user_name, "userName")
+        user_id = checks.new_identifier(self.iam.registry, resource.user_name, "userName")
         record = _user_record(resource, user_id, active=resource.active is not False)
-        password = None if resource.password is None else _password(resource.password)
+        password = None if resource.password is None else checks.password(resource.password)
         try:
             self.iam.registry.add_user(record, password)
         except reg.DuplicateIdentity as exc:
@@ -118,7 +113,7 @@ class UserBackend(ResourceBackend[User]):
         current = self._record(before)
         active = current.active if after.active is None else after.active
         record = _user_record(after, current.id, active=active)
-        password = None if after.password is None else _password(after.password)
+        password = None if after.password is None else checks.password(after.password)
         record = replace(record, created_at=current.created_at)
         self.iam.registry.save_user(replace(record, active=current.active))
         details: dict[str, Any] = {"changed": _changed(current, record)}
@@ -174,7 +169,7 @@ class AgentBackend(ResourceBackend[Agent]):
 
     def create(self, resource: Agent, *, by: str | None) -> Change:
         status = _written_status(resource) or AgentStatus.active
-        agent_id = _new_identifier(self.iam.registry, resource.agent_id, "agentId")
+        agent_id = checks.new_identifier(self.iam.registry, resource.agent_id, "agentId")
         record = self._agent_record(resource, agent_id, status)
         try:
             self.iam.registry.add_agent(record)
@@ -223,7 +218,7 @@ class AgentBackend(ResourceBackend[Agent]):
         return agent
 
     def _agent_record(self, resource: Agent, agent_id: str, status: AgentStatus) -> reg.Agent:
-        owner = _owner_id(resource.owner)
+        owner = checks.owner_id(resource.owner)
         if self.iam.registry.get_user(owner) is None:
             raise ScimError(400, f"owner {owner[:128]!r} is not a user", "invalidValue")
         return reg.Agent(
@@ -232,10 +227,10 @@ class AgentBackend(ResourceBackend[Agent]):
             owner=owner,
             kind=(resource.agent_type or AgentType.interactive).value,
             status=status.value,
-            roles=_tokens(resource.roles, "roles"),
-            jwks=tuple(_public_jwk(jwk) for jwk in resource.jwks or ()),
-            delegable=frozenset(_tokens(resource.delegable_scopes, "delegableScopes")),
-            autonomous=frozenset(_tokens(resource.autonomous_scopes, "autonomousScopes")),
+            roles=checks.tokens(resource.roles, "roles"),
+            jwks=tuple(checks.public_jwk(jwk) for jwk in resource.jwks or ()),
+            delegable=frozenset(checks.tokens(resource.delegable_scopes, "delegableScopes")),
+            autonomous=frozenset(checks.tokens(resource.autonomous_scopes, "autonomousScopes")),
             external_id=resource.external_id,
         )
 
@@ -278,7 +273,7 @@ def agent_resource(agent: reg.Agent, owner_display: str | None = None) -> Agent:
         external_id=agent.external_id,
         agent_id=agent.id,
         display_name=agent.display_name or None,
-        owner=Owner(value=agent.owner, display=owner_display),
+        owner=Owner(value=agent.owner, ref=None, display=owner_display),
         agent_type=AgentType(agent.kind),
         status=AgentStatus(agent.status),
         active=agent.active,
@@ -313,7 +308,7 @@ def _user_record(resource: User, user_id: str, *, active: bool) -> reg.User:
         id=user_id,
         # Empty when none is given or it is removed (RFC 7644 §3.5.2.2): pages show the id.
         display_name=resource.display_name or "",
-        roles=_tokens(resource.roles, "roles"),
+        roles=checks.tokens(resource.roles, "roles"),
         email=str(primary["value"]) if primary else None,
         active=active,
         external_id=resource.external_id,
@@ -331,66 +326,6 @@ def _written_status(resource: Agent) -> AgentStatus | None:
     if resource.active is None:
         return None
     return AgentStatus.active if resource.active else AgentStatus.blocked
-
-
-def _new_identifier(registry: reg.Registry, value: str | None, attribute: str) -> str:
-    """The canonical id of a new identity (docs/attacks.md, look-alike identifiers).
-
-    Hidden characters are 400 invalidValue; an id equal to, or looking like, a registered
-    one (case, width, TR39 §4 confusables) is 409 uniqueness (RFC 7644 §3.3), checked before
-    the id's shape so that a Cyrillic look-alike is named as the collision it is.
-    """
-    try:
-        canonical = identifiers.canonical(value or "")
-    except identifiers.InvalidIdentifier as exc:
-        raise ScimError(400, f"{attribute}: {exc}", "invalidValue") from exc
-    existing = registry.lookalike(canonical)
-    if existing is not None:
-        raise ScimError(409, f"{attribute} {canonical!r} looks like {existing!r}", "uniqueness")
-    if not identifiers.well_formed(canonical):
-        raise ScimError(400, f"{attribute} must be {identifiers.IDENTIFIER_RULE}", "invalidValue")
-    return canonical
-
-
-def _owner_id(owner: Owner | None) -> str:
-    """The owning user's id; a $ref must point at that same user (RFC 7643 §4.3 manager)."""
-    value = owner.value if owner else None
-    if not value:
-        raise ScimError(400, "owner.value is required", "invalidValue")
-    ref = str(owner.ref) if owner and owner.ref else ""
-    if ref and ref.rstrip("/").rsplit("/", 1)[-1] != value:
-        raise ScimError(400, "owner.$ref and owner.value name different users", "invalidValue")
-    if ref and "/Users/" not in ref:
-        raise ScimError(400, "owner.$ref must reference a User", "invalidValue")
-    return value
-
-
-def _tokens(values: list[Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
-    tokens: set[str] = set()
-    for value in values or ():
-        token = value.value if isinstance(value, Role) else value
-        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-            raise ScimError(
-                400, f"each {attribute} value must be a scope-token (RFC 6749 §3.3)", "invalidValue"
-            )
-        tokens.add(token)
-    return tuple(sorted(tokens))
-
-
-def _public_jwk(jwk: Jwk) -> dict[str, Any]:
-    data = {k: v for k, v in jwk.model_dump(exclude_none=True).items() if k != "schemas"}
-    try:
-        verification_key_from_jwk(data)
-    except Exception as exc:  # PyJWT and cryptography raise several unrelated types
-        raise ScimError(400, f"unusable JWK: {str(exc)[:200]}", "invalidValue") from exc
-    return data
-
-
-def _password(password: str) -> str:
-    low, high = PASSWORD_LENGTHS
-    if not low <= len(password) <= high:
-        raise ScimError(400, f"password must be {low} to {high} characters", "invalidValue")
-    return password
 
 
 def _changed(before: reg.User | reg.Agent, after: reg.User | reg.Agent) -> list[str]:

@@ -113,7 +113,7 @@ class Owner(scim.ComplexAttribute):
     value: Annotated[str | None, Required.true, CaseExact.true] = None
     """The id of the owning User."""
 
-    ref: Annotated[Reference["User"] | None, Required.true] = Field(  # type: ignore[type-arg]  # noqa: UP037
+    ref: Annotated[Reference["User"] | None, Required.true] = Field(  # noqa: UP037
         None, serialization_alias="$ref", validation_alias="$ref"
     )
     """The URI of the owning User; either of value and $ref is enough in a request."""
