@@ -252,7 +252,7 @@ def what_if_verify(
     verifier = iam.verifier
 
     def lean_verify() -> Token:
-        if len(token) > verifier.max_length or not _COMPACT_JWS.match(token):
+        if len(token) > verifier.max_length or not _COMPACT_JWS.fullmatch(token):
             raise TokenError("not a compact JWS")
         h, p, s = token.split(".")
         header = json.loads(b64url_decode(h))
