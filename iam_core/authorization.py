@@ -25,10 +25,11 @@ from typing import Any
 from iam_core.audit import AuditEvent
 from iam_core.errors import InvalidGrant, InvalidRequest, OAuthError
 from iam_core.iam import IAM
+from iam_core.identifiers import is_canonical
 from iam_core.policy import format_scope, parse_scope
 from iam_core.registry import GRANT_AUTHORIZATION_CODE, App
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1
+_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 §4.1, checked with fullmatch
 SESSION_LIFETIME = 3600
 REQUEST_LIFETIME = 600
 MAX_AUTHORIZATION_DETAILS = 4096
@@ -179,7 +180,8 @@ class AuthorizationFlow:
     def client_for(self, params: Mapping[str, str]) -> tuple[App, str]:
         """The client and redirect URI, checked before anything may be redirected (§4.1.2.1)."""
         client_id = params.get("client_id", "")
-        app = self._iam.registry.get_app(client_id)
+        # Only the canonical id names a client (docs/attacks.md, look-alike identifiers).
+        app = self._iam.registry.get_app(client_id) if is_canonical(client_id) else None
         if app is None or not app.active:
             raise self._refused(params, InvalidRequest("unknown client_id"))
         redirect_uri = params.get("redirect_uri") or (
@@ -263,9 +265,12 @@ class AuthorizationFlow:
             raise error
         actor = params.get("requested_actor") or None
         if actor is not None:
-            agent = self._iam.registry.get_agent(actor)
+            # Only the canonical id names an agent: 'booking-assistant\n' is no agent at all,
+            # and the consent page shows the id as registered (docs/attacks.md, look-alikes).
+            agent = self._iam.registry.get_agent(actor) if is_canonical(actor) else None
             if agent is None or not agent.active:
                 raise InvalidRequest(f"requested_actor {actor[:64]!r} is not an active agent")
+            actor = agent.id
         resource = params.get("resource") or None
         if resource is not None:
             self._iam.resource(resource, scopes)
@@ -380,7 +385,7 @@ class AuthorizationFlow:
         """Check and consume a code (RFC 6749 §4.1.3, RFC 7636 §4.6); single use."""
         if not verifier:
             raise InvalidRequest("code_verifier is required (PKCE)")
-        if not _VERIFIER.match(verifier):
+        if not _VERIFIER.fullmatch(verifier):
             raise InvalidGrant("code_verifier must be 43-128 unreserved characters (RFC 7636)")
         digest = _digest(code)
         with self._iam.store.transaction() as tx:

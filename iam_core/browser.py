@@ -104,11 +104,13 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
         client_id = pending.client_id if pending else None
         username = form.get("username", "")[:128]
         # Only a known user id is recorded: a password typed into the user field must
-        # never reach the log.
-        known = username if iam.registry.kind_of(username) == "user" else None
+        # never reach the log. Throttling counts per account, whatever its spelling
+        # (NFKC, case: docs/design.md §1, canonical identifiers).
+        known = iam.registry.login_id(username)
+        account = known or username.casefold()
         address = _address(request)
         name = _client_name(client_id) if client_id else "your account"
-        blocked = throttle.blocked(username, address)
+        blocked = throttle.blocked(account, address)
         if blocked is not None:
             kind, wait = blocked
             iam.record(
@@ -130,7 +132,7 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
             page = error_page("Sign in", "Too many sign-ins at once. Try again shortly.")
             return HTMLResponse(page, status_code=503, headers={"Retry-After": "1"})
         if user is None:
-            throttle.failed(username, address)
+            throttle.failed(account, address)
             iam.record(
                 AuditEvent(
                     event="login.failed",
@@ -143,7 +145,7 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
                 )
             )
             return login_response(request, request_id, name, "Wrong user id or password.", 401)
-        throttle.succeeded(username)
+        throttle.succeeded(account)
         iam.record(
             AuditEvent(
                 event="login.succeeded",

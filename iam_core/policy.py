@@ -20,7 +20,7 @@ from typing import Any
 POLICY_VERSION = "2026-11-28.1"
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 SCOPES: Mapping[str, str] = {
     "availability:read": "search rooms and rates",
@@ -75,7 +75,7 @@ def parse_scope(value: str | None) -> frozenset[str]:
     if not value:
         return frozenset()
     tokens = value.split(" ")
-    if any(not _SCOPE_TOKEN.match(t) for t in tokens):
+    if any(not _SCOPE_TOKEN.fullmatch(t) for t in tokens):
         raise ValueError("scope must be space-separated scope tokens (RFC 6749, 3.3)")
     return frozenset(tokens)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -22,8 +23,10 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from iam_core import identifiers
 from iam_core.clock import Clock
 from iam_core.keys import VerificationKey, verification_key_from_jwk
+from iam_core.registry_schema import migrate
 from iam_core.store import Store
 
 AgentKind = Literal["interactive", "background"]
@@ -40,22 +43,9 @@ STRONG_HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
 # In-memory simulations only (tests, scenarios): Argon2id at its cheapest, 1 MiB.
 SIMULATION_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY, display_name TEXT NOT NULL, email TEXT, roles TEXT NOT NULL,
-    active INTEGER NOT NULL, password_hash TEXT NOT NULL, created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY, display_name TEXT NOT NULL, owner TEXT NOT NULL, kind TEXT NOT NULL,
-    status TEXT NOT NULL, roles TEXT NOT NULL, jwks TEXT NOT NULL, delegable TEXT NOT NULL,
-    autonomous TEXT NOT NULL, created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS apps (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, confidential INTEGER NOT NULL,
-    redirect_uris TEXT NOT NULL, grant_types TEXT NOT NULL, auth_method TEXT NOT NULL,
-    scopes TEXT NOT NULL, secret_digest TEXT, active INTEGER NOT NULL, created_at REAL NOT NULL
-);
-"""
+# The stored hash of a user who has no password yet: never a valid Argon2 hash, so no
+# password matches it (RFC 7643 §4.1 leaves ``password`` optional).
+NO_PASSWORD = "!"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +56,12 @@ class User:
     email: str | None = None
     active: bool = True
     created_at: float = 0.0
+    external_id: str | None = None
+    # The SCIM name components (RFC 7643 §4.1.1), e.g. givenName, familyName, formatted.
+    name: dict[str, str] | None = None
+    # Every email address as SCIM holds it (value, type, primary, display); ``email`` is the
+    # primary one's value.
+    emails: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +76,7 @@ class Agent:
     delegable: frozenset[str] = frozenset()
     autonomous: frozenset[str] = frozenset()
     created_at: float = 0.0
+    external_id: str | None = None
 
     @property
     def active(self) -> bool:
@@ -103,7 +100,8 @@ class App:
 
 
 class DuplicateIdentity(ValueError):
-    """An identity with that id exists already (users, agents and apps share one namespace)."""
+    """An identity with that id, or one that looks like it, exists already (users, agents and
+    apps share one namespace; look-alikes per :func:`iam_core.identifiers.skeleton_key`)."""
 
 
 def _words(values: Iterable[str]) -> str:
@@ -125,15 +123,50 @@ class Registry:
         self._store = store
         self._clock = clock
         self._hasher = hasher
-        store.ensure_schema(SCHEMA)
+        migrate(store)
         # A throwaway hash so that a login for an unknown user costs as much as a real one.
         self._dummy_hash = hasher.hash("no such user")
 
     # -- shared --------------------------------------------------------------------------
-    def _check_free(self, identity: str) -> None:
+    def lookalike(self, identity: str) -> str | None:
+        """The registered id that ``identity`` equals or looks like (TR39 §4), if any."""
+        key = identifiers.skeleton_key(identity)
         for table in ("users", "agents", "apps"):
-            if self._store.one(f"SELECT 1 FROM {table} WHERE id = ?", (identity,)):  # noqa: S608 - fixed table names
-                raise DuplicateIdentity(f"identity {identity!r} exists already")
+            row = self._store.one(f"SELECT id FROM {table} WHERE skeleton = ?", (key,))  # noqa: S608 - fixed table names
+            if row:
+                return str(row["id"])
+        return None
+
+    def _check_free(self, identity: str) -> str:
+        """The key of a new identity's id, which must be canonical and like no other's."""
+        if identifiers.canonical(identity) != identity:
+            raise identifiers.InvalidIdentifier(f"{identity!r} is not in canonical (NFKC) form")
+        existing = self.lookalike(identity)
+        if existing == identity:
+            raise DuplicateIdentity(f"identity {identity!r} exists already")
+        if existing is not None:
+            raise DuplicateIdentity(f"identity {identity!r} looks like {existing!r}")
+        return identifiers.skeleton_key(identity)
+
+    def _insert(self, table: str, row: dict[str, Any]) -> None:
+        """Insert a new identity; the database refuses a look-alike (registry_schema)."""
+        with self._store.transaction() as tx:
+            row = {**row, "skeleton": self._check_free(row["id"])}
+            columns = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            try:
+                tx.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608 - fixed names
+            except sqlite3.IntegrityError as exc:  # another process registered a look-alike
+                raise DuplicateIdentity(f"identity {row['id']!r} or a look-alike exists") from exc
+
+    def login_id(self, username: str) -> str | None:
+        """The user a login name designates: NFKC and case-insensitive, nothing looser."""
+        name = identifiers.canonical_or_none(username)
+        if name is None:
+            return None
+        key, folded = identifiers.skeleton_key(name), name.casefold()
+        row = self._store.one("SELECT id FROM users WHERE skeleton = ?", (key,))
+        return str(row["id"]) if row and str(row["id"]).casefold() == folded else None
 
     def kind_of(self, identity: str) -> Literal["user", "agent", "app"] | None:
         if self.get_user(identity):
@@ -145,22 +178,11 @@ class Registry:
         return None
 
     # -- users ---------------------------------------------------------------------------
-    def add_user(self, user: User, password: str) -> User:
+    def add_user(self, user: User, password: str | None) -> User:
+        """Register a user; without a password they cannot log in until one is set."""
         user = replace(user, created_at=user.created_at or self._clock.now())
-        with self._store.transaction() as tx:
-            self._check_free(user.id)
-            tx.execute(
-                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user.id,
-                    user.display_name,
-                    user.email,
-                    _words(user.roles),
-                    int(user.active),
-                    self._hasher.hash(password),
-                    user.created_at,
-                ),
-            )
+        password_hash = NO_PASSWORD if password is None else self._hasher.hash(password)
+        self._insert("users", {**_user_row(user), "password_hash": password_hash})
         return user
 
     def get_user(self, user_id: str) -> User | None:
@@ -171,9 +193,12 @@ class Registry:
         return [_user(r) for r in self._store.all("SELECT * FROM users ORDER BY id")]
 
     def save_user(self, user: User) -> User:
+        row = _user_row(user)
+        del row["id"], row["created_at"]
+        assignments = ", ".join(f"{column} = ?" for column in row)
         self._store.execute(
-            "UPDATE users SET display_name = ?, email = ?, roles = ?, active = ? WHERE id = ?",
-            (user.display_name, user.email, _words(user.roles), int(user.active), user.id),
+            f"UPDATE users SET {assignments} WHERE id = ?",  # noqa: S608 - fixed column names
+            (*row.values(), user.id),
         )
         return user
 
@@ -185,8 +210,11 @@ class Registry:
 
     def check_password(self, user_id: str, password: str) -> User | None:
         """The active user whose password this is, or None; same cost for unknown users."""
+        user_id = self.login_id(user_id) or user_id
         row = self._store.one("SELECT * FROM users WHERE id = ?", (user_id,))
         stored = row["password_hash"] if row else self._dummy_hash
+        if stored == NO_PASSWORD:
+            stored = self._dummy_hash
         try:
             self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
@@ -202,11 +230,7 @@ class Registry:
         for jwk in agent.jwks:
             verification_key_from_jwk(jwk)  # refuse keys we could not verify with
         agent = replace(agent, created_at=agent.created_at or self._clock.now())
-        with self._store.transaction() as tx:
-            self._check_free(agent.id)
-            tx.execute(
-                "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _agent_row(agent)
-            )
+        self._insert("agents", _agent_row(agent))
         return agent
 
     def get_agent(self, agent_id: str) -> Agent | None:
@@ -220,10 +244,11 @@ class Registry:
         for jwk in agent.jwks:
             verification_key_from_jwk(jwk)
         row = _agent_row(agent)
+        del row["id"]
+        assignments = ", ".join(f"{column} = ?" for column in row)
         self._store.execute(
-            "UPDATE agents SET display_name = ?, owner = ?, kind = ?, status = ?, roles = ?,"
-            " jwks = ?, delegable = ?, autonomous = ?, created_at = ? WHERE id = ?",
-            (*row[1:], agent.id),
+            f"UPDATE agents SET {assignments} WHERE id = ?",  # noqa: S608 - fixed column names
+            (*row.values(), agent.id),
         )
         return agent
 
@@ -235,23 +260,21 @@ class Registry:
         if app.confidential and app.auth_method == "client_secret_basic" and not secret:
             raise ValueError("a confidential client_secret_basic app needs a secret")
         app = replace(app, created_at=app.created_at or self._clock.now())
-        with self._store.transaction() as tx:
-            self._check_free(app.id)
-            tx.execute(
-                "INSERT INTO apps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    app.id,
-                    app.name,
-                    int(app.confidential),
-                    json.dumps(list(app.redirect_uris)),
-                    _words(app.grant_types),
-                    app.auth_method,
-                    _words(app.scopes),
-                    secret_digest(secret) if secret else None,
-                    int(app.active),
-                    app.created_at,
-                ),
-            )
+        self._insert(
+            "apps",
+            {
+                "id": app.id,
+                "name": app.name,
+                "confidential": int(app.confidential),
+                "redirect_uris": json.dumps(list(app.redirect_uris)),
+                "grant_types": _words(app.grant_types),
+                "auth_method": app.auth_method,
+                "scopes": _words(app.scopes),
+                "secret_digest": secret_digest(secret) if secret else None,
+                "active": int(app.active),
+                "created_at": app.created_at,
+            },
+        )
         return app
 
     def get_app(self, app_id: str) -> App | None:
@@ -270,6 +293,20 @@ class Registry:
         return app if ok and app and app.active and row and row["secret_digest"] else None
 
 
+def _user_row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "display_name": user.display_name,
+        "email": user.email,
+        "roles": _words(user.roles),
+        "active": int(user.active),
+        "created_at": user.created_at,
+        "external_id": user.external_id,
+        "name": json.dumps(user.name) if user.name else None,
+        "emails": json.dumps(list(user.emails)) if user.emails else None,
+    }
+
+
 def _user(row: Any) -> User:
     return User(
         id=row["id"],
@@ -278,22 +315,26 @@ def _user(row: Any) -> User:
         email=row["email"],
         active=bool(row["active"]),
         created_at=row["created_at"],
+        external_id=row["external_id"],
+        name=json.loads(row["name"]) if row["name"] else None,
+        emails=tuple(json.loads(row["emails"])) if row["emails"] else (),
     )
 
 
-def _agent_row(agent: Agent) -> tuple[Any, ...]:
-    return (
-        agent.id,
-        agent.display_name,
-        agent.owner,
-        agent.kind,
-        agent.status,
-        _words(agent.roles),
-        json.dumps(list(agent.jwks)),
-        _words(agent.delegable),
-        _words(agent.autonomous),
-        agent.created_at,
-    )
+def _agent_row(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "display_name": agent.display_name,
+        "owner": agent.owner,
+        "kind": agent.kind,
+        "status": agent.status,
+        "roles": _words(agent.roles),
+        "jwks": json.dumps(list(agent.jwks)),
+        "delegable": _words(agent.delegable),
+        "autonomous": _words(agent.autonomous),
+        "created_at": agent.created_at,
+        "external_id": agent.external_id,
+    }
 
 
 def _agent(row: Any) -> Agent:
@@ -308,6 +349,7 @@ def _agent(row: Any) -> Agent:
         delegable=frozenset(_split(row["delegable"])),
         autonomous=frozenset(_split(row["autonomous"])),
         created_at=row["created_at"],
+        external_id=row["external_id"],
     )
 
 

@@ -48,7 +48,7 @@ from iam_core.policy import act_chain, format_scope, parse_scope
 
 ACCESS_TOKEN_TYP = "at+jwt"
 MAX_TOKEN_LENGTH = 8192
-_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
 # Header parameters we never honour: a token must not tell us where to find its key.
 _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
@@ -91,7 +91,7 @@ def parse_compact(token: str, max_length: int = MAX_TOKEN_LENGTH) -> CompactJWS:
     """Parse a compact JWS strictly: size, three canonical base64url segments, JSON objects."""
     if not isinstance(token, str) or len(token) > max_length:
         raise TokenError(f"token longer than {max_length} characters")
-    if not _COMPACT_JWS.match(token):
+    if not _COMPACT_JWS.fullmatch(token):
         raise TokenError("not a compact JWS (three base64url segments)")
     head, body, sig = token.split(".")
     try:

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 current_trace_id: ContextVar[str | None] = ContextVar("current_trace_id", default=None)
 
 
@@ -20,7 +20,7 @@ def parse_traceparent(value: str | None) -> str | None:
     """The trace id of a valid version-00 ``traceparent``, or None (§3.2.2: all-zero is invalid)."""
     if not value:
         return None
-    match = _TRACEPARENT.match(value.strip())
+    match = _TRACEPARENT.fullmatch(value.strip())
     if not match or match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
         return None
     return match.group(1)

@@ -14,7 +14,6 @@ identity and audit it; the backends never write a status to the registry themsel
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -26,14 +25,10 @@ from scim2_models import Resource
 from iam_core import registry as reg
 from iam_core.errors import ScimError
 from iam_core.iam import IAM
-from iam_core.keys import verification_key_from_jwk
-from iam_core.scim.schemas import Agent, AgentStatus, AgentType, Jwk, User
+from iam_core.scim import checks
+from iam_core.scim.schemas import Agent, AgentStatus, AgentType, Jwk, Owner, Role, User
 
-PASSWORD_LENGTHS = (8, 256)
-# Login and agent ids travel in tokens (sub, act) and audit entries: keep them plain.
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
-# Roles and scopes are stored space-separated: RFC 6749 §3.3 scope-token characters only.
-_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
+MAX_EMAILS = 16
 
 
 R = TypeVar("R", bound=Resource[Any])
@@ -105,11 +100,11 @@ class UserBackend(ResourceBackend[User]):
         return user_resource(user) if user else None
 
     def create(self, resource: User, *, by: str | None) -> Change:
-        if resource.password is None:
-            raise ScimError(400, "password is required to create a user", "invalidValue")
-        record = _user_record(resource, active=resource.active is not False)
+        user_id = checks.new_identifier(self.iam.registry, resource.user_name, "userName")
+        record = _user_record(resource, user_id, active=resource.active is not False)
+        password = None if resource.password is None else checks.password(resource.password)
         try:
-            self.iam.registry.add_user(record, _password(resource.password))
+            self.iam.registry.add_user(record, password)
         except reg.DuplicateIdentity as exc:
             raise ScimError(409, str(exc), "uniqueness") from exc
         return Change(record.id, {"active": record.active, "roles": list(record.roles)})
@@ -117,8 +112,8 @@ class UserBackend(ResourceBackend[User]):
     def update(self, before: User, after: User, *, by: str | None) -> Change:
         current = self._record(before)
         active = current.active if after.active is None else after.active
-        record = _user_record(after, active=active)
-        password = None if after.password is None else _password(after.password)
+        record = _user_record(after, current.id, active=active)
+        password = None if after.password is None else checks.password(after.password)
         record = replace(record, created_at=current.created_at)
         self.iam.registry.save_user(replace(record, active=current.active))
         details: dict[str, Any] = {"changed": _changed(current, record)}
@@ -162,15 +157,20 @@ class AgentBackend(ResourceBackend[Agent]):
     list_response = scim.ListResponse[Agent]
 
     def resources(self) -> list[Agent]:
-        return [agent_resource(agent) for agent in self.iam.registry.agents()]
+        return [self._resource(agent) for agent in self.iam.registry.agents()]
 
     def get(self, resource_id: str) -> Agent | None:
         agent = self.iam.registry.get_agent(resource_id)
-        return agent_resource(agent) if agent else None
+        return self._resource(agent) if agent else None
+
+    def _resource(self, agent: reg.Agent) -> Agent:
+        owner = self.iam.registry.get_user(agent.owner)
+        return agent_resource(agent, owner.display_name or None if owner else None)
 
     def create(self, resource: Agent, *, by: str | None) -> Change:
         status = _written_status(resource) or AgentStatus.active
-        record = self._agent_record(resource, status)
+        agent_id = checks.new_identifier(self.iam.registry, resource.agent_id, "agentId")
+        record = self._agent_record(resource, agent_id, status)
         try:
             self.iam.registry.add_agent(record)
         except reg.DuplicateIdentity as exc:
@@ -185,7 +185,7 @@ class AgentBackend(ResourceBackend[Agent]):
     def update(self, before: Agent, after: Agent, *, by: str | None) -> Change:
         current = self._record(before)
         status = _written_status(after) or AgentStatus(current.status)
-        record = self._agent_record(after, status)
+        record = self._agent_record(after, current.id, status)
         record = replace(record, created_at=current.created_at)
         self.iam.registry.save_agent(replace(record, status=current.status))
         details: dict[str, Any] = {"changed": _changed(current, record), **_agent_facts(record)}
@@ -217,54 +217,67 @@ class AgentBackend(ResourceBackend[Agent]):
             raise ScimError(404, f"agent {resource.id} not found")
         return agent
 
-    def _agent_record(self, resource: Agent, status: AgentStatus) -> reg.Agent:
-        _refuse_external_id(resource)
-        agent_id = _identifier(resource.agent_id, "agentId")
-        owner = resource.owner or ""
+    def _agent_record(self, resource: Agent, agent_id: str, status: AgentStatus) -> reg.Agent:
+        owner = checks.owner_id(resource.owner)
         if self.iam.registry.get_user(owner) is None:
             raise ScimError(400, f"owner {owner[:128]!r} is not a user", "invalidValue")
         return reg.Agent(
             id=agent_id,
-            display_name=resource.display_name or agent_id,
+            display_name=resource.display_name or "",
             owner=owner,
             kind=(resource.agent_type or AgentType.interactive).value,
             status=status.value,
-            roles=_tokens(resource.roles, "roles"),
-            jwks=tuple(_public_jwk(jwk) for jwk in resource.jwks or ()),
-            delegable=frozenset(_tokens(resource.delegable_scopes, "delegableScopes")),
-            autonomous=frozenset(_tokens(resource.autonomous_scopes, "autonomousScopes")),
+            roles=checks.tokens(resource.roles, "roles"),
+            jwks=tuple(checks.public_jwk(jwk) for jwk in resource.jwks or ()),
+            delegable=frozenset(checks.tokens(resource.delegable_scopes, "delegableScopes")),
+            autonomous=frozenset(checks.tokens(resource.autonomous_scopes, "autonomousScopes")),
+            external_id=resource.external_id,
         )
 
 
 # -- registry → SCIM (reads must never fail on data the registry already holds) -------------
 def user_resource(user: reg.User) -> User:
     # model_construct: an address stored before (e.g. at a reserved test domain) stays readable.
-    emails = [scim.Email.model_construct(value=user.email, primary=True)] if user.email else None
+    stored = user.emails
+    if not stored and user.email:
+        stored = ({"value": user.email, "primary": True},)
+    emails = [_email(email) for email in stored]
     return User(
         id=user.id,
+        external_id=user.external_id,
         user_name=user.id,
-        display_name=user.display_name,
+        name=scim.Name.model_validate(user.name) if user.name else None,
+        display_name=user.display_name or None,
         active=user.active,
-        emails=emails,
-        roles=[scim.Role(value=role) for role in user.roles] or None,
+        emails=emails or None,
+        roles=[Role(value=role) for role in user.roles] or None,
         meta=scim.Meta(resource_type="User", created=datetime.fromtimestamp(user.created_at, UTC)),
     )
 
 
-def agent_resource(agent: reg.Agent) -> Agent:
+def _email(stored: dict[str, Any]) -> scim.Email:
+    try:
+        return scim.Email.model_validate(stored)
+    except ValueError:  # stored by an earlier version under looser rules: still readable
+        return scim.Email.model_construct(**{k: v for k, v in stored.items() if k != "type"})
+
+
+def agent_resource(agent: reg.Agent, owner_display: str | None = None) -> Agent:
+    """The agent as SCIM shows it; ``owner.$ref`` is made absolute by the service."""
     jwks = [
         Jwk.model_construct(**{k: v for k, v in jwk.items() if k in Jwk.model_fields})
         for jwk in agent.jwks
     ]
     return Agent(
         id=agent.id,
+        external_id=agent.external_id,
         agent_id=agent.id,
-        display_name=agent.display_name,
-        owner=agent.owner,
+        display_name=agent.display_name or None,
+        owner=Owner(value=agent.owner, ref=None, display=owner_display),
         agent_type=AgentType(agent.kind),
         status=AgentStatus(agent.status),
         active=agent.active,
-        roles=[scim.Role(value=role) for role in agent.roles] or None,
+        roles=[Role(value=role) for role in agent.roles] or None,
         delegable_scopes=sorted(agent.delegable) or None,
         autonomous_scopes=sorted(agent.autonomous) or None,
         jwks=jwks or None,
@@ -275,70 +288,44 @@ def agent_resource(agent: reg.Agent) -> Agent:
 
 
 # -- SCIM → registry (every check runs before the first write) -------------------------------
-def _user_record(resource: User, *, active: bool) -> reg.User:
-    _refuse_external_id(resource)
-    user_id = _identifier(resource.user_name, "userName")
-    emails = [email.value for email in resource.emails or () if email.value]
-    if len(emails) > 1:
-        raise ScimError(400, "one email address is kept per user", "invalidValue")
+def _user_record(resource: User, user_id: str, *, active: bool) -> reg.User:
+    emails = tuple(
+        email.model_dump(mode="json", exclude_none=True, by_alias=True)
+        for email in resource.emails or ()
+        if email.value
+    )
+    if len(emails) > MAX_EMAILS:
+        raise ScimError(400, f"at most {MAX_EMAILS} email addresses", "invalidValue")
+    if sum(bool(email.get("primary")) for email in emails) > 1:
+        raise ScimError(400, "one email address at most is primary (RFC 7643 §2.4)", "invalidValue")
+    primary = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
+    name = (
+        resource.name.model_dump(mode="json", exclude_none=True, by_alias=True)
+        if resource.name
+        else None
+    )
     return reg.User(
         id=user_id,
-        display_name=resource.display_name or user_id,
-        roles=_tokens(resource.roles, "roles"),
-        email=str(emails[0]) if emails else None,
+        # Empty when none is given or it is removed (RFC 7644 §3.5.2.2): pages show the id.
+        display_name=resource.display_name or "",
+        roles=checks.tokens(resource.roles, "roles"),
+        email=str(primary["value"]) if primary else None,
         active=active,
+        external_id=resource.external_id,
+        name=name or None,
+        emails=emails,
     )
 
 
 def _written_status(resource: Agent) -> AgentStatus | None:
-    """The status a write asks for, None when it names none; ``active`` and ``status`` agree."""
-    from_active = None
-    if resource.active is not None:
-        from_active = AgentStatus.active if resource.active else AgentStatus.blocked
-    if from_active and resource.status and from_active != resource.status:
-        raise ScimError(400, "active and status disagree", "invalidValue")
-    return resource.status or from_active
+    """The status a write asks for through ``active``, None when it names none.
 
-
-def _refuse_external_id(resource: Resource[Any]) -> None:
-    if resource.external_id is not None:
-        raise ScimError(400, "externalId is not stored by this service provider", "invalidValue")
-
-
-def _identifier(value: str | None, attribute: str) -> str:
-    if not value or not _IDENTIFIER.match(value):
-        raise ScimError(
-            400, f"{attribute} must be 1-128 letters, digits, '.', '_', '@' or '-'", "invalidValue"
-        )
-    return value
-
-
-def _tokens(values: list[scim.Role] | list[str] | None, attribute: str) -> tuple[str, ...]:
-    tokens: set[str] = set()
-    for value in values or ():
-        token = value.value if isinstance(value, scim.Role) else value
-        if not isinstance(token, str) or not _TOKEN.match(token):
-            raise ScimError(
-                400, f"each {attribute} value must be a scope-token (RFC 6749 §3.3)", "invalidValue"
-            )
-        tokens.add(token)
-    return tuple(sorted(tokens))
-
-
-def _public_jwk(jwk: Jwk) -> dict[str, Any]:
-    data = {k: v for k, v in jwk.model_dump(exclude_none=True).items() if k != "schemas"}
-    try:
-        verification_key_from_jwk(data)
-    except Exception as exc:  # PyJWT and cryptography raise several unrelated types
-        raise ScimError(400, f"unusable JWK: {str(exc)[:200]}", "invalidValue") from exc
-    return data
-
-
-def _password(password: str) -> str:
-    low, high = PASSWORD_LENGTHS
-    if not low <= len(password) <= high:
-        raise ScimError(400, f"password must be {low} to {high} characters", "invalidValue")
-    return password
+    ``status`` is read-only (its value in a PUT is the stored one, copied by RFC 7644 §3.5.1
+    rules), so only ``active`` decides.
+    """
+    if resource.active is None:
+        return None
+    return AgentStatus.active if resource.active else AgentStatus.blocked
 
 
 def _changed(before: reg.User | reg.Agent, after: reg.User | reg.Agent) -> list[str]:

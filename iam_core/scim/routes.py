@@ -84,6 +84,9 @@ def scim_router(iam: IAM) -> APIRouter:
 
 
 def _unknown_endpoint(call: Call) -> Response:
+    if call.request.path_params["rest"] == ".search" and call.request.method == "POST":
+        # RFC 7644 §3.4.3 root search across resource types; §3.12 501 for what is not done.
+        raise ScimError(501, "searching several resource types at once is not supported")
     if str(call.request.path_params["rest"]).split("/")[0] in _ENDPOINTS:
         raise ScimError(405, f"{call.request.method} is not allowed here")
     raise ScimError(404, "no such endpoint")

@@ -4,15 +4,20 @@ Each schema publishes exactly the attributes the registry stores, so that what a
 is what it reads back and an attribute we would drop is refused instead (RFC 7643 §7).
 Differences from the core User schema (RFC 7643 §4.1):
 
-* ``id`` is the ``userName``, the login id; ``userName`` is therefore immutable and, like
-  every identifier in the registry, case-exact.
-* one email address is kept (its ``value``); roles keep their ``value``.
-* ``password`` is write-only and never returned (RFC 7643 §4.1.1); it is required on creation.
-* ``externalId`` is not stored, so it is refused rather than lost.
+* ``id`` is the ``userName``, the login id; ``userName`` is therefore immutable. It is
+  canonical (:mod:`iam_core.identifiers`): unique regardless of case, width or look-alike
+  letters, so it is published with ``caseExact`` false.
+* ``externalId`` (RFC 7643 §3.1), ``name`` (§4.1.1), every ``emails`` value with its type,
+  primary flag and display, ``displayName`` and ``active`` are kept; roles keep their ``value``.
+* ``password`` is write-only and never returned (RFC 7643 §4.1.1), and optional: a user
+  created without one cannot log in with a password until one is set.
 
-Agents are a resource type of their own, schema :data:`AGENT_SCHEMA`, endpoint ``/Agents``.
-``active`` mirrors ``status``. :data:`PROVIDER` holds what discovery publishes: the schemas,
-the resource types and the service provider configuration (RFC 7643 §5-§7).
+Agents are a resource type of their own, schema :data:`AGENT_SCHEMA` (this lab's extension of
+SCIM, published at ``/Schemas``), endpoint ``/Agents``. ``owner`` is a reference to a User
+(``value``, ``$ref``, ``display``), shaped like the enterprise ``manager`` of RFC 7643 §4.3.
+``active`` is the writable state; ``status`` is its read-only mirror. :data:`PROVIDER` holds
+what discovery publishes: the schemas, the resource types and the service provider
+configuration (RFC 7643 §5-§7).
 """
 
 from __future__ import annotations
@@ -21,8 +26,17 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import scim2_models as scim
-from pydantic import model_validator
-from scim2_models import URN, CaseExact, Mutability, Required, Resource, Returned, Uniqueness
+from pydantic import Field, model_validator
+from scim2_models import (
+    URN,
+    CaseExact,
+    Mutability,
+    Reference,
+    Required,
+    Resource,
+    Returned,
+    Uniqueness,
+)
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 AGENT_SCHEMA = "urn:agent-iam-lab:params:scim:schemas:core:2.0:Agent"
@@ -86,15 +100,55 @@ class AgentStatus(StrEnum):
     blocked = "blocked"
 
 
+class Role(scim.ComplexAttribute):
+    """A role (RFC 7643 §4.1.2): its ``value`` is what the registry keeps and policy reads."""
+
+    value: Annotated[str | None, Required.true, CaseExact.true] = None
+    """The role, a scope-token (RFC 6749 §3.3), e.g. guest or manager."""
+
+
+class Owner(scim.ComplexAttribute):
+    """The user accountable for an agent, shaped like ``manager`` (RFC 7643 §4.3)."""
+
+    value: Annotated[str | None, Required.true, CaseExact.true] = None
+    """The id of the owning User."""
+
+    ref: Annotated[Reference["User"] | None, Required.true] = Field(  # noqa: UP037
+        None, serialization_alias="$ref", validation_alias="$ref"
+    )
+    """The URI of the owning User; either of value and $ref is enough in a request."""
+
+    display: Annotated[str | None, Mutability.read_only] = None
+    """The owner's displayName."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _either_value_or_ref(cls, data: Any) -> Any:
+        # A client may name the owner by id alone (as earlier versions took it, a plain
+        # string), or by $ref alone: the other half is derived, and checked to agree.
+        if isinstance(data, str):
+            data = {"value": data}
+        if isinstance(data, dict):
+            value, ref = data.get("value"), data.get("$ref")
+            if isinstance(value, str) and value and not ref:
+                data = {**data, "$ref": f"/Users/{value}"}
+            elif isinstance(ref, str) and ref and not value:
+                data = {**data, "value": ref.rstrip("/").rsplit("/", 1)[-1]}
+        return data
+
+
 class User(Resource[Any]):
     """User Account"""
 
     __schema__ = URN(USER_SCHEMA)
 
     user_name: Annotated[
-        str | None, Required.true, Mutability.immutable, Uniqueness.server, CaseExact.true
+        str | None, Required.true, Mutability.immutable, Uniqueness.server, CaseExact.false
     ] = None
-    """The login id, which is also the resource's id."""
+    """The login id, which is also the resource's id; unique regardless of case and look-alikes."""
+
+    name: scim.Name | None = None
+    """The components of the user's real name (RFC 7643 §4.1.1)."""
 
     display_name: str | None = None
     """The name of the user, suitable for display."""
@@ -103,12 +157,12 @@ class User(Resource[Any]):
     """Whether the user may log in; false revokes every token naming the user."""
 
     password: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = None
-    """The user's cleartext password: required on creation, never returned."""
+    """The user's cleartext password: optional, never returned; without one, no password login."""
 
     emails: list[scim.Email] | None = None
-    """The user's email address (one is kept)."""
+    """The user's email addresses."""
 
-    roles: list[scim.Role] | None = None
+    roles: list[Role] | None = None
     """The user's roles, which decide the scopes the user may grant (e.g. guest, manager)."""
 
 
@@ -118,26 +172,28 @@ class Agent(Resource[Any]):
     __schema__ = URN(AGENT_SCHEMA)
 
     agent_id: Annotated[
-        str | None, Required.true, Mutability.immutable, Uniqueness.global_, CaseExact.true
+        str | None, Required.true, Mutability.immutable, Uniqueness.global_, CaseExact.false
     ] = None
-    """The agent id: its OAuth client id, token subject and actor; also the resource's id."""
+    """The agent id: its OAuth client id, token subject and actor; also the resource's id.
+    Unique regardless of case and look-alike letters."""
 
     display_name: str | None = None
     """The name of the agent, suitable for display."""
 
-    owner: Annotated[str | None, Required.true, CaseExact.true] = None
-    """The id of the user accountable for the agent."""
+    owner: Annotated[Owner | None, Required.true] = None
+    """The user accountable for the agent: value (the user id), $ref and display."""
 
     agent_type: AgentType | None = None
     """Whether the agent acts for a present user (interactive) or on its own (background)."""
 
-    status: AgentStatus | None = None
-    """Whether the agent may obtain and use tokens; blocked revokes every token naming it."""
+    status: Annotated[AgentStatus | None, Mutability.read_only] = None
+    """The state as a word, mirroring active: active, or blocked."""
 
     active: bool | None = None
-    """The status as a boolean: true when active."""
+    """Whether the agent may obtain and use tokens; false blocks it and revokes every token
+    naming it."""
 
-    roles: list[scim.Role] | None = None
+    roles: list[Role] | None = None
     """The agent's roles."""
 
     delegable_scopes: Annotated[list[str] | None, CaseExact.true] = None

@@ -256,6 +256,10 @@ class ScimService:
                 "INSERT OR REPLACE INTO scim_meta VALUES (?, ?, ?)",
                 (resource_id, version, modified_at),
             )
+        owner = getattr(resource, "owner", None)
+        if owner is not None and owner.value:
+            # RFC 7643 §2.3.7: the owner's URI, like meta.location, under this request's base.
+            owner.ref = str(call.request.url_for("scim_user", resource_id=owner.value))
         resource.meta = Meta(
             resource_type=backend.resource_type,
             created=resource.meta.created,

@@ -122,10 +122,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "granted |= self.role_scopes.get(role, frozenset())",
         "granted |= frozenset().union(*self.role_scopes.values())",
     ),
-    _off("policy: scope syntax", POLICY, "any(not _SCOPE_TOKEN.match(t) for t in tokens)"),
+    _off("policy: scope syntax", POLICY, "any(not _SCOPE_TOKEN.fullmatch(t) for t in tokens)"),
     # -- iam_core/tokens.py: verification -----------------------------------------------
     _off("tokens: size limit", TOKENS, "not isinstance(token, str) or len(token) > max_length"),
-    _off("tokens: three base64url segments", TOKENS, "not _COMPACT_JWS.match(token)"),
+    _off("tokens: three base64url segments", TOKENS, "not _COMPACT_JWS.fullmatch(token)"),
     _off(
         "tokens: canonical base64url",
         TOKENS,
