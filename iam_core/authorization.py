@@ -37,7 +37,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_requests (
     id TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
     scopes TEXT NOT NULL, state TEXT, code_challenge TEXT NOT NULL, requested_actor TEXT,
-    resource TEXT, authorization_details TEXT NOT NULL, expires_at REAL NOT NULL
+    resource TEXT, authorization_details TEXT NOT NULL, expires_at REAL NOT NULL,
+    redirect_uri_sent INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at REAL NOT NULL
@@ -46,9 +47,15 @@ CREATE TABLE IF NOT EXISTS auth_codes (
     digest TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
     user_id TEXT NOT NULL, scopes TEXT NOT NULL, requested_actor TEXT, resource TEXT,
     authorization_details TEXT NOT NULL, code_challenge TEXT NOT NULL,
-    expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0, issued_jti TEXT
+    expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0, issued_jti TEXT,
+    redirect_uri_sent INTEGER NOT NULL DEFAULT 1
 );
 """
+# Columns added after the first release: a database created before them gains them here.
+_ADDED_COLUMNS = (
+    ("auth_requests", "redirect_uri_sent INTEGER NOT NULL DEFAULT 1"),
+    ("auth_codes", "redirect_uri_sent INTEGER NOT NULL DEFAULT 1"),
+)
 
 
 class RedirectableError(OAuthError):
@@ -72,6 +79,9 @@ class AuthRequest:
     requested_actor: str | None
     resource: str | None
     authorization_details: tuple[dict[str, Any], ...]
+    # Whether the request named its redirect_uri; if it did, redeeming its code must name
+    # the same one (RFC 6749 §4.1.3).
+    redirect_uri_sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +183,10 @@ class AuthorizationFlow:
     def __init__(self, iam: IAM) -> None:
         self._iam = iam
         iam.store.ensure_schema(SCHEMA)
+        for table, column in _ADDED_COLUMNS:
+            names = {r["name"] for r in iam.store.all(f"PRAGMA table_info({table})")}
+            if column.split()[0] not in names:
+                iam.store.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     # -- the authorization request -------------------------------------------------------
     def client_for(self, params: Mapping[str, str]) -> tuple[App, str]:
@@ -196,7 +210,9 @@ class AuthorizationFlow:
         except OAuthError as exc:
             raise RedirectableError(exc, redirect_uri, state) from exc
         self._iam.store.execute(
-            "INSERT INTO auth_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state,"
+            " code_challenge, requested_actor, resource, authorization_details, expires_at,"
+            " redirect_uri_sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.id,
                 request.client_id,
@@ -208,6 +224,7 @@ class AuthorizationFlow:
                 request.resource,
                 json.dumps(list(request.authorization_details)),
                 self._iam.clock.now() + REQUEST_LIFETIME,
+                int(request.redirect_uri_sent),
             ),
         )
         return request
@@ -250,6 +267,7 @@ class AuthorizationFlow:
             requested_actor=actor,
             resource=resource,
             authorization_details=parse_authorization_details(params.get("authorization_details")),
+            redirect_uri_sent=bool(params.get("redirect_uri")),
         )
 
     def pending(self, request_id: str) -> AuthRequest | None:
@@ -269,6 +287,7 @@ class AuthorizationFlow:
             requested_actor=row["requested_actor"],
             resource=row["resource"],
             authorization_details=tuple(json.loads(row["authorization_details"])),
+            redirect_uri_sent=bool(row["redirect_uri_sent"]),
         )
 
     def grantable(self, request: AuthRequest, user_id: str) -> frozenset[str]:
@@ -289,7 +308,9 @@ class AuthorizationFlow:
             if tx.execute("DELETE FROM auth_requests WHERE id = ?", (request.id,)).rowcount != 1:
                 raise InvalidRequest("authorization request already completed")
             tx.execute(
-                "INSERT INTO auth_codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+                "INSERT INTO auth_codes (digest, client_id, redirect_uri, user_id, scopes,"
+                " requested_actor, resource, authorization_details, code_challenge, expires_at,"
+                " redirect_uri_sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _digest(code),
                     request.client_id,
@@ -301,6 +322,7 @@ class AuthorizationFlow:
                     json.dumps(list(request.authorization_details)),
                     request.code_challenge,
                     self._iam.clock.now() + self._iam.config.code_lifetime,
+                    int(request.redirect_uri_sent),
                 ),
             )
         return code
@@ -356,6 +378,10 @@ class AuthorizationFlow:
             # the legitimate client's code (RFC 6749 §4.1.3, RFC 7636 §4.6).
             if row["client_id"] != client_id:
                 raise InvalidGrant("authorization code was issued to another client")
+            # RFC 6749 §4.1.3: when the authorization request named a redirect_uri, the
+            # redemption must name the identical one; otherwise, one given must still match.
+            if row["redirect_uri_sent"] and redirect_uri is None:
+                raise InvalidGrant("redirect_uri is required: the authorization request had one")
             if redirect_uri is not None and redirect_uri != row["redirect_uri"]:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             if not hmac.compare_digest(s256(verifier), row["code_challenge"]):
