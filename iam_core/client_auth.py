@@ -110,9 +110,7 @@ class ClientAuthenticator:
             raise InvalidClient("client authentication failed")
         return Client(app.id, "app", "client_secret_basic", app.grant_types, app=app)
 
-    def _assertion(
-        self, assertion: str, form: Mapping[str, str], endpoint: str | None
-    ) -> Client:
+    def _assertion(self, assertion: str, form: Mapping[str, str], endpoint: str | None) -> Client:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
         try:

@@ -118,7 +118,6 @@ class ConsentStore:
             )
         return cur.rowcount
 
-
     def record_authorization(self, jti: str, exp: int, authorization: Authorization) -> None:
         """Remember what the authorization behind token ``jti`` granted, until it expires."""
         self._store.execute(
