@@ -19,10 +19,12 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from iam_core.audit import AuditEvent
+from iam_core.authorization_details import (
+    parse_authorization_details,
+)
 from iam_core.errors import InvalidGrant, InvalidRequest, OAuthError
 from iam_core.iam import IAM
 from iam_core.identifiers import is_canonical
@@ -32,14 +34,13 @@ from iam_core.registry import GRANT_AUTHORIZATION_CODE, App
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 §4.1, checked with fullmatch
 SESSION_LIFETIME = 3600
 REQUEST_LIFETIME = 600
-MAX_AUTHORIZATION_DETAILS = 4096
-AUTHORIZATION_DETAILS_TYPES = ("hotel_booking", "payment")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_requests (
     id TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
     scopes TEXT NOT NULL, state TEXT, code_challenge TEXT NOT NULL, requested_actor TEXT,
-    resource TEXT, authorization_details TEXT NOT NULL, expires_at REAL NOT NULL
+    resource TEXT, authorization_details TEXT NOT NULL, expires_at REAL NOT NULL,
+    redirect_uri_sent INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS sessions (
     digest TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at REAL NOT NULL
@@ -48,9 +49,12 @@ CREATE TABLE IF NOT EXISTS auth_codes (
     digest TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
     user_id TEXT NOT NULL, scopes TEXT NOT NULL, requested_actor TEXT, resource TEXT,
     authorization_details TEXT NOT NULL, code_challenge TEXT NOT NULL,
-    expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0, issued_jti TEXT
+    expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0, issued_jti TEXT,
+    redirect_uri_sent INTEGER NOT NULL DEFAULT 1
 );
 """
+# A column added after the first release: a database created before it gains it here.
+_ADDED = "redirect_uri_sent INTEGER NOT NULL DEFAULT 1"
 
 
 class RedirectableError(OAuthError):
@@ -74,6 +78,8 @@ class AuthRequest:
     requested_actor: str | None
     resource: str | None
     authorization_details: tuple[dict[str, Any], ...]
+    # Whether the request named it: then so must its code's redemption (RFC 6749 §4.1.3).
+    redirect_uri_sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,83 +104,18 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def parse_authorization_details(raw: str | None) -> tuple[dict[str, Any], ...]:
-    """RFC 9396 §2: a JSON array of objects, each with a known ``type``."""
-    if not raw:
-        return ()
-    if len(raw) > MAX_AUTHORIZATION_DETAILS:
-        raise InvalidRequest("authorization_details is too large")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise _details_error("authorization_details is not valid JSON") from exc
-    if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
-        raise _details_error("authorization_details must be a JSON array of objects")
-    for detail in value:
-        fields = DETAIL_FIELDS.get(detail.get("type"))
-        if fields is None:
-            raise _details_error(
-                f"authorization_details type must be one of {AUTHORIZATION_DETAILS_TYPES}"
-            )
-        for name, (kind, required) in fields.items():
-            if required and name not in detail:
-                raise _details_error(f"{detail['type']} needs {name}")
-            if name in detail and not _fits(detail[name], kind):
-                raise _details_error(f"{detail['type']}.{name} must be {kind}")
-        unknown = set(detail) - set(fields) - {"type"}
-        if unknown:
-            raise _details_error(f"{detail['type']} does not take {', '.join(sorted(unknown))}")
-    return tuple(value)
-
-
-# The detail types this deployment understands (RFC 9396 §2): each field's kind and whether
-# it is required. Unknown fields are refused: a grant must mean exactly what it says.
-DETAIL_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
-    "hotel_booking": {
-        "hotel_id": ("an id", True),
-        "check_in": ("a date", True),
-        "check_out": ("a date", True),
-        "room_type": ("an id", False),
-        "max_total_cents": ("a positive integer", False),
-    },
-    "payment": {
-        "max_amount_cents": ("a positive integer", True),
-        "currency": ("an id", False),
-        # What the grant pays: a named booking, or the stay an agent books under the same
-        # consent (the booking id does not exist yet when the guest consents).
-        "booking_id": ("an id", False),
-        "hotel_id": ("an id", False),
-        "check_in": ("a date", False),
-        "check_out": ("a date", False),
-    },
-}
-
-
-def _fits(value: Any, kind: str) -> bool:
-    if kind == "a positive integer":
-        return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 10**9
-    if not isinstance(value, str) or not 0 < len(value) <= 64:
-        return False
-    if kind == "a date":
-        try:
-            date.fromisoformat(value)
-        except ValueError:
-            return False
-    return True
-
-
-def _details_error(message: str) -> OAuthError:
-    error = InvalidRequest(message)
-    error.error = "invalid_authorization_details"  # RFC 9396 §5
-    return error
-
-
 class AuthorizationFlow:
     """State of the authorization endpoint: pending requests, sessions and codes."""
 
     def __init__(self, iam: IAM) -> None:
         self._iam = iam
         iam.store.ensure_schema(SCHEMA)
+        for table in ("auth_requests", "auth_codes"):
+            if all(
+                r["name"] != "redirect_uri_sent"
+                for r in iam.store.all(f"PRAGMA table_info({table})")
+            ):
+                iam.store.execute(f"ALTER TABLE {table} ADD COLUMN {_ADDED}")
 
     # -- the authorization request -------------------------------------------------------
     def client_for(self, params: Mapping[str, str]) -> tuple[App, str]:
@@ -227,7 +168,7 @@ class AuthorizationFlow:
         except OAuthError as exc:
             raise RedirectableError(exc, redirect_uri, state) from exc
         self._iam.store.execute(
-            "INSERT INTO auth_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO auth_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.id,
                 request.client_id,
@@ -239,6 +180,7 @@ class AuthorizationFlow:
                 request.resource,
                 json.dumps(list(request.authorization_details)),
                 self._iam.clock.now() + REQUEST_LIFETIME,
+                int(request.redirect_uri_sent),
             ),
         )
         return request
@@ -284,6 +226,7 @@ class AuthorizationFlow:
             requested_actor=actor,
             resource=resource,
             authorization_details=parse_authorization_details(params.get("authorization_details")),
+            redirect_uri_sent=bool(params.get("redirect_uri")),
         )
 
     def pending(self, request_id: str) -> AuthRequest | None:
@@ -303,6 +246,7 @@ class AuthorizationFlow:
             requested_actor=row["requested_actor"],
             resource=row["resource"],
             authorization_details=tuple(json.loads(row["authorization_details"])),
+            redirect_uri_sent=bool(row["redirect_uri_sent"]),
         )
 
     def grantable(self, request: AuthRequest, user_id: str) -> frozenset[str]:
@@ -323,7 +267,7 @@ class AuthorizationFlow:
             if tx.execute("DELETE FROM auth_requests WHERE id = ?", (request.id,)).rowcount != 1:
                 raise InvalidRequest("authorization request already completed")
             tx.execute(
-                "INSERT INTO auth_codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+                "INSERT INTO auth_codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)",
                 (
                     _digest(code),
                     request.client_id,
@@ -335,6 +279,7 @@ class AuthorizationFlow:
                     json.dumps(list(request.authorization_details)),
                     request.code_challenge,
                     self._iam.clock.now() + self._iam.config.code_lifetime,
+                    int(request.redirect_uri_sent),
                 ),
             )
         return code
@@ -396,6 +341,10 @@ class AuthorizationFlow:
             # the legitimate client's code (RFC 6749 §4.1.3, RFC 7636 §4.6).
             if row["client_id"] != client_id:
                 raise InvalidGrant("authorization code was issued to another client")
+            # RFC 6749 §4.1.3: when the authorization request named a redirect_uri, the
+            # redemption must name the identical one; otherwise, one given must still match.
+            if row["redirect_uri_sent"] and redirect_uri is None:
+                raise InvalidGrant("redirect_uri is required: the authorization request had one")
             if redirect_uri is not None and redirect_uri != row["redirect_uri"]:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             if not hmac.compare_digest(s256(verifier), row["code_challenge"]):

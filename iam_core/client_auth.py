@@ -2,8 +2,11 @@
 
 * ``client_secret_basic`` (RFC 6749 §2.3.1) for confidential apps;
 * ``private_key_jwt`` (RFC 7523 §2.2 and §3; OpenID Connect Core §9) for agents and any app
-  registered with public keys: ``iss`` = ``sub`` = client_id, ``aud`` names the issuer or
-  the token endpoint, a short ``exp``, and a ``jti`` accepted once;
+  registered with public keys: ``iss`` = ``sub`` = client_id; ``aud`` names the issuer, the
+  token endpoint or the endpoint called (RFC 7523 §3 item 3); ``exp`` at most
+  ``assertion_max_lifetime`` (an hour) after ``iat`` and after now; ``iat`` and ``nbf`` not
+  in the future beyond the leeway; a ``jti`` accepted once, remembered in the store until
+  the assertion's ``exp`` (item 7) so that no replay is possible while it could be valid;
 * ``none`` for public clients, whose code redemption PKCE protects (RFC 7636).
 
 A request that uses more than one method is refused (RFC 6749 §2.3).
@@ -65,8 +68,14 @@ class ClientAuthenticator:
         self._accepted = 0
         iam.store.ensure_schema(SCHEMA)
 
-    def authenticate(self, form: Mapping[str, str], authorization: str | None) -> Client:
-        """Authenticate the client of a request; raises InvalidClient (401) or InvalidRequest."""
+    def authenticate(
+        self, form: Mapping[str, str], authorization: str | None, endpoint: str | None = None
+    ) -> Client:
+        """Authenticate the client of a request; raises InvalidClient (401) or InvalidRequest.
+
+        ``endpoint`` is the URL of the endpoint called (the token endpoint if None): an
+        assertion may name it as its audience (RFC 7523 §3 item 3).
+        """
         basic = authorization is not None and authorization[:6].lower() == "basic "
         assertion = form.get("client_assertion")
         if basic and assertion:
@@ -77,7 +86,7 @@ class ClientAuthenticator:
             assert authorization is not None
             return self._basic(authorization[6:], form.get("client_id"))
         if assertion is not None:
-            return self._assertion(assertion, form)
+            return self._assertion(assertion, form, endpoint)
         client_id = form.get("client_id")
         if not client_id:
             # RFC 6749 §5.2: say what was missing, so that a caller can fix its request.
@@ -110,7 +119,7 @@ class ClientAuthenticator:
             raise InvalidClient("client authentication failed")
         return Client(app.id, "app", "client_secret_basic", app.grant_types, app=app)
 
-    def _assertion(self, assertion: str, form: Mapping[str, str]) -> Client:
+    def _assertion(self, assertion: str, form: Mapping[str, str], endpoint: str | None) -> Client:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
         try:
@@ -123,7 +132,7 @@ class ClientAuthenticator:
         if form.get("client_id") not in (None, client_id):
             raise InvalidClient("client_id does not match the assertion's iss")
         client, keys = self._keyed_client(client_id)
-        exp = self._verify_assertion(jws, keys, client_id)
+        exp = self._verify_assertion(jws, keys, client_id, endpoint)
         self._accept_once(client_id, str(jws.claims["jti"]), exp)
         return client
 
@@ -147,7 +156,7 @@ class ClientAuthenticator:
         return keys
 
     def _verify_assertion(
-        self, jws: CompactJWS, keys: list[VerificationKey], client_id: str
+        self, jws: CompactJWS, keys: list[VerificationKey], client_id: str, endpoint: str | None
     ) -> int:
         """RFC 7523 §3 checks; returns the assertion's ``exp``."""
         kid = jws.header.get("kid")
@@ -171,16 +180,42 @@ class ClientAuthenticator:
         if claims["sub"] != client_id:
             raise InvalidClient("client_assertion sub must equal iss (the client_id)")
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if not any(isinstance(a, str) and a in self._audiences for a in audiences):
-            raise InvalidClient("client_assertion aud must be the issuer or token endpoint")
-        exp, now, leeway = claims["exp"], self._iam.clock.now(), self._iam.config.leeway
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp <= now - leeway:
-            raise InvalidClient("client_assertion expired")
-        if exp > now + self._iam.config.assertion_max_lifetime + leeway:
-            raise InvalidClient("client_assertion lives too long; keep exp within 5 minutes")
+        accepted = self._audiences | ({endpoint} if endpoint else set())
+        if not any(isinstance(a, str) and a in accepted for a in audiences):
+            raise InvalidClient(
+                "client_assertion aud must be the issuer, the token endpoint or this endpoint"
+            )
+        self._check_times(claims)
         if not isinstance(claims["jti"], str) or not claims["jti"]:
             raise InvalidClient("client_assertion jti must be a non-empty string")
-        return int(exp)
+        return int(claims["exp"])
+
+    def _check_times(self, claims: Mapping[str, object]) -> None:
+        """RFC 7523 §3 items 4-6: not expired, not yet to come, and not too long-lived.
+
+        ``iat`` and ``nbf`` may lie ahead of our clock by the leeway only; ``exp`` may lie up
+        to ``assertion_max_lifetime`` after ``iat`` (or after now, without ``iat``).
+        """
+        now, leeway = self._iam.clock.now(), self._iam.config.leeway
+        longest = self._iam.config.assertion_max_lifetime
+        times: dict[str, float] = {}
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if value is None and name != "exp":
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise InvalidClient(f"client_assertion {name} must be a number")
+            times[name] = value
+        if times["exp"] <= now - leeway:
+            raise InvalidClient("client_assertion expired")
+        for name in ("iat", "nbf"):
+            if times.get(name, now) > now + leeway:
+                raise InvalidClient(f"client_assertion {name} is in the future")
+        issued = times.get("iat", now)
+        if times["exp"] - issued > longest or times["exp"] > now + longest + leeway:
+            raise InvalidClient(
+                f"client_assertion lives too long; keep exp within {longest} s of iat"
+            )
 
     def _accept_once(self, client_id: str, jti: str, exp: int) -> None:
         """RFC 7523 §3 item 7: a jti is accepted once while its assertion could be valid."""

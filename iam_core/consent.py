@@ -4,6 +4,12 @@ A consent is recorded when the user approves the consent page of an authorizatio
 request (RFC 6749 §4.1.1; with ``requested_actor`` per draft-oauth-ai-agents-on-behalf-of-
 user-02 §4). It is the "consented" term of the OBO scope rule and the record that a
 withdrawal removes, which revokes every token it backed.
+
+A consent is standing: it is the union of what the user approved for that client and agent
+over time. What one authorization granted is kept apart, per token (:class:`Authorization`):
+an exchange is bounded by the authorization that produced its subject token, never by the
+standing union (RFC 8693 §2.1 leaves the policy to the server; docs/design.md, delegation
+rules), so approving ``booking:cancel`` in one task does not widen a later task's tokens.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ CREATE TABLE IF NOT EXISTS consents (
     scopes TEXT NOT NULL, authorization_details TEXT NOT NULL, granted_at REAL NOT NULL,
     PRIMARY KEY (user_id, client_id, actor)
 );
+CREATE TABLE IF NOT EXISTS token_authorizations (
+    jti TEXT PRIMARY KEY, scopes TEXT NOT NULL, authorization_details TEXT NOT NULL,
+    exp INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS token_authorizations_exp ON token_authorizations (exp);
 """
+PRUNE_EVERY = 256
 
 NO_ACTOR = ""
 
@@ -37,10 +49,19 @@ class Consent:
     granted_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """What the authorization behind a token granted, across every audience it named."""
+
+    scopes: frozenset[str]
+    authorization_details: tuple[dict[str, Any], ...]
+
+
 class ConsentStore:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._recorded = 0
         store.ensure_schema(SCHEMA)
 
     def grant(
@@ -96,6 +117,31 @@ class ConsentStore:
                 (user_id, actor, client_id),
             )
         return cur.rowcount
+
+    def record_authorization(self, jti: str, exp: int, authorization: Authorization) -> None:
+        """Remember what the authorization behind token ``jti`` granted, until it expires."""
+        self._store.execute(
+            "INSERT OR REPLACE INTO token_authorizations VALUES (?, ?, ?, ?)",
+            (
+                jti,
+                format_scope(authorization.scopes),
+                json.dumps(list(authorization.authorization_details)),
+                exp,
+            ),
+        )
+        self._recorded += 1
+        if self._recorded % PRUNE_EVERY == 0:  # forget the authorizations of dead tokens
+            self._store.execute(
+                "DELETE FROM token_authorizations WHERE exp < ?", (int(self._clock.now()) - 600,)
+            )
+
+    def authorization_of(self, jti: str) -> Authorization | None:
+        row = self._store.one("SELECT * FROM token_authorizations WHERE jti = ?", (jti,))
+        if row is None:
+            return None
+        return Authorization(
+            parse_scope(row["scopes"]), tuple(json.loads(row["authorization_details"]))
+        )
 
 
 def _consent(row: Any) -> Consent:

@@ -30,7 +30,7 @@ from iam_core.keys import KeyRing
 from iam_core.policy import Policy, format_scope, scope_service
 from iam_core.quota import Quota, QuotaSpec
 from iam_core.registry import STRONG_HASHER, Registry
-from iam_core.revocation import RevocationRegistry
+from iam_core.revocation import RevocationRegistry, named_actors
 from iam_core.store import Store
 from iam_core.tokens import Lifetimes, Token, TokenMinter, TokenType, TokenVerifier
 from iam_core.trace import current_trace_id
@@ -67,7 +67,8 @@ class IAMConfig:
     policy: Policy = field(default_factory=Policy)
     leeway: int = 30
     code_lifetime: int = 60
-    assertion_max_lifetime: int = 300
+    # RFC 7523 §3: the longest a client assertion may live (exp - iat); Authlib's default.
+    assertion_max_lifetime: int = 3600
     checkpoint_every: int = 1000
     signing_alg: str = "ES256"
     # Per-agent quotas (None: off): tokens at /token, and consent pages answered per user
@@ -79,6 +80,12 @@ class IAMConfig:
     # Failed logins before POST /login answers 429 (login_guard.py; None: off).
     login_failures_per_account: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(5, 300))
     login_failures_per_address: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(20, 300))
+
+    # Protected resources' own clients (RFC 7662 §4): client id → the resources it serves,
+    # whose tokens it may introspect.
+    resource_clients: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"hotel-services": HOTEL_SERVICES}
+    )
 
     def resource_map(self) -> Mapping[str, Resource]:
         return self.resources or default_resources(self.issuer)
@@ -188,7 +195,7 @@ class IAM:
         revoked = self.revocations.reason_revoked(token.jti)
         if revoked:
             return f"revoked: {revoked}"
-        for identity in (token.sub, *token.actors):
+        for identity in (token.sub, *named_actors(token)):
             reason = self._identity_inactive(identity, token)
             if reason:
                 return reason

@@ -3,6 +3,13 @@
 Both need an authenticated client. Introspection answers ``{"active": false}`` for anything
 that is not a live token this issuer minted — it never says why, so it leaks nothing
 (RFC 7662 §2.2) — and for a live token returns its claims including ``act`` and ``aut``.
+
+Who may introspect what (RFC 7662 §4, §2.1): a protected resource the tokens of its own
+audience (the ``resource_clients`` of the IAM's config: ``hotel-services`` for the four
+hotel services); the token's own client, and its current actor; and an audit client
+(registered with ``audit:read``) any token. Anyone else learns ``{"active": false}``, and the
+refusal is audited.
+
 Revocation answers 200 for unknown or invalid tokens (RFC 7009 §2.2).
 """
 
@@ -16,6 +23,10 @@ from iam_core.client_auth import Client
 from iam_core.errors import InvalidRequest, InvalidToken, TokenError, UnauthorizedClient
 from iam_core.iam import IAM
 from iam_core.policy import format_scope
+from iam_core.tokens import Token
+
+# An app registered with this scope reads the whole audit trail, and may introspect any token.
+AUDIT_AUTHORITY = "audit:read"
 
 _CLAIMS = (
     "scope",
@@ -55,11 +66,29 @@ def introspect(iam: IAM, client: Client, form: Mapping[str, str]) -> dict[str, A
             )
         )
         return {"active": False}
+    allowed = introspector_role(iam, client, token)
+    if allowed is None:
+        iam.record(
+            AuditEvent(
+                event="token.introspected",
+                outcome="denied",
+                reason=f"{client.id} is neither a resource of the token's audience, "
+                "nor its client, nor an auditor (RFC 7662 §4)",
+                sub=token.sub,
+                act=token.actors,
+                client_id=client.id,
+                token_type=token.token_type.value,
+                jti=token.jti,
+                object_id=token.audience,
+                details={"active": False},
+            )
+        )
+        return {"active": False}
     iam.record(
         AuditEvent(
             event="token.introspected",
             outcome="allowed",
-            reason="active",
+            reason=f"active; asked by {allowed}",
             sub=token.sub,
             act=token.actors,
             client_id=client.id,
@@ -73,6 +102,20 @@ def introspect(iam: IAM, client: Client, form: Mapping[str, str]) -> dict[str, A
     response.update({k: token.claims[k] for k in _CLAIMS if k in token.claims})
     response["token_kind"] = token.token_type.value
     return response
+
+
+def introspector_role(iam: IAM, client: Client, token: Token) -> str | None:
+    """Why ``client`` may learn about ``token`` (RFC 7662 §4), or None when it may not."""
+    if client.id == token.client_id:
+        return "the token's client"
+    if token.actors[:1] == (client.id,):
+        return "the token's current actor"
+    owned = iam.config.resource_clients.get(client.id, ())
+    if any(iam.resources[name].uri == token.audience for name in owned if name in iam.resources):
+        return "a resource of the token's audience"
+    if client.app is not None and AUDIT_AUTHORITY in client.app.scopes:
+        return "an auditor"
+    return None
 
 
 def revoke(iam: IAM, client: Client, form: Mapping[str, str]) -> None:

@@ -2,7 +2,9 @@
 
 The issuer remembers each token it minted (``jti``, subject, actors, expiry) — never the
 token itself. Revoking an identity (blocking an agent, disabling a user) or a consent marks
-every live token that names it, as ``sub`` or anywhere in ``act``, revoked at once; the
+every live token that names it, as ``sub``, anywhere in ``act`` or as the ``may_act`` of a
+hand-off grant, revoked at once — and for good: nothing ever removes a revocation before
+the token has expired, so unblocking or re-enabling an identity revives none of them; the
 introspection endpoint (RFC 7662) and the exchange grant then see it inactive. Listeners
 receive each revocation, which is how later layers push it to resource servers.
 """
@@ -29,6 +31,17 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
     jti TEXT PRIMARY KEY, exp INTEGER NOT NULL, reason TEXT NOT NULL, revoked_at REAL NOT NULL
 );
 """
+
+
+def named_actors(token: Token) -> tuple[str, ...]:
+    """The agents a token names as actor: its ``act`` chain, and the agent its ``may_act``
+    (RFC 8693 §4.4) lets exchange it — so that blocking a hand-off's target, or withdrawing
+    the user's consent for it, revokes the hand-off grant for good (docs/attacks.md)."""
+    may_act = token.claims.get("may_act")
+    target = may_act.get("sub") if isinstance(may_act, dict) else None
+    if isinstance(target, str) and target not in token.actors:
+        return (*token.actors, target)
+    return token.actors
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +81,11 @@ class RevocationRegistry:
                     token.exp,
                 ),
             )
-            if token.actors:
+            named = named_actors(token)
+            if named:
                 tx.executemany(
                     "INSERT OR IGNORE INTO token_actors VALUES (?, ?)",
-                    [(token.jti, actor) for actor in token.actors],
+                    [(token.jti, actor) for actor in named],
                 )
 
     def reason_revoked(self, jti: str) -> str | None:

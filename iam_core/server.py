@@ -152,7 +152,9 @@ def create_app(iam: IAM) -> FastAPI:
     @app.post("/introspect")
     async def introspection(request: Request) -> Response:
         form = await read_form(request)
-        client = clients.authenticate(form, request.headers.get("authorization"))
+        client = clients.authenticate(
+            form, request.headers.get("authorization"), f"{iam.issuer}/introspect"
+        )
         if client.method == "none":
             # RFC 7662 §2.1: the caller must authenticate; a bare client_id proves nothing.
             raise InvalidClient("introspection needs client authentication")
@@ -161,7 +163,9 @@ def create_app(iam: IAM) -> FastAPI:
     @app.post("/revoke")
     async def revocation(request: Request) -> Response:
         form = await read_form(request)
-        client = clients.authenticate(form, request.headers.get("authorization"))
+        client = clients.authenticate(
+            form, request.headers.get("authorization"), f"{iam.issuer}/revoke"
+        )
         revoke(iam, client, form)
         return Response(status_code=200, headers=NO_STORE)
 

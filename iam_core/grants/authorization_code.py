@@ -13,6 +13,7 @@ from typing import Any
 
 from iam_core.authorization import AuthorizationFlow
 from iam_core.client_auth import Client
+from iam_core.consent import Authorization
 from iam_core.dpop import DPoPProof
 from iam_core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from iam_core.grants.issue import (
@@ -66,6 +67,8 @@ def authorization_code(
             consented=consent.scopes,
         )
         act, token_type = {"sub": actor.sub}, TokenType.OBO
+    # What this authorization grants across audiences: the bound of later exchanges.
+    authorization = Authorization(scopes, code.authorization_details)
     scopes = frozenset(s for s in scopes if resource.owns(s))
     if not scopes:
         raise InvalidScope(f"no authorized scope belongs to {resource.name}")
@@ -81,4 +84,5 @@ def authorization_code(
     )
     issued = mint(iam, grant, dpop)
     flow.note_issued(code, issued.claims.jti)
+    iam.consents.record_authorization(issued.claims.jti, issued.claims.exp, authorization)
     return issued

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iam_core.client_auth import Client
+from iam_core.consent import Authorization
 from iam_core.dpop import DPoPProof
 from iam_core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from iam_core.grants.handoff import handoff
@@ -64,26 +65,34 @@ def token_exchange(
     if form.get("audience"):
         return handoff(iam, subject, actor.sub, form["audience"], requested)
     current = subject.actors[0] if subject.actors else None
+    authorization: Authorization | None = None
     act: dict[str, Any]
     details: AuthorizationDetails
     if subject.actors in ((), (actor.sub,)):
         # The same direct delegation (user → this agent), perhaps for another audience:
-        # the live consent bounds it, not the subject token's scope.
+        # bounded by the authorization that produced the subject token (its record, or its
+        # own scope and details) and by the consent, which must still be live — never by
+        # the union of standing consents (RFC 8693 §2.1; docs/design.md, delegation rules).
         consent = iam.consents.get(user.id, subject.client_id, actor.sub)
         if consent is None:
             raise InvalidGrant(
                 f"{user.id} has not consented to {actor.sub} acting through {subject.client_id}"
             )
-        wanted = requested or consent.scopes
-        resource = iam.resource(form.get("resource"), wanted)
-        scopes = iam.policy.obo_scope(
-            wanted,
+        behind = iam.consents.authorization_of(subject.jti) or Authorization(
+            subject.scopes, carried_details(subject)
+        )
+        ceiling = iam.policy.obo_scope(
+            behind.scopes,
             user_roles=user.roles,
             agent_delegable=agent.delegable,
             consented=consent.scopes,
         )
+        authorization = Authorization(ceiling, behind.authorization_details)
+        wanted = requested or ceiling
+        resource = iam.resource(form.get("resource"), wanted)
+        scopes = wanted & ceiling
         act = dict(subject.act) if subject.act else {"sub": actor.sub}
-        details = consent.authorization_details
+        details = behind.authorization_details
     elif current == actor.sub:
         # The current actor of a longer chain moves it to another audience: the chain
         # stays as it is and, like any hop, the scope only narrows.
@@ -122,4 +131,7 @@ def token_exchange(
         act=act,
         user=UserClaims(user.roles, details),
     )
-    return mint(iam, grant, dpop)
+    issued = mint(iam, grant, dpop)
+    if authorization is not None:
+        iam.consents.record_authorization(issued.claims.jti, issued.claims.exp, authorization)
+    return issued

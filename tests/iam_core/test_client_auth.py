@@ -70,7 +70,11 @@ async def test_the_issuer_is_accepted_as_audience_too(dep: Deployment) -> None:
     [
         ({"aud": "https://other.example/token"}, "aud"),
         ({"exp": int(time.time()) - 120}, "expired"),
-        ({"exp": int(time.time()) + 3600}, "too long"),
+        ({"exp": int(time.time()) + 3700}, "too long"),
+        ({"iat": int(time.time()) - 60, "exp": int(time.time()) + 3590}, "too long"),
+        ({"nbf": int(time.time()) + 3600, "exp": int(time.time()) + 3660}, "nbf"),
+        ({"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3660}, "iat"),
+        ({"aud": "http://127.0.0.1:8000/introspect"}, "aud"),
         ({"sub": "staff-assistant"}, "sub"),
         ({"jti": None}, "jti"),
         ({"exp": None}, "exp"),
@@ -203,3 +207,49 @@ async def test_an_unknown_client_is_invalid_client(dep: Deployment) -> None:
         "/token", data={"grant_type": "client_credentials", "client_id": "who"}
     )
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+async def test_an_assertion_living_an_hour_is_accepted(dep: Deployment) -> None:
+    """RFC 7523 §3: exp - iat up to 3600 s (Authlib's default lifetime) is accepted."""
+    now = int(time.time())
+    response = await token_request(dep, assertion(dep, iat=now, exp=now + 3600))
+    assert response.status_code == 200, response.text
+
+
+async def test_the_endpoint_called_is_accepted_as_audience(dep: Deployment) -> None:
+    """RFC 7523 §3 item 3: at /introspect and /revoke, aud may be that endpoint's URL."""
+    token = (await token_request(dep, assertion(dep))).json()["access_token"]
+    for path in ("/introspect", "/revoke"):
+        form = {
+            "token": token,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(dep, aud=f"{dep.issuer}{path}"),
+        }
+        response = await dep.http.post(path, data=form)
+        assert response.status_code == 200, response.text
+        if path == "/introspect":
+            assert response.json()["active"] is True
+    wrong = {
+        "token": token,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(dep, aud=f"{dep.issuer}/revoke"),
+    }
+    assert (await dep.http.post("/introspect", data=wrong)).status_code == 401
+
+
+async def test_a_used_jti_is_remembered_in_the_store_until_exp(dep: Deployment) -> None:
+    """RFC 7523 §3 item 7: the jti outlives the process (a fresh authenticator on the same
+    store refuses the replay) and is kept until the assertion's exp."""
+    from iam_core.client_auth import ClientAuthenticator
+    from iam_core.errors import InvalidClient
+
+    assert dep.iam is not None
+    now = int(time.time())
+    once = assertion(dep, iat=now, exp=now + 3600, jti="jti-durable")
+    assert (await token_request(dep, once)).status_code == 200
+    row = dep.iam.store.one("SELECT exp FROM assertion_jtis WHERE jti = 'jti-durable'")
+    assert row is not None and row["exp"] == now + 3600
+    restarted = ClientAuthenticator(dep.iam, dep.oauth.token_endpoint)
+    form = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": once}
+    with pytest.raises(InvalidClient, match="replay"):
+        restarted.authenticate(form, None)

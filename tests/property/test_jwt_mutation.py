@@ -95,7 +95,8 @@ def present(g: Genuine, raw: str) -> tuple[int, list[Any], str]:
 
 def introspected(g: Genuine, raw: str) -> dict[str, Any]:
     async def call() -> dict[str, Any]:
-        return await g.dep.oauth.introspect(raw, as_app=g.dep.app("booking-backend"))
+        # The resource servers' own client: it may introspect tokens of its audiences (RFC 7662 §4).
+        return await g.dep.oauth.introspect(raw, as_app=g.dep.app("hotel-services"))
 
     return dict(g.portal.call(call))
 
