@@ -27,6 +27,7 @@ from iam_core.seed import DEMO_SECRETS
 from scenarios.deployment import Deployment, default_db, deployment, state_dir
 
 ADMIN_APP = "iam-admin"
+AUDITOR_APP = "auditor"  # introspects: an app with audit:read (README, introspection)
 SCIM = "/scim/v2"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -85,10 +86,11 @@ async def agents_list(
 async def agents_set_status(
     console: Console, agent: str, status: str, *, server: str | None, db: Path | None
 ) -> int:
-    """Block (every token naming the agent is revoked) or unblock, as SCIM PATCH does."""
+    """Block (every token naming the agent is revoked) or unblock: SCIM PATCH of ``active``
+    (``status`` is its read-only mirror)."""
     patch = {
         "schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "status", "value": status}],
+        "Operations": [{"op": "replace", "path": "active", "value": status == "active"}],
     }
     async with deployment(server=server, db=db) as dep:
         result = await _scim(dep, "PATCH", f"/Agents/{agent}", patch)
@@ -99,9 +101,10 @@ async def agents_set_status(
 async def tokens_introspect(
     console: Console, token: str, *, server: str | None, db: Path | None
 ) -> int:
-    """RFC 7662, asked by the iam-admin app; exit 1 when the token is not active."""
+    """RFC 7662, asked by the auditor app (RFC 7662 §4: only the token's client, its
+    audience and an ``audit:read`` app see a token as active); exit 1 when it is not."""
     async with deployment(server=server, db=db) as dep:
-        answer = await dep.oauth.introspect(token, as_app=dep.app(ADMIN_APP))
+        answer = await dep.oauth.introspect(token, as_app=dep.app(AUDITOR_APP))
     print(json.dumps(answer, indent=2))
     return 0 if answer.get("active") else 1
 
@@ -128,7 +131,7 @@ async def tokens_revoke(
             except (ValueError, OSError) as exc:
                 raise CLIError(f"cannot sign as {client!r}: {exc}") from None
             await dep.oauth.revoke(token, as_agent=agent)
-        answer = await dep.oauth.introspect(token, as_app=dep.app(ADMIN_APP))
+        answer = await dep.oauth.introspect(token, as_app=dep.app(AUDITOR_APP))
     if answer.get("active"):
         raise CLIError(f"the token (client {client}) is still active")
     console.print(f"revoked (or no longer active): token of {claims.get('sub')} via {client}")

@@ -27,6 +27,7 @@ from iam_core.iam import IAM
 from iam_core.seed import DEMO_PASSWORDS, DEMO_SECRETS, REDIRECT_URIS
 from iam_core.server import create_app
 from scenarios.deployment import Deployment
+from tests.iam_core.helpers import sign_in
 
 pytestmark = pytest.mark.anyio
 BA = "booking-assistant"
@@ -106,10 +107,7 @@ async def browser_consent(dep: Deployment, url: str, user: str) -> str:
     http.cookies.clear()
     landing = await http.get(url)
     request_id = parse_qs(urlsplit(landing.headers["location"]).query)["request_id"][0]
-    login = await http.post(
-        "/login",
-        data={"request_id": request_id, "username": user, "password": DEMO_PASSWORDS[user]},
-    )
+    login = await sign_in(http, user, DEMO_PASSWORDS[user], request_id)
     cookie = {"Cookie": f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}"}
     http.cookies.clear()
     page = await http.get(f"/consent?request_id={request_id}", headers=cookie)

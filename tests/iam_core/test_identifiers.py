@@ -18,6 +18,7 @@ from iam_core.iam import IAM
 from iam_core.registry import SIMULATION_HASHER, Agent, App, DuplicateIdentity, Registry, User
 from iam_core.server import create_app
 from iam_core.store import Store
+from tests.iam_core.helpers import sign_in
 from tests.iam_core.test_scim import (
     PASSWORD,
     assert_scim_error,
@@ -226,8 +227,7 @@ def _consent_page(actor: str) -> httpx.Response:
             if "request_id=" not in start.headers.get("location", ""):
                 return start
             request_id = start.headers["location"].split("request_id=")[1]
-            form = {"username": "alice", "password": PASSWORD, "request_id": request_id}
-            login = await c.post("/login", data=form)
+            login = await sign_in(c, "alice", PASSWORD, request_id)
             c.cookies.update(login.cookies)
             return await c.get(f"/consent?request_id={request_id}")
 
