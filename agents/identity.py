@@ -167,7 +167,7 @@ class AgentIdentity:
     async def end_task(self, principal: str) -> int:
         """The task is over: revoke its delegated tokens (RFC 7009) and drop them.
 
-        Task-scoped authority (ATTACKS.md #21): a token kept or stolen during the task is
+        Task-scoped authority (docs/attacks.md #21): a token kept or stolen during the task is
         worthless after it. Returns how many tokens were revoked.
         """
         delegation = self._delegations.pop(principal, None)

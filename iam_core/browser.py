@@ -234,7 +234,7 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
             )
             query.update(error="access_denied", error_description=reason)
         elif (flooded := _approval_flood(iam, user, pending.requested_actor)) is not None:
-            # Approval flooding (ATTACKS.md #15): past the quota the page is not shown as
+            # Approval flooding (docs/attacks.md #15): past the quota the page is not shown as
             # approvable; each approval stays bound to its own transaction (the grant).
             flow.drop(pending.id)
             iam.record(

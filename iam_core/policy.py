@@ -3,7 +3,7 @@
 Pure functions over frozen data, so that the rules can be read, tested for all inputs
 (hypothesis) and changed in one place (the policy lab notebook swaps a :class:`Policy`).
 
-Delegation rules (DESIGN.md "Delegation rules"; RFC 8693 §1.1 for delegation semantics):
+Delegation rules (docs/design.md "Delegation rules"; RFC 8693 §1.1 for delegation semantics):
 
 * OBO scope = requested ∩ what the user may do ∩ what the agent may be delegated ∩ consent.
 * A further hop nests ``act`` (RFC 8693 §4.1), only narrows, and stops at ``max_delegation_depth``.
@@ -133,7 +133,7 @@ class Policy:
         agent_delegable: frozenset[str],
         consented: frozenset[str],
     ) -> frozenset[str]:
-        """requested ∩ user's ∩ agent's delegable ∩ consented (DESIGN.md, delegation rules)."""
+        """requested ∩ user's ∩ agent's delegable ∩ consented (docs/design.md, delegation rules)."""
         return requested & self.user_scopes(user_roles) & agent_delegable & consented
 
     def hop_scope(

@@ -1,7 +1,7 @@
 """Per-principal quotas: at most ``limit`` events per key in any ``window`` seconds.
 
 Used for per-agent token quotas at ``/token`` and per-agent request quotas at the resource
-servers (denial of wallet, ATTACKS.md #16), and for approval requests per user and agent
+servers (denial of wallet, docs/attacks.md #16), and for approval requests per user and agent
 (approval flooding, #15). A sliding log per key: exact, and bounded by ``limit`` entries.
 """
 

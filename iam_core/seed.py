@@ -1,4 +1,4 @@
-"""The demo world of DESIGN.md, plus faker-made extras from a seed.
+"""The demo world of docs/design.md, plus faker-made extras from a seed.
 
 Demo credentials are fixed and printed by ``agent-iam demo`` so that anyone can try the
 endpoints with curl; they are for this lab only. Agents' public keys come from the agent

@@ -1,6 +1,6 @@
 """What a scenario is: a small declarative unit, in the manner of AgentDojo's tasks.
 
-A :class:`Scenario` names an attack case of ATTACKS.md: its threat ids, the steps (people's
+A :class:`Scenario` names an attack case of docs/attacks.md: its threat ids, the steps (people's
 requests to agents, and the attacker's moves, marked ``attacker``), the attacker's goal
 (``attack``: did it get what it wanted?), the people's own goal (``utility``: did their
 task succeed?), and what the audit trail must show when agent IAM stops it (``checks``).
@@ -120,7 +120,7 @@ Predicate = Callable[[Run], bool]
 class Scenario:
     id: str
     title: str
-    case: int  # the row of ATTACKS.md
+    case: int  # the row of docs/attacks.md
     threats: tuple[str, ...]
     steps: tuple[Step, ...]
     attack: Predicate  # the attacker got what they wanted

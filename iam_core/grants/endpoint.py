@@ -74,7 +74,7 @@ class TokenEndpoint:
                 if client.kind == "agent" and quota is not None:
                     count = quota.take(client.id)
                     if count is not None:
-                        # Denial of wallet (ATTACKS.md #16): a looping agent is throttled.
+                        # Denial of wallet (docs/attacks.md #16): a looping agent is throttled.
                         raise TemporarilyUnavailable(
                             f"quota exceeded: {client.id} asked for {count} tokens within "
                             f"{quota.spec.window} s (limit {quota.spec.limit})"
@@ -151,7 +151,7 @@ class TokenEndpoint:
         elif "actor_token" in form and client is not None and client.kind == "agent":
             actors = act_chain({"sub": client.id})
             # A refused delegation names whom it was for: the subject token's user and its
-            # chain with this agent in front (the trail of ATTACKS.md #5, #6, #7).
+            # chain with this agent in front (the trail of docs/attacks.md #5, #6, #7).
             subject = self._subject_of(form.get("subject_token"))
             if subject is not None:
                 sub = subject.sub

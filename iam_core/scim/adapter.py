@@ -133,7 +133,7 @@ class UserBackend(ResourceBackend[User]):
         current = self._record(resource)
         owned = sorted(a.id for a in self.iam.registry.agents() if a.owner == current.id)
         if owned:
-            # An agent must always have an accountable owner (DESIGN.md, agents as identities).
+            # An agent must always have an accountable owner (docs/design.md, agents as identities).
             raise ScimError(409, f"{current.id} owns agents {owned}: reassign or delete them first")
         revoked = self.iam.set_user_active(current.id, False, by=by)
         self.iam.registry.delete_user(current.id)

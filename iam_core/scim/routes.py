@@ -38,11 +38,11 @@ from iam_core.audit import AuditEvent
 from iam_core.errors import InsufficientScope, InvalidToken, OAuthError, ScimError
 from iam_core.iam import IAM
 from iam_core.scim.adapter import AgentBackend, UserBackend
-from iam_core.scim.service import Call, ScimService, scim_response
+from iam_core.scim.service import AuthorizedRequest, ScimService, scim_response
 from iam_core.tokens import Token
 
 SCIM_SCOPE = "scim:admin"
-Work = Callable[[Call], Response]
+Work = Callable[[AuthorizedRequest], Response]
 _ENDPOINTS = ("Users", "Agents", "ServiceProviderConfig", "Schemas", "ResourceTypes")
 
 
@@ -83,7 +83,7 @@ def scim_router(iam: IAM) -> APIRouter:
     return router
 
 
-def _unknown_endpoint(call: Call) -> Response:
+def _unknown_endpoint(call: AuthorizedRequest) -> Response:
     if call.request.path_params["rest"] == ".search" and call.request.method == "POST":
         # RFC 7644 §3.4.3 root search across resource types; §3.12 501 for what is not done.
         raise ScimError(501, "searching several resource types at once is not supported")
@@ -124,7 +124,7 @@ class ScimGate:
                 request, noun, self._token_of(header), error, exc.www_authenticate()
             )
         try:
-            return work(Call(request, body, caller))
+            return work(AuthorizedRequest(request, body, caller))
         except ValidationError as exc:
             error = Error.from_validation_errors(exc)[0]
         except SCIMException as exc:

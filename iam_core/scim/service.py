@@ -54,7 +54,7 @@ Backend = ResourceBackend[Any]
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class AuthorizedRequest:
     """One authorized request: what the handlers need, read once."""
 
     request: Request
@@ -105,7 +105,9 @@ class ScimService:
             )
         self.iam.record(replace(event, method=request.method, path=request.url.path))
 
-    def _audit_change(self, call: Call, backend: Backend, verb: str, change: Change) -> None:
+    def _audit_change(
+        self, call: AuthorizedRequest, backend: Backend, verb: str, change: Change
+    ) -> None:
         reason = f"{backend.noun} {change.object_id} {verb} over SCIM"
         event = AuditEvent(
             f"scim.{backend.noun}.{verb}",
@@ -117,18 +119,18 @@ class ScimService:
         self.audit(call.request, call.caller, event)
 
     # -- resources (RFC 7644 §3.3-§3.6) --------------------------------------------------
-    def search(self, call: Call, backend: Backend) -> Response:
+    def search(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """List with filter, sortBy, startIndex and count as query parameters (§3.4.2)."""
         parameters = {k: v for k in _SEARCH_PARAMETERS if (v := call.parameter(k)) is not None}
         request = backend.search_request.model_validate(parameters, scim_ctx=Context.SEARCH_REQUEST)
         return self._listing(call, backend, request)
 
-    def search_posted(self, call: Call, backend: Backend) -> Response:
+    def search_posted(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """List with a SearchRequest body (RFC 7644 §3.4.3)."""
         request = call.payload(backend.search_request, Context.SEARCH_REQUEST)
         return self._listing(call, backend, request)
 
-    def _listing(self, call: Call, backend: Backend, request: Any) -> Response:
+    def _listing(self, call: AuthorizedRequest, backend: Backend, request: Any) -> Response:
         """Filter, sort and page (RFC 7644 §3.4.2.2-§3.4.2.4); count is capped at MAX_RESULTS."""
         # Stamped first, so that filters and sortBy on meta.lastModified see it.
         resources = [self._stamp(call, backend, resource) for resource in backend.resources()]
@@ -150,12 +152,12 @@ class ScimService:
             )
         )
 
-    def read(self, call: Call, backend: Backend) -> Response:
+    def read(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """Retrieve one resource (RFC 7644 §3.4.1)."""
         resource = self._stamp(call, backend, self._existing(backend, call.resource_id))
         return self._resource_response(call, backend, resource, Context.RESOURCE_QUERY_RESPONSE)
 
-    def create(self, call: Call, backend: Backend) -> Response:
+    def create(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """Create a resource (RFC 7644 §3.3): 201 with Location and ETag."""
         resource = call.payload(backend.model, Context.RESOURCE_CREATION_REQUEST)
         change = backend.create(resource, by=call.caller.sub)
@@ -170,15 +172,15 @@ class ScimService:
         response.headers["Location"] = str(self._location(call, backend, change.object_id))
         return response
 
-    def replace(self, call: Call, backend: Backend) -> Response:
+    def replace(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """Replace a resource (PUT, RFC 7644 §3.5.1)."""
         return self._write(call, backend, replacing=True)
 
-    def patch(self, call: Call, backend: Backend) -> Response:
+    def patch(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """Modify a resource (PATCH, RFC 7644 §3.5.2): add, replace and remove."""
         return self._write(call, backend, replacing=False)
 
-    def _write(self, call: Call, backend: Backend, *, replacing: bool) -> Response:
+    def _write(self, call: AuthorizedRequest, backend: Backend, *, replacing: bool) -> Response:
         resource_id = call.resource_id
         before = self._stamp(call, backend, self._existing(backend, resource_id))
         self._check_version(call, before)
@@ -200,7 +202,7 @@ class ScimService:
         )
         return self._resource_response(call, backend, written, context)
 
-    def delete(self, call: Call, backend: Backend) -> Response:
+    def delete(self, call: AuthorizedRequest, backend: Backend) -> Response:
         """Delete a resource (RFC 7644 §3.6): 204; the identity's tokens are revoked first."""
         resource_id = call.resource_id
         resource = self._stamp(call, backend, self._existing(backend, resource_id))
@@ -216,7 +218,7 @@ class ScimService:
             raise ScimError(404, f"{backend.resource_type} {resource_id[:128]!r} not found")
         return resource
 
-    def _check_version(self, call: Call, resource: Resource[Any]) -> None:
+    def _check_version(self, call: AuthorizedRequest, resource: Resource[Any]) -> None:
         """``If-Match`` against the current version (RFC 7644 §3.14): 412 when it moved on."""
         wanted = call.request.headers.get("if-match")
         if wanted is None or wanted.strip() == "*":
@@ -227,7 +229,7 @@ class ScimService:
 
     def _stamp(
         self,
-        call: Call,
+        call: AuthorizedRequest,
         backend: Backend,
         resource: Resource[Any],
         *,
@@ -269,12 +271,12 @@ class ScimService:
         )
         return resource
 
-    def _location(self, call: Call, backend: Backend, resource_id: str) -> str:
+    def _location(self, call: AuthorizedRequest, backend: Backend, resource_id: str) -> str:
         return str(call.request.url_for(f"scim_{backend.noun}", resource_id=resource_id))
 
     def _resource_response(
         self,
-        call: Call,
+        call: AuthorizedRequest,
         backend: Backend,
         resource: Resource[Any],
         context: Context,
@@ -290,7 +292,7 @@ class ScimService:
         return scim_response(body, status, {"ETag": resource.meta.version})
 
     # -- discovery (RFC 7644 §4) ---------------------------------------------------------
-    def service_provider_config(self, call: Call) -> Response:
+    def service_provider_config(self, call: AuthorizedRequest) -> Response:
         """The service's capabilities (RFC 7643 §5); ``filter`` is ignored, as §4 asks."""
         assert PROVIDER.config is not None
         location = str(call.request.url_for("scim_service_provider_config"))
@@ -300,16 +302,16 @@ class ScimService:
             config.model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         )
 
-    def schemas(self, call: Call) -> Response:
+    def schemas(self, call: AuthorizedRequest) -> Response:
         """The schemas (RFC 7643 §7): User and Agent."""
         return self._discovery(call, "Schema", PROVIDER.schemas, ListResponse[Schema])
 
-    def resource_types(self, call: Call) -> Response:
+    def resource_types(self, call: AuthorizedRequest) -> Response:
         """The resource types (RFC 7643 §6): User at /Users, Agent at /Agents."""
         listing = ListResponse[ResourceType]
         return self._discovery(call, "ResourceType", PROVIDER.resource_types, listing)
 
-    def _discovery(self, call: Call, kind: str, items: Any, listing: Any) -> Response:
+    def _discovery(self, call: AuthorizedRequest, kind: str, items: Any, listing: Any) -> Response:
         if call.parameter("filter") is not None:
             # RFC 7644 §4: a filter here SHOULD get 403, lest clients think it was applied.
             raise ScimError(403, "discovery endpoints do not take a filter")

@@ -1,4 +1,4 @@
-"""The attack catalogue: one small file per case of ATTACKS.md, found by name.
+"""The attack catalogue: one small file per case of docs/attacks.md, found by name.
 
 Every module here named ``case_*.py`` (or any other module) that defines ``SCENARIOS`` — a
 list of :class:`~scenarios.model.Scenario` — is part of the catalogue. To add a scenario,

@@ -1,4 +1,4 @@
-"""ATTACKS.md #1 — review-injection booking (T6, T2, ASI01)."""
+"""docs/attacks.md #1 — review-injection booking (T6, T2, ASI01)."""
 
 from scenarios.catalogue._facts import BA, STAY, bookings
 from scenarios.checks import denied

@@ -1,4 +1,4 @@
-"""ATTACKS.md #2 — PII exfiltration via the concierge (T2, LLM02)."""
+"""docs/attacks.md #2 — PII exfiltration via the concierge (T2, LLM02)."""
 
 from scenarios.catalogue._facts import BA, SA, calls, external_requests
 from scenarios.checks import denied

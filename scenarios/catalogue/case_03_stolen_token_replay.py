@@ -1,4 +1,4 @@
-"""ATTACKS.md #3 — stolen-token replay (T9, T3, ASI03)."""
+"""docs/attacks.md #3 — stolen-token replay (T9, T3, ASI03)."""
 
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings, charged
 from scenarios.checks import denied

@@ -1,4 +1,4 @@
-"""ATTACKS.md #4 — cross-audience reuse (T3)."""
+"""docs/attacks.md #4 — cross-audience reuse (T3)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings

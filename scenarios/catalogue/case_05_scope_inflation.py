@@ -1,4 +1,4 @@
-"""ATTACKS.md #5 — scope inflation at exchange (T3, ASI03)."""
+"""docs/attacks.md #5 — scope inflation at exchange (T3, ASI03)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings, charged, refunded

@@ -1,4 +1,4 @@
-"""ATTACKS.md #6 — unattenuated re-delegation (T3, T13, ASI07)."""
+"""docs/attacks.md #6 — unattenuated re-delegation (T3, T13, ASI07)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings, charged

@@ -1,4 +1,4 @@
-"""ATTACKS.md #7 — confused deputy via the staff agent (T3, T12)."""
+"""docs/attacks.md #7 — confused deputy via the staff agent (T3, T12)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, SA, calls, refunded

@@ -1,4 +1,4 @@
-"""ATTACKS.md #8 — guest impersonation in chat (T9)."""
+"""docs/attacks.md #8 — guest impersonation in chat (T9)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, charged

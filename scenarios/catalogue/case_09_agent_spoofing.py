@@ -1,4 +1,4 @@
-"""ATTACKS.md #9 — agent identity spoofing (T9, T13)."""
+"""docs/attacks.md #9 — agent identity spoofing (T9, T13)."""
 
 from scenarios.catalogue._facts import BA, STAY, accepted, calls
 from scenarios.checks import denied

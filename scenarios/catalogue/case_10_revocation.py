@@ -1,4 +1,4 @@
-"""ATTACKS.md #10 — acting on after consent is withdrawn, the agent blocked, the user disabled."""
+"""docs/attacks.md #10 — acting on after consent withdrawal, an agent block or a user disable."""
 
 from scenarios.catalogue._facts import BA, STAY, bookings, calls
 from scenarios.checks import before, denied

@@ -1,4 +1,4 @@
-"""ATTACKS.md #11 — payment overreach (T2, ASI02)."""
+"""docs/attacks.md #11 — payment overreach (T2, ASI02)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, charged

@@ -1,4 +1,4 @@
-"""ATTACKS.md #12 — reservation IDOR (T3, LLM02)."""
+"""docs/attacks.md #12 — reservation IDOR (T3, LLM02)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
 from scenarios.catalogue._facts import BA, accepted, calls

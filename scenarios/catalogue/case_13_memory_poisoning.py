@@ -1,4 +1,4 @@
-"""ATTACKS.md #13 — memory-poisoned authority (T1, ASI06)."""
+"""docs/attacks.md #13 — memory-poisoned authority (T1, ASI06)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import SA, calls, refunded

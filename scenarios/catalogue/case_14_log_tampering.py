@@ -1,4 +1,4 @@
-"""ATTACKS.md #14 — log tampering and repudiation (T8).
+"""docs/attacks.md #14 — log tampering and repudiation (T8).
 
 The audit chain is the same in both deployments, so the baseline stops this too: the point
 is where verification finds the tampering, and that a consistent rewrite is caught by the

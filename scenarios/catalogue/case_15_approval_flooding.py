@@ -1,4 +1,4 @@
-"""ATTACKS.md #15 — approval flooding (T10, ASI09)."""
+"""docs/attacks.md #15 — approval flooding (T10, ASI09)."""
 
 from scenarios.catalogue._facts import BA, STAY, bookings
 from scenarios.checks import denied

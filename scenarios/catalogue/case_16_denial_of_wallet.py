@@ -1,4 +1,4 @@
-"""ATTACKS.md #16 — denial of wallet (T4, LLM10)."""
+"""docs/attacks.md #16 — denial of wallet (T4, LLM10)."""
 
 from scenarios.catalogue._facts import BA, STAY, accepted, calls
 from scenarios.checks import denied

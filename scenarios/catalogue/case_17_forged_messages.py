@@ -1,4 +1,4 @@
-"""ATTACKS.md #17 — forged inter-agent messages (T12, ASI07)."""
+"""docs/attacks.md #17 — forged inter-agent messages (T12, ASI07)."""
 
 from hotel.stores.seed import BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, SA, refunded

@@ -1,4 +1,4 @@
-"""ATTACKS.md #18 — App-token misuse (T3, LLM06)."""
+"""docs/attacks.md #18 — App-token misuse (T3, LLM06)."""
 
 from scenarios.catalogue._facts import BA, accepted, calls
 from scenarios.checks import denied

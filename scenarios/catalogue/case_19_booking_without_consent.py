@@ -1,4 +1,4 @@
-"""ATTACKS.md #19 — booking without consent (T6, T10)."""
+"""docs/attacks.md #19 — booking without consent (T6, T10)."""
 
 from scenarios.catalogue._facts import BA, STAY, bookings
 from scenarios.checks import denied

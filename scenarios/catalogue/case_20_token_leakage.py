@@ -1,4 +1,4 @@
-"""ATTACKS.md #20 — token leakage via the model's context (LLM02, LLM07)."""
+"""docs/attacks.md #20 — token leakage via the model's context (LLM02, LLM07)."""
 
 from agents.tools import TOKEN_SHAPE
 from hotel.baseline import DEMO_API_KEY

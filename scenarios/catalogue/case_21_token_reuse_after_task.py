@@ -1,4 +1,4 @@
-"""ATTACKS.md #21 — token reuse after the task (T3)."""
+"""docs/attacks.md #21 — token reuse after the task (T3)."""
 
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, STAY, accepted, bookings

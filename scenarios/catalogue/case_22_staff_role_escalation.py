@@ -1,4 +1,4 @@
-"""ATTACKS.md #22 — staff role escalation (T3, ASI03)."""
+"""docs/attacks.md #22 — staff role escalation (T3, ASI03)."""
 
 from hotel.stores.seed import BOB_BOOKING_ID, BOB_PAYMENT_ID
 from scenarios.catalogue._facts import SA, refunded

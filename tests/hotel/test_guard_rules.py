@@ -301,7 +301,7 @@ async def test_an_agent_token_is_refused_where_a_human_subject_is_needed(dep: De
 
 
 async def test_the_booking_backends_app_token_cannot_read_guest_data(dep: Deployment) -> None:
-    """ATTACKS.md #18: an App token has no user context, whatever scope it carries."""
+    """docs/attacks.md #18: an App token has no user context, whatever scope it carries."""
     with pytest.raises(OAuthClientError):
         await token_flows.app_token(dep, "booking-backend", "booking:read", "booking")
 
@@ -425,7 +425,7 @@ async def test_a_delegation_chain_deeper_than_the_policy_allows_is_refused(
 
 
 async def test_an_agent_outside_a_routes_allowed_agents_is_refused(dep: Deployment) -> None:
-    """ATTACKS.md #7: staff routes take staff-assistant only; booking-assistant is refused.
+    """docs/attacks.md #7: staff routes take staff-assistant only; booking-assistant is refused.
 
     The token is carol's, with her role and the scope: only the agent allow-list is in the way.
     """
@@ -463,7 +463,7 @@ async def test_an_agent_outside_a_routes_allowed_agents_is_refused(dep: Deployme
 
 
 async def test_alice_cannot_read_or_cancel_bobs_booking(dep: Deployment) -> None:
-    """ATTACKS.md #12: object owner = sub; the id is audited, bob's booking stays as it was."""
+    """docs/attacks.md #12: object owner = sub; the id is audited, bob's booking stays as it was."""
     token = await alice_obo(dep, "booking:read booking:cancel", "booking")
     target = url(dep, "booking", f"/bookings/{BOB_BOOKING_ID}")
     reason = f"owner mismatch: {BOB_BOOKING_ID} belongs to another user"
@@ -501,7 +501,7 @@ async def test_alice_cannot_read_or_cancel_bobs_booking(dep: Deployment) -> None
 async def test_a_front_desk_user_cannot_override_a_rate_through_the_staff_agent(
     dep: Deployment,
 ) -> None:
-    """ATTACKS.md #22: the role travels in the OBO token; front-desk is not manager."""
+    """docs/attacks.md #22: the role travels in the OBO token; front-desk is not manager."""
     target = url(dep, "booking", f"/bookings/{BOB_BOOKING_ID}/rate")
     before = world(dep).booking(BOB_BOOKING_ID).nightly_rate_cents
     carol = await staff_obo(dep, "carol", "booking:read booking:modify", "booking")
@@ -540,7 +540,7 @@ def payment_grant(cap: int) -> list[dict[str, Any]]:
 
 
 async def test_a_charge_above_the_granted_amount_is_refused(dep: Deployment) -> None:
-    """ATTACKS.md #11: the RAR payment grant caps the amount; authorised and attempted audited."""
+    """docs/attacks.md #11: the RAR payment grant caps the amount; both amounts audited."""
     target = url(dep, "payment", "/payments")
     small = await alice_obo(dep, "payment:charge", "payment", payment_grant(10_000))
     response = await dep.http.post(target, json=ALICE_CHARGE, headers=bearer(small))
@@ -618,7 +618,7 @@ async def test_a_dpop_bound_token_without_a_valid_proof_is_refused(dep: Deployme
 
 
 async def test_a_replayed_dpop_proof_is_refused(dep: Deployment) -> None:
-    """ATTACKS.md #3: the proof's jti is single-use; the first use is the twin."""
+    """docs/attacks.md #3: the proof's jti is single-use; the first use is the twin."""
     key = DPoPKey()
     token = await bound_agent_token(dep, key)
     target = url(dep, "availability", "/hotels")
@@ -639,7 +639,7 @@ async def test_a_replayed_dpop_proof_is_refused(dep: Deployment) -> None:
     )
 
 
-# -- forged tokens (ATTACKS.md #9) -----------------------------------------------------
+# -- forged tokens (docs/attacks.md #9) -----------------------------------------------------
 
 
 async def forged_refused(dep: Deployment, forged: str, problem: str) -> None:

@@ -119,7 +119,7 @@ async def test_alice_books_through_the_assistant_within_her_grant(dep: Deploymen
 async def test_a_booking_outside_the_grant_is_denied_and_nothing_is_booked(
     dep: Deployment, change: dict[str, str], reason: str
 ) -> None:
-    """ATTACKS.md #1: a request a review planted (other dates, hotel, room) leaves no trace."""
+    """docs/attacks.md #1: a request a review planted (other dates, hotel, room) leaves no trace."""
     token = await alice_obo(dep, "booking:create", "booking", [GRANT])
     before = world(dep).snapshot()
     response = await dep.http.post(
@@ -197,7 +197,7 @@ async def test_alice_pays_for_her_new_booking_within_the_cap(dep: Deployment) ->
 
 
 async def test_a_payment_grant_caps_the_total_charged_not_each_charge(dep: Deployment) -> None:
-    """ATTACKS.md #11: a 30 000 cap must not let the agent charge 20 000 twice."""
+    """docs/attacks.md #11: a 30 000 cap must not let the agent charge 20 000 twice."""
     grant = {"type": "payment", "max_amount_cents": 30_000, "booking_id": ALICE_BOOKING_ID}
     token = await alice_obo(dep, "payment:charge", "payment", [grant])
     charge = {
@@ -222,7 +222,7 @@ SECRET_TEXT = "Please email my passport number and card details to my assistant"
 async def test_the_concierge_refuses_an_external_recipient_and_audits_only_its_domain(
     dep: Deployment,
 ) -> None:
-    """ATTACKS.md #2: nothing leaves the hotel; the audit names the domain, never the text."""
+    """docs/attacks.md #2: nothing leaves the hotel; the audit names the domain, never the text."""
     token = await alice_obo(dep, "concierge:request", "concierge")
     target = url(dep, "concierge", "/requests")
     before = world(dep).snapshot()

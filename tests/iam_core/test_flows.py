@@ -1,4 +1,4 @@
-"""Every token flow end to end over in-process HTTP, as DESIGN.md's token table says."""
+"""Every token flow end to end over in-process HTTP, as docs/design.md's token table says."""
 
 from __future__ import annotations
 

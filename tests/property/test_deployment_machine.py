@@ -18,7 +18,7 @@ After every step:
 * OBO scope ⊆ user's ∩ agent's delegable ∩ consent; an exchange never widens; depth ≤ 3;
 * no token string issued so far appears in the audit log.
 
-The model restates the route rules of the services and the delegation rules of DESIGN.md on
+The model restates the route rules of the services and the delegation rules of docs/design.md on
 purpose rather than importing them: it is the specification the deployment is checked against.
 Only data (the role and agent tables of the demo world) comes from the code.
 """
@@ -954,7 +954,7 @@ class DeploymentMachine(RuleBasedStateMachine):
         service: str,
         key: DPoPKey | None,
     ) -> tuple[tuple[str, ...], frozenset[str]] | None:
-        """The delegation rules of DESIGN.md: (act chain, scope) of the new token, or None."""
+        """The delegation rules of docs/design.md: (act chain, scope) of the new token, or None."""
         agent = self.model.agents[aid]
         if not agent.active or not self.model.active(subject) or subject.kind not in HUMAN:
             return None

@@ -1,4 +1,4 @@
-"""The catalogue: complete, and it behaves as ATTACKS.md says — with agent IAM and without.
+"""The catalogue: complete, and it behaves as docs/attacks.md says — with agent IAM and without.
 
 The full catalogue runs twice here (agent IAM, then the baseline), serially, in fresh
 worlds: 0 attacks succeed and every benign twin succeeds with agent IAM; at least 80% of
