@@ -194,12 +194,14 @@ class AgentBackend(ResourceBackend[Agent]):
                 details["tokens_revoked"] = self.iam.block_agent(current.id, by=by)
             else:
                 self.iam.unblock_agent(current.id, by=by)
-        elif (record.delegable, record.autonomous, record.jwks) != (
+        elif (record.delegable, record.autonomous, record.jwks, set(record.roles)) != (
             current.delegable,
             current.autonomous,
             current.jwks,
+            set(current.roles),
         ):
-            # Tokens granted under the old scopes or keys must not outlive the change.
+            # Tokens granted under the old scopes, keys or roles (tokens carry the acting
+            # agent's roles, docs/design.md §6) must not outlive the change.
             revoked = self.iam.revocations.revoke_naming(current.id, "agent changed")
             details["tokens_revoked"] = len(revoked)
         return Change(current.id, details)

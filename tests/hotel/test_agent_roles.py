@@ -102,6 +102,27 @@ async def test_an_agent_without_the_role_is_refused_at_the_booking_route(
     )
 
 
+async def test_taking_a_role_from_an_agent_ends_the_tokens_that_carry_it(dep: Deployment) -> None:
+    """A token carries its agent's roles: a role change over SCIM revokes the live ones."""
+    await register_over_scim(dep, NEW_AGENT, ["guest-assistant"])
+    _, issued = await book_for_alice(dep, NEW_AGENT)
+    admin = await token_flows.app_token(dep, "iam-admin", "scim:admin", "iam")
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "roles", "value": [{"value": "other"}]}],
+    }
+    changed = await dep.http.patch(
+        f"/scim/v2/Agents/{NEW_AGENT}",
+        json=patch,
+        headers={**bearer(admin), "Content-Type": "application/scim+json"},
+    )
+    assert changed.status_code == 200, changed.text
+    again = await dep.http.post(
+        url(dep, "booking", "/bookings"), json=NEW_BOOKING, headers=bearer(issued)
+    )
+    assert again.status_code == 401, again.text
+
+
 async def test_the_demo_agents_carry_their_registry_roles(dep: Deployment) -> None:
     """The IAM puts the acting agent's roles in the tokens it mints (iam_core.tokens)."""
     assert dep.iam is not None
