@@ -20,15 +20,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from iam_core.clock import Clock
-from iam_core.errors import TokenError
-from iam_core.keys import KeyRing, KeySource
+from iam_core.keys import KeyRing
 from iam_core.revocation import Revocation, RevocationRegistry
+from iam_core.revoked import SET_TYP, RevokedTokens
 from iam_core.store import Store
 
-SET_TYP = "secevent+jwt"
+__all__ = ["SET_TYP", "RevokedTokens", "SecurityEvent", "SecurityEventPublisher"]
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
 SESSION_REVOKED = CAEP + "session-revoked"
 TOKEN_CLAIMS_CHANGE = CAEP + "token-claims-change"
@@ -195,74 +193,3 @@ class SecurityEventPublisher:
             (self._cursor(receiver), limit),
         )
         return [(r["jti"], r["token"]) for r in rows]
-
-
-class RevokedTokens:
-    """A resource server's view of revocations, fed by SETs: which ``jti`` to refuse.
-
-    ``receive_claims`` takes an in-process event; ``receive_token`` verifies a polled SET's
-    signature, ``typ``, issuer and audience first (RFC 8417 §2.3, RFC 8725 §3.11).
-    """
-
-    def __init__(self, clock: Any, *, issuer: str, audience: str) -> None:
-        self._clock = clock
-        self._issuer = issuer
-        self._audience = audience
-        self._revoked: dict[str, tuple[float, str]] = {}  # jti -> (exp, why)
-        self.events_applied = 0
-
-    def __contains__(self, jti: object) -> bool:
-        return jti in self._revoked
-
-    def __len__(self) -> int:
-        return len(self._revoked)
-
-    def receive_claims(self, claims: Mapping[str, Any]) -> None:
-        events = claims.get("events")
-        if not isinstance(events, Mapping):
-            return
-        for body in events.values():
-            if not isinstance(body, Mapping):
-                continue
-            why = body.get("reason_admin", {})
-            reason = str(why.get("en", "revoked"))[:120] if isinstance(why, Mapping) else "revoked"
-            for item in body.get("revoked", ()):
-                if isinstance(item, Mapping) and isinstance(item.get("jti"), str):
-                    self._revoked[item["jti"]] = (float(item.get("exp") or 0), reason)
-        self.events_applied += 1
-        self._prune()
-
-    def receive_token(self, token: str, keys: KeySource) -> None:
-        """Verify and apply one SET from the poll endpoint; raises TokenError if invalid."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenError("SET header is malformed") from exc
-        if header.get("typ") != SET_TYP:
-            raise TokenError(f"SET typ must be {SET_TYP}")
-        key = keys.get_key(str(header.get("kid")))
-        if key is None or header.get("alg") != key.alg:
-            raise TokenError("SET signed by an unknown key")
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[key.alg],
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": ["iss", "iat", "jti", "events"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"SET rejected: {type(exc).__name__}") from exc
-        self.receive_claims(claims)
-
-    def _prune(self) -> None:
-        # Keep a revoked jti well past its expiry: verifiers allow a little leeway.
-        horizon = self._clock.now() - 300
-        for jti in [j for j, (exp, _) in self._revoked.items() if exp < horizon]:
-            del self._revoked[jti]
-
-    def reason(self, jti: str) -> str | None:
-        """Why ``jti`` was revoked (the event's reason), or None if it was not."""
-        entry = self._revoked.get(jti)
-        return entry[1] if entry else None

@@ -118,9 +118,12 @@ class RevocationRegistry:
                 )
                 if cur.rowcount:
                     revoked.append(jti)
-        event = Revocation(tuple(revoked), reason, subject, actor, now)
-        for listener in list(self._listeners):
-            listener(event)
+            event = Revocation(tuple(revoked), reason, subject, actor, now)
+            # Inside the transaction: the revocation, its Security Event Token and what
+            # in-process receivers record of it commit together or not at all, so that a
+            # crash can never leave a revocation that no service will hear of (docs/design.md).
+            for listener in list(self._listeners):
+                listener(event)
         return event.jtis
 
     def prune(self, margin: int = 300) -> int:

@@ -54,7 +54,7 @@ def create_app(iam: IAM) -> FastAPI:
     flow = AuthorizationFlow(iam)
     token_endpoint_url = f"{iam.issuer}/token"
     clients = ClientAuthenticator(iam, token_endpoint_url)
-    dpop = DPoPVerifier(iam.clock, ReplayCache(iam.clock))
+    dpop = DPoPVerifier(iam.clock, ReplayCache(iam.clock, store=iam.store, scope="iam"))
     tokens = TokenEndpoint(iam, flow, clients)
     app.state.iam = iam
 
