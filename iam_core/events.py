@@ -10,6 +10,8 @@ Besides the CAEP fields the event lists the revoked tokens (``revoked``: ``jti``
 ``exp``), so a resource server can refuse exactly those and forget each after it expires.
 In-process subscribers receive the SET synchronously, before the revoking call returns; other
 processes poll ``/events/poll`` (RFC 8936), long-polling so that delivery takes milliseconds.
+Each receiver is the client that polls, with its own acknowledgement cursor in the store;
+``delivered`` lets a revoke wait until every registered receiver has acknowledged.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from iam_core.store import Store
 
 __all__ = ["SET_TYP", "RevokedTokens", "SecurityEvent", "SecurityEventPublisher"]
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
+# How often a parked long-poll looks for events published by other processes, and how
+# often a revoke waiting for delivery looks at the receivers' acknowledgements (seconds).
+CROSS_PROCESS_TICK = 0.02
+DELIVERY_TICK = 0.005
 SESSION_REVOKED = CAEP + "session-revoked"
 TOKEN_CLAIMS_CHANGE = CAEP + "token-claims-change"
 
@@ -145,17 +151,47 @@ class SecurityEventPublisher:
         self._ack(receiver, ack)
         pending = self._pending(receiver, max_events + 1)
         if not pending and wait > 0:
+            # Events published by another worker or process do not wake this one: look at
+            # the store every few milliseconds too (docs/design.md, revocation fan-out).
+            cursor = self._cursor(receiver)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
             waiter = asyncio.Event()
             self._waiters.add(waiter)
             try:
-                await asyncio.wait_for(waiter.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+                while self.latest_seq() <= cursor and loop.time() < deadline:
+                    timeout = min(CROSS_PROCESS_TICK, deadline - loop.time())
+                    try:
+                        await asyncio.wait_for(waiter.wait(), timeout=max(timeout, 0.001))
+                    except TimeoutError:
+                        continue
             finally:
                 self._waiters.discard(waiter)
             pending = self._pending(receiver, max_events + 1)
         more = len(pending) > max_events
         return {jti: token for jti, token in pending[:max_events]}, more
+
+    def latest_seq(self) -> int:
+        row = self._store.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM security_events")
+        return int(row["seq"]) if row else 0
+
+    def receivers(self) -> dict[str, int]:
+        """Every registered receiver (one that has polled) and the last seq it acknowledged."""
+        rows = self._store.all("SELECT receiver, acked_seq FROM event_receivers")
+        return {str(r["receiver"]): int(r["acked_seq"]) for r in rows}
+
+    async def delivered(self, *, timeout: float) -> bool:
+        """Wait until every registered receiver acknowledged every event published so far
+        (RFC 8936 §2.4 acknowledgements); False when ``timeout`` passes first."""
+        target = self.latest_seq()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if all(acked >= target for acked in self.receivers().values()):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(DELIVERY_TICK)
 
     def _ack(self, receiver: str, acks: list[str]) -> None:
         cursor = self._cursor(receiver)

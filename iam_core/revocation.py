@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
 );
 """
 
+PRUNE_EVERY = 1024  # tokens issued between opportunistic prunes
+
 
 @dataclass(frozen=True, slots=True)
 class Revocation:
@@ -49,6 +51,7 @@ class RevocationRegistry:
         # Verifiers accept a token until exp + leeway: revocation must reach it until then.
         self._leeway = leeway
         self._listeners: list[Callable[[Revocation], None]] = []
+        self._issued = 0
         store.ensure_schema(SCHEMA)
 
     def subscribe(self, listener: Callable[[Revocation], None]) -> Callable[[], None]:
@@ -56,6 +59,9 @@ class RevocationRegistry:
         return lambda: self._listeners.remove(listener)
 
     def record_issued(self, token: Token) -> None:
+        self._issued += 1
+        if self._issued % PRUNE_EVERY == 0:  # opportunistic retention (docs/design.md)
+            self.prune()
         with self._store.transaction() as tx:
             tx.execute(
                 "INSERT INTO issued_tokens VALUES (?, ?, ?, ?, ?, ?)",
