@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -66,10 +66,8 @@ class Processes:
 
     def kill9(self, proc: subprocess.Popen[bytes]) -> None:
         """A crash: SIGKILL to the process and its workers."""
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def logs(self) -> str:
@@ -90,11 +88,6 @@ def processes(home: Path) -> Iterator[Processes]:
         yield procs
     finally:
         procs.close()
-
-
-def basic(client_id: str) -> dict[str, str]:
-    raw = f"{client_id}:{DEMO_SECRETS[client_id]}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
 def revoke(issuer: str, home: Path, token: str, *, wait: float | None = None) -> httpx.Response:
