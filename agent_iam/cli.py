@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--baseline", action="store_true", help="services accept one shared API key (no agent IAM)"
     )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on one port (state in the db)"
+    )
 
     token = _add(sub, "token", "run one token flow and print the token")
     token.add_argument("kind", choices=["agent", "app", "user", "obo", "exchange"])
@@ -301,9 +304,16 @@ def _serve(args: argparse.Namespace) -> int:
             issuer=args.issuer,
             base_url=args.services_base,
             baseline=args.baseline,
+            db=args.db,
         )
     return serve_all(
-        err, host=args.host, port=args.port, db=args.db, issuer=args.issuer, baseline=args.baseline
+        err,
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        issuer=args.issuer,
+        baseline=args.baseline,
+        workers=args.workers,
     )
 
 

@@ -1,19 +1,27 @@
-"""``agent-iam serve``: the whole deployment in one process, or one service on its own.
+"""``agent-iam serve``: the whole deployment, in one or several worker processes, or one
+service on its own.
 
-* ``agent-iam serve`` — the IAM at the root and the four services under ``/hotel/<name>``;
-  revocations reach the services in-process, synchronously.
+* ``agent-iam serve [--workers N]`` — the IAM at the root and the four services under
+  ``/hotel/<name>``; revocations reach the services in-process, inside the revoking
+  transaction. With N workers (uvicorn, one port), every piece of security state —
+  revocations, DPoP proofs seen, quota counts, event cursors — lives in the one database,
+  so each worker behaves as a single one would (README "Running them").
 * ``agent-iam serve --only booking --issuer URL --port P`` — one service, against a remote
-  IAM: it fetches the JWKS over HTTP and long-polls the IAM's Security Event Tokens. The
-  services share their business state through ``./.agent-iam/hotel.db`` and keep their own
-  audit log there (checkpoint key ``hotel-audit-key.json``, witness
-  ``hotel-audit-witness.jsonl``).
+  IAM: it fetches the JWKS over HTTP and long-polls the IAM's Security Event Tokens as its
+  own receiver (``hotel-booking``), catching up from its cursor before it serves. Its
+  business state, received revocations and audit log are in the same database as
+  ``serve``'s by default (``./.agent-iam/iam.db``; ``--db`` to choose).
 * ``--baseline`` — the same services behind the shared API key, as deployments without
   agent IAM run them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,8 +37,10 @@ from iam_core.audit import AuditError, AuditLog, AuditWitness
 from iam_core.audit_files import serving_key
 from iam_core.audit_witness import witness_path
 from iam_core.clock import SystemClock
+from iam_core.iam import IAMConfig
 from iam_core.policy import Policy
 from iam_core.resource_server import ResourcePolicy, SetPoller, polling
+from iam_core.retention import prune_iam, prune_security_state
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
 from scenarios.deployment import (
@@ -39,43 +49,104 @@ from scenarios.deployment import (
     build_stack,
     default_db,
     hotel_people,
-    state_dir,
 )
+
+SETTINGS_ENV = "AGENT_IAM_SERVE_SETTINGS"  # how the parent hands its options to workers
+RETENTION_EVERY = 60.0  # seconds between prunes of expired security state
 
 
 def serve_all(
-    err: Console, *, host: str, port: int, db: Path | None, issuer: str | None, baseline: bool
+    err: Console,
+    *,
+    host: str,
+    port: int,
+    db: Path | None,
+    issuer: str | None,
+    baseline: bool,
+    workers: int = 1,
 ) -> int:
     issuer = issuer or f"http://{host}:{port}"
+    db_path = db or default_db()
+    settings = {"db": str(db_path), "issuer": issuer, "baseline": baseline}
     try:
-        iam = build_iam(db or default_db(), issuer=issuer, keystore=agent_keystore())
+        # Built once here too: start-up errors are reported before any worker starts, and
+        # the database, keys and demo world exist before workers open them.
+        iam = build_iam(db_path, issuer=issuer, keystore=agent_keystore())
     except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
         err.print(f"[red]agent-iam serve: {exc}")
         return 2
-    app, hotel, _ = build_stack(iam, baseline=baseline)
+    mode = "baseline: shared API key" if baseline else "agent IAM"
+    err.print(f"IAM at {issuer}  (database {iam.store.path}, {workers} worker(s))")
+    for name in SERVICES:
+        err.print(f"  {name:<12} {issuer}/hotel/{name}  ({mode})")
+    err.print(f"  {'model':<12} {issuer}/llm/v1  (embedded, OpenAI-compatible)")
+    iam.store.close()
+    os.environ[SETTINGS_ENV] = json.dumps(settings)
+    # Parked long-polls (/events/poll) must not hold a shutdown for long.
+    uvicorn.run(
+        "agent_iam.serve:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=max(1, workers),
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+    return 0
+
+
+def worker_app() -> FastAPI:
+    """One worker's app: the IAM and the services over the shared database."""
+    settings = json.loads(os.environ[SETTINGS_ENV])
+    try:
+        iam = build_iam(Path(settings["db"]), issuer=settings["issuer"], keystore=agent_keystore())
+    except AuditError as exc:
+        raise SystemExit(f"agent-iam serve: {exc}") from None
+    app, _, inner = build_stack(iam, baseline=bool(settings["baseline"]))
     # The embedded model for any OpenAI client: OPENAI_BASE_URL={issuer}/llm/v1.
     app.mount("/llm", embedded_model_app())
-    mode = "baseline: shared API key" if baseline else "agent IAM"
-    err.print(f"IAM at {issuer}  (database {iam.store.path})")
-    for name, url in hotel.urls.items():
-        err.print(f"  {name:<12} {url}  ({mode})")
-    err.print(f"  {'model':<12} {issuer}/llm/v1  (embedded, OpenAI-compatible)")
-    # Parked long-polls (/events/poll) must not hold a shutdown for long.
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
-    return 0
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with retention(lambda: prune_iam(iam)):
+            yield
+        await inner.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+@asynccontextmanager
+async def retention(prune: Callable[[], object]) -> AsyncIterator[None]:
+    """Prune expired security state now and every ``RETENTION_EVERY`` seconds (README)."""
+
+    async def loop() -> None:
+        while True:
+            prune()
+            await asyncio.sleep(RETENTION_EVERY)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def standalone_service(
     name: str, *, issuer: str, base_url: str | None, world_db: Path, baseline: bool
 ) -> FastAPI:
-    """One service as its own app, with a lifespan that runs its revocation poller."""
+    """One service as its own app, with a lifespan that catches up and runs its poller."""
     if name not in SERVICES:
         raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     clock = SystemClock()
     store = Store(world_db)
     world = HotelWorld.seeded(store, people=hotel_people(), clock=clock)
     try:
-        key = serving_key(store, world_db.parent / "hotel-audit-key.json")
+        # The audit key beside the database, as the IAM keeps it (IAM.open): on the shared
+        # database the service appends to the same chain, under the same key and witness.
+        key = serving_key(store, world_db.parent / "audit-key.json")
         witness = AuditWitness(witness_path(world_db))
         audit = AuditLog(store, key, clock, witness=witness)
     except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
@@ -93,24 +164,27 @@ def standalone_service(
         # The IAM's published policy (this lab runs the default one at the issuer too).
         policy=ResourcePolicy.of(Policy()),
         only=(name,),
+        # The same per-agent quota as in-process, counted in the shared store.
+        agent_quota=IAMConfig().agent_request_quota,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if hotel.revoked is None or hotel.keys is None:
-            yield
-        else:
-            await hotel.keys.refresh(force=True)
-            poller = SetPoller(
-                http,
-                issuer,
-                hotel.revoked,
-                hotel.keys,
-                client_id="hotel-services",
-                client_secret=DEMO_SECRETS["hotel-services"],
-            )
-            async with polling(poller):
+        async with retention(lambda: prune_security_state(store, clock.now())):
+            if hotel.revoked is None or hotel.keys is None:
                 yield
+            else:
+                await hotel.keys.refresh(force=True)
+                poller = SetPoller(
+                    http,
+                    issuer,
+                    hotel.revoked,
+                    hotel.keys,
+                    client_id=f"hotel-{name}",
+                    client_secret=DEMO_SECRETS[f"hotel-{name}"],
+                )
+                async with polling(poller):  # caught up from its cursor before serving
+                    yield
         await http.aclose()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -127,11 +201,12 @@ def serve_one(
     issuer: str | None,
     base_url: str | None,
     baseline: bool,
+    db: Path | None = None,
 ) -> int:
     if issuer is None:
         raise SystemExit("agent-iam serve --only needs --issuer URL (the IAM it trusts)")
     app = standalone_service(
-        name, issuer=issuer, base_url=base_url, world_db=state_dir() / "hotel.db", baseline=baseline
+        name, issuer=issuer, base_url=base_url, world_db=db or default_db(), baseline=baseline
     )
     err.print(f"{name} at http://{host}:{port}  (trusts {issuer})")
     uvicorn.run(app, host=host, port=port, log_level="warning")

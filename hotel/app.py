@@ -104,11 +104,14 @@ def build_hotel(
     if baseline:
         return _baseline(world, audit, http, urls, only, policy)
     keys = RemoteJWKS(lambda: _get_json(http, f"{issuer}/jwks.json"), clock)
-    revoked = RevokedTokens(clock, issuer=issuer, audience=urls["availability"])
+    # Revocations, DPoP proofs seen and quota counts live in the services' store, shared by
+    # every process and worker that uses it and kept across restarts (docs/design.md).
+    store = world.store
+    revoked = RevokedTokens(clock, issuer=issuer, audience=urls["availability"], store=store)
     unsubscribe = (
         events.subscribe(lambda event: revoked.receive_claims(event.claims)) if events else None
     )
-    dpop = DPoPVerifier(clock, ReplayCache(clock))
+    dpop = DPoPVerifier(clock, ReplayCache(clock, store=store, scope="hotel"))
     guards: dict[str, Guard] = {
         name: TokenGuard(
             service=name,
@@ -120,8 +123,10 @@ def build_hotel(
             clock=clock,
             dpop=dpop,
             policy=policy,
-            # One count per service, as each service would keep in its own process.
-            quota=Quota(agent_quota, clock) if agent_quota else None,
+            # One count per service, shared by every process that runs it.
+            quota=Quota(agent_quota, clock, store=store, name=f"requests:{name}")
+            if agent_quota
+            else None,
         )
         for name in only
     }

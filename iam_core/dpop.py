@@ -6,8 +6,10 @@ access token (``ath``). The token endpoint binds the tokens it issues to that ke
 thumbprint (``cnf.jkt``, RFC 9449 §6); a resource server then accepts a bound token only
 with a valid proof by the same key, so a stolen token is useless without the key.
 
-Verification follows RFC 9449 §4.3 step by step; the ``jti`` replay cache is bounded and
-fails closed when full of live entries.
+Verification follows RFC 9449 §4.3 step by step. The ``jti`` replay cache lives in the
+store when given one (table ``dpop_jtis``), so that a proof used at one process or worker,
+or before a restart, is refused everywhere after (docs/design.md); in memory it is bounded
+and fails closed when full of live entries.
 """
 
 from __future__ import annotations
@@ -28,27 +30,62 @@ import jwt
 from iam_core.clock import Clock
 from iam_core.errors import TokenError
 from iam_core.keys import jwk_thumbprint, verification_key_from_jwk
+from iam_core.store import SQLStore
 
 DPOP_TYP = "dpop+jwt"
 MAX_PROOF_LENGTH = 4096
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dpop_jtis (
+    scope TEXT NOT NULL, jti TEXT NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (scope, jti)
+);
+CREATE INDEX IF NOT EXISTS dpop_jtis_exp ON dpop_jtis (expires_at);
+"""
+
 
 class ReplayCache:
-    """Seen proof ``jti`` values until they can no longer be fresh; bounded, fails closed."""
+    """Seen proof ``jti`` values until they can no longer be fresh; bounded, fails closed.
 
-    def __init__(self, clock: Clock, *, capacity: int = 200_000) -> None:
+    ``store``: keep them in the database, shared by every process using it; ``scope`` names
+    the verifier (the token endpoint, a service), since a proof names one URL anyway.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        capacity: int = 200_000,
+        store: SQLStore | None = None,
+        scope: str = "dpop",
+    ) -> None:
         self._clock = clock
         self._capacity = capacity
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
+        self._store = store
+        self._scope = scope
+        if store is not None:
+            store.ensure_schema(SCHEMA)
 
     def __len__(self) -> int:
+        if self._store is not None:
+            row = self._store.one(
+                "SELECT COUNT(*) AS n FROM dpop_jtis WHERE scope = ?", (self._scope,)
+            )
+            return int(row["n"]) if row else 0
         return len(self._seen)
 
     def first_use(self, key: str, expires_at: float) -> bool:
         """True the first time ``key`` is seen; False on a replay or when full of live jtis."""
         now = self._clock.now()
+        if self._store is not None:
+            cur = self._store.execute(
+                "INSERT INTO dpop_jtis (scope, jti, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (self._scope, key, expires_at),
+            )
+            return cur.rowcount == 1
         with self._lock:
             while self._seen:
                 oldest, expiry = next(iter(self._seen.items()))
@@ -158,3 +195,9 @@ def check_binding(token_claims: Mapping[str, Any], proof: DPoPProof | None) -> N
         raise TokenError("the token is DPoP-bound: a DPoP proof is required")
     if not hmac.compare_digest(str(jkt), proof.jkt):
         raise TokenError("DPoP key thumbprint does not match the token's cnf.jkt")
+
+
+def prune_dpop_jtis(store: SQLStore, now: float) -> int:
+    """Forget proofs that can no longer be fresh (retention, docs/design.md)."""
+    store.ensure_schema(SCHEMA)
+    return int(store.execute("DELETE FROM dpop_jtis WHERE expires_at <= ?", (now,)).rowcount)

@@ -10,6 +10,8 @@ Besides the CAEP fields the event lists the revoked tokens (``revoked``: ``jti``
 ``exp``), so a resource server can refuse exactly those and forget each after it expires.
 In-process subscribers receive the SET synchronously, before the revoking call returns; other
 processes poll ``/events/poll`` (RFC 8936), long-polling so that delivery takes milliseconds.
+Each receiver is the client that polls, with its own acknowledgement cursor in the store;
+``delivered`` lets a revoke wait until every registered receiver has acknowledged.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from iam_core.clock import Clock
-from iam_core.errors import TokenError
-from iam_core.keys import KeyRing, KeySource
+from iam_core.keys import KeyRing
 from iam_core.revocation import Revocation, RevocationRegistry
+from iam_core.revoked import SET_TYP, RevokedTokens
 from iam_core.store import Store
 
-SET_TYP = "secevent+jwt"
+__all__ = ["SET_TYP", "RevokedTokens", "SecurityEvent", "SecurityEventPublisher"]
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
+# How often a parked long-poll looks for events published by other processes, and how
+# often a revoke waiting for delivery looks at the receivers' acknowledgements (seconds).
+CROSS_PROCESS_TICK = 0.02
+DELIVERY_TICK = 0.005
 SESSION_REVOKED = CAEP + "session-revoked"
 TOKEN_CLAIMS_CHANGE = CAEP + "token-claims-change"
 
@@ -147,17 +151,47 @@ class SecurityEventPublisher:
         self._ack(receiver, ack)
         pending = self._pending(receiver, max_events + 1)
         if not pending and wait > 0:
+            # Events published by another worker or process do not wake this one: look at
+            # the store every few milliseconds too (docs/design.md, revocation fan-out).
+            cursor = self._cursor(receiver)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
             waiter = asyncio.Event()
             self._waiters.add(waiter)
             try:
-                await asyncio.wait_for(waiter.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+                while self.latest_seq() <= cursor and loop.time() < deadline:
+                    timeout = min(CROSS_PROCESS_TICK, deadline - loop.time())
+                    try:
+                        await asyncio.wait_for(waiter.wait(), timeout=max(timeout, 0.001))
+                    except TimeoutError:
+                        continue
             finally:
                 self._waiters.discard(waiter)
             pending = self._pending(receiver, max_events + 1)
         more = len(pending) > max_events
         return {jti: token for jti, token in pending[:max_events]}, more
+
+    def latest_seq(self) -> int:
+        row = self._store.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM security_events")
+        return int(row["seq"]) if row else 0
+
+    def receivers(self) -> dict[str, int]:
+        """Every registered receiver (one that has polled) and the last seq it acknowledged."""
+        rows = self._store.all("SELECT receiver, acked_seq FROM event_receivers")
+        return {str(r["receiver"]): int(r["acked_seq"]) for r in rows}
+
+    async def delivered(self, *, timeout: float) -> bool:
+        """Wait until every registered receiver acknowledged every event published so far
+        (RFC 8936 §2.4 acknowledgements); False when ``timeout`` passes first."""
+        target = self.latest_seq()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if all(acked >= target for acked in self.receivers().values()):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(DELIVERY_TICK)
 
     def _ack(self, receiver: str, acks: list[str]) -> None:
         cursor = self._cursor(receiver)
@@ -195,74 +229,3 @@ class SecurityEventPublisher:
             (self._cursor(receiver), limit),
         )
         return [(r["jti"], r["token"]) for r in rows]
-
-
-class RevokedTokens:
-    """A resource server's view of revocations, fed by SETs: which ``jti`` to refuse.
-
-    ``receive_claims`` takes an in-process event; ``receive_token`` verifies a polled SET's
-    signature, ``typ``, issuer and audience first (RFC 8417 §2.3, RFC 8725 §3.11).
-    """
-
-    def __init__(self, clock: Any, *, issuer: str, audience: str) -> None:
-        self._clock = clock
-        self._issuer = issuer
-        self._audience = audience
-        self._revoked: dict[str, tuple[float, str]] = {}  # jti -> (exp, why)
-        self.events_applied = 0
-
-    def __contains__(self, jti: object) -> bool:
-        return jti in self._revoked
-
-    def __len__(self) -> int:
-        return len(self._revoked)
-
-    def receive_claims(self, claims: Mapping[str, Any]) -> None:
-        events = claims.get("events")
-        if not isinstance(events, Mapping):
-            return
-        for body in events.values():
-            if not isinstance(body, Mapping):
-                continue
-            why = body.get("reason_admin", {})
-            reason = str(why.get("en", "revoked"))[:120] if isinstance(why, Mapping) else "revoked"
-            for item in body.get("revoked", ()):
-                if isinstance(item, Mapping) and isinstance(item.get("jti"), str):
-                    self._revoked[item["jti"]] = (float(item.get("exp") or 0), reason)
-        self.events_applied += 1
-        self._prune()
-
-    def receive_token(self, token: str, keys: KeySource) -> None:
-        """Verify and apply one SET from the poll endpoint; raises TokenError if invalid."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenError("SET header is malformed") from exc
-        if header.get("typ") != SET_TYP:
-            raise TokenError(f"SET typ must be {SET_TYP}")
-        key = keys.get_key(str(header.get("kid")))
-        if key is None or header.get("alg") != key.alg:
-            raise TokenError("SET signed by an unknown key")
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[key.alg],
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": ["iss", "iat", "jti", "events"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"SET rejected: {type(exc).__name__}") from exc
-        self.receive_claims(claims)
-
-    def _prune(self) -> None:
-        # Keep a revoked jti well past its expiry: verifiers allow a little leeway.
-        horizon = self._clock.now() - 300
-        for jti in [j for j, (exp, _) in self._revoked.items() if exp < horizon]:
-            del self._revoked[jti]
-
-    def reason(self, jti: str) -> str | None:
-        """Why ``jti`` was revoked (the event's reason), or None if it was not."""
-        entry = self._revoked.get(jti)
-        return entry[1] if entry else None

@@ -141,8 +141,13 @@ class IAM:
             witness=audit_witness,
         )
         token_quota, approvals = self.config.agent_token_quota, self.config.approval_quota
-        self.token_quota = Quota(token_quota, self.clock) if token_quota else None
-        self.approval_quota = Quota(approvals, self.clock) if approvals else None
+        # In the store: every worker counts against the same limit, across restarts.
+        self.token_quota = (
+            Quota(token_quota, self.clock, store=store, name="token") if token_quota else None
+        )
+        self.approval_quota = (
+            Quota(approvals, self.clock, store=store, name="approval") if approvals else None
+        )
 
     @classmethod
     def open(cls, path: str | Path, **kwargs: Any) -> IAM:

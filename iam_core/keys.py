@@ -168,6 +168,13 @@ class KeyRing:
         self._retain_for = retain_for
         store.ensure_schema(SCHEMA)
         self._keys: dict[str, _Key] = {}
+        # One write transaction: processes starting together on a fresh database agree on
+        # one signing key instead of each making its own (docs/design.md).
+        with store.transaction():
+            self._load_and_fill(alg)
+
+    def _load_and_fill(self, alg: str) -> None:
+        purpose, store = self._purpose, self._store
         for row in store.all(
             "SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at, rowid", (purpose,)
         ):

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
 );
 """
 
+PRUNE_EVERY = 1024  # tokens issued between opportunistic prunes
+
 
 def named_actors(token: Token) -> tuple[str, ...]:
     """The agents a token names as actor: its ``act`` chain, and the agent its ``may_act``
@@ -62,6 +64,7 @@ class RevocationRegistry:
         # Verifiers accept a token until exp + leeway: revocation must reach it until then.
         self._leeway = leeway
         self._listeners: list[Callable[[Revocation], None]] = []
+        self._issued = 0
         store.ensure_schema(SCHEMA)
 
     def subscribe(self, listener: Callable[[Revocation], None]) -> Callable[[], None]:
@@ -69,6 +72,9 @@ class RevocationRegistry:
         return lambda: self._listeners.remove(listener)
 
     def record_issued(self, token: Token) -> None:
+        self._issued += 1
+        if self._issued % PRUNE_EVERY == 0:  # opportunistic retention (docs/design.md)
+            self.prune()
         with self._store.transaction() as tx:
             tx.execute(
                 "INSERT INTO issued_tokens VALUES (?, ?, ?, ?, ?, ?)",
@@ -132,9 +138,12 @@ class RevocationRegistry:
                 )
                 if cur.rowcount:
                     revoked.append(jti)
-        event = Revocation(tuple(revoked), reason, subject, actor, now)
-        for listener in list(self._listeners):
-            listener(event)
+            event = Revocation(tuple(revoked), reason, subject, actor, now)
+            # Inside the transaction: the revocation, its Security Event Token and what
+            # in-process receivers record of it commit together or not at all, so that a
+            # crash can never leave a revocation that no service will hear of (docs/design.md).
+            for listener in list(self._listeners):
+                listener(event)
         return event.jtis
 
     def prune(self, margin: int = 300) -> int:

@@ -36,6 +36,10 @@ DEMO_SECRETS: Mapping[str, str] = {
     "auditor": "auditor-demo-secret-0123456789abcdef",
     "iam-admin": "iam-admin-demo-secret-0123456789abcdef",
     "hotel-services": "hotel-services-demo-secret-0123456789abcdef",
+    **{
+        f"hotel-{name}": f"hotel-{name}-demo-secret-0123456789abcdef"
+        for name in ("availability", "booking", "payment", "concierge")
+    },
 }
 REDIRECT_URIS: Mapping[str, str] = {
     "hotel-web": "http://127.0.0.1:8400/callback",
@@ -145,15 +149,39 @@ def demo_apps() -> tuple[App, ...]:
             grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
             scopes=frozenset({"events:read"}),
         ),
+        # One revocation-event receiver per service (RFC 8936): its own identity and cursor.
+        *(
+            App(
+                f"hotel-{name}",
+                f"Hotel {name} service (revocation events)",
+                confidential=True,
+                auth_method="client_secret_basic",
+                grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
+                scopes=frozenset({"events:read"}),
+            )
+            for name in ("availability", "booking", "payment", "concierge")
+        ),
     )
 
 
 def seed_demo_world(
     iam: IAM, agent_jwks: Mapping[str, dict[str, Any]], *, seed: int = 0, extra_guests: int = 3
 ) -> None:
-    """Register the fixed demo identities and ``extra_guests`` faker guests (idempotent)."""
-    if iam.registry.get_user("alice") is not None:
-        return
+    """Register the fixed demo identities and ``extra_guests`` faker guests (idempotent).
+
+    One write transaction: of several processes starting together on a fresh database, the
+    first registers the world and the others find it there (no ``DuplicateIdentity``).
+    """
+    with iam.store.transaction():
+        if iam.registry.get_user("alice") is None:
+            _seed(iam, agent_jwks, seed, extra_guests)
+        # A database seeded by an earlier version gets the apps added since.
+        for app in demo_apps():
+            if iam.registry.get_app(app.id) is None:
+                iam.registry.add_app(app, DEMO_SECRETS.get(app.id))
+
+
+def _seed(iam: IAM, agent_jwks: Mapping[str, dict[str, Any]], seed: int, extra_guests: int) -> None:
     for uid, name, roles in DEMO_USERS:
         iam.registry.add_user(
             User(uid, name, roles, email=f"{uid}@hotel.example"), DEMO_PASSWORDS[uid]
@@ -171,8 +199,6 @@ def seed_demo_world(
                 autonomous=spec.autonomous,
             )
         )
-    for app in demo_apps():
-        iam.registry.add_app(app, DEMO_SECRETS.get(app.id))
     iam.record(
         AuditEvent(
             event="registry.seeded",

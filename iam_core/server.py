@@ -54,7 +54,7 @@ def create_app(iam: IAM) -> FastAPI:
     flow = AuthorizationFlow(iam)
     token_endpoint_url = f"{iam.issuer}/token"
     clients = ClientAuthenticator(iam, token_endpoint_url)
-    dpop = DPoPVerifier(iam.clock, ReplayCache(iam.clock))
+    dpop = DPoPVerifier(iam.clock, ReplayCache(iam.clock, store=iam.store, scope="iam"))
     tokens = TokenEndpoint(iam, flow, clients)
     app.state.iam = iam
 
@@ -167,7 +167,15 @@ def create_app(iam: IAM) -> FastAPI:
             form, request.headers.get("authorization"), f"{iam.issuer}/revoke"
         )
         revoke(iam, client, form)
-        return Response(status_code=200, headers=NO_STORE)
+        headers = dict(NO_STORE)
+        wait = _preferred_wait(request.headers.getlist("prefer"))
+        if wait is not None:
+            # RFC 7240 §4.3 "Prefer: wait=N": answer once every registered receiver of the
+            # revocation events acknowledged them (RFC 8936 §2.4), or after N seconds.
+            done = await iam.events.delivered(timeout=wait)
+            headers["Preference-Applied"] = f"wait={wait:g}"
+            headers["Revocation-Delivery"] = "acknowledged" if done else "pending"
+        return Response(status_code=200, headers=headers)
 
     # -- security events (RFC 8936 poll delivery) ----------------------------------------
     @app.post("/events/poll")
@@ -306,6 +314,23 @@ def create_app(iam: IAM) -> FastAPI:
     app.include_router(scim_router(iam), prefix="/scim/v2")
     _install_fallbacks(app, iam)
     return app
+
+
+MAX_DELIVERY_WAIT = 10.0
+
+
+def _preferred_wait(prefer: list[str]) -> float | None:
+    """The ``wait`` preference of RFC 7240 §4.3 in seconds (capped), or None."""
+    for header in prefer:
+        for item in header.split(","):
+            name, _, value = item.strip().partition("=")
+            if name.strip().lower() == "wait":
+                try:
+                    seconds = float(value.strip().strip('"'))
+                except ValueError:
+                    return None
+                return min(max(seconds, 0.0), MAX_DELIVERY_WAIT) if seconds == seconds else None
+    return None
 
 
 def _install_fallbacks(app: FastAPI, iam: IAM) -> None:

@@ -15,11 +15,29 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 MEMORY = ":memory:"
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+class SQLStore(Protocol):
+    """What a module needs of a store (:class:`Store` fits): schema creation, atomic units of
+    work, and parameterised statements. Resource servers are handed one for their business
+    data and their share of the security state (docs/design.md)."""
+
+    def ensure_schema(self, ddl: str, /) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def execute(self, sql: str, params: Params = (), /) -> sqlite3.Cursor: ...
+
+    def one(self, sql: str, params: Params = (), /) -> sqlite3.Row | None: ...
+
+    def all(self, sql: str, params: Params = (), /) -> list[sqlite3.Row]: ...
 
 
 class Store:

@@ -9,14 +9,13 @@ its own.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from iam_core.audit import AuditEvent
 from iam_core.events import SecurityEvent
 from iam_core.quota import QuotaSpec
+from iam_core.store import SQLStore
 
 
 class AuditSink(Protocol):
@@ -43,23 +42,7 @@ class SecurityEventSource(Protocol):
     def subscribe(self, callback: Callable[[SecurityEvent], None], /) -> Callable[[], None]: ...
 
 
-Params = Sequence[Any] | dict[str, Any]
-
-
-class SQLStore(Protocol):
-    """The SQL storage a service keeps its own business data in (``iam_core.store.Store``
-    fits): schema creation, atomic units of work, and parameterised statements."""
-
-    def ensure_schema(self, ddl: str, /) -> None: ...
-
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    def execute(self, sql: str, params: Params = (), /) -> sqlite3.Cursor: ...
-
-    def one(self, sql: str, params: Params = (), /) -> sqlite3.Row | None: ...
-
-    def all(self, sql: str, params: Params = (), /) -> list[sqlite3.Row]: ...
-
+__all__ = ["AuditSink", "QuotaStore", "SQLStore", "SecurityEventSource"]
 
 if TYPE_CHECKING:  # the IAM's own classes fit these seams as they are (checked by mypy)
     from iam_core.audit import AuditLog

@@ -3,8 +3,10 @@
 The poller authenticates as the service's app (an App token with ``events:read``,
 ``client_secret_basic``),
 long-polls ``/events/poll``, verifies each SET against the issuer's JWKS, applies it, and
-acknowledges it in the next poll. In one process the services subscribe to the publisher
-directly instead, and no poll is needed.
+acknowledges it in the next poll. Each service polls as its own client, so the IAM keeps one
+acknowledgement cursor per receiver; a service that was down catches up from its cursor
+before it serves. In one process the services subscribe to the publisher directly instead,
+and no poll is needed.
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ class SetPoller:
             self._token_expiry = time.time() + float(body["expires_in"])
         return self._token
 
-    async def poll_once(self) -> int:
-        """One poll: acknowledge what was applied, apply what arrives; returns how many."""
+    async def poll_once(self, *, wait: bool | None = None) -> int:
+        """One poll: acknowledge what was applied, apply what arrives; returns how many.
+
+        A SET is acknowledged (in the next poll) only once applied, and applying writes it
+        to the service's store first: an event is never acknowledged and then lost.
+        """
+        immediately = not (self._wait if wait is None else wait)
         response = await self._http.post(
             f"{self._issuer}/events/poll",
-            json={"ack": self._ack, "maxEvents": 100, "returnImmediately": not self._wait},
+            json={"ack": self._ack, "maxEvents": 100, "returnImmediately": immediately},
             headers={"Authorization": f"Bearer {await self._bearer()}"},
             timeout=30.0,
         )
@@ -83,6 +90,24 @@ class SetPoller:
         self._ack = applied
         return len(applied)
 
+    async def catch_up(self, *, timeout: float = 60.0) -> int:
+        """Apply every event waiting at this receiver's cursor, and acknowledge them, before
+        the service serves (RFC 8936 §2.4); retries while the IAM is unreachable and raises
+        the last error after ``timeout`` seconds, so that a service never starts blind."""
+        deadline = time.monotonic() + timeout
+        applied = 0
+        while True:
+            try:
+                got = await self.poll_once(wait=False)
+            except (httpx.HTTPError, TokenError, ValueError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+                continue
+            applied += got
+            if got == 0:  # this poll carried the acknowledgements of the last batch
+                return applied
+
     async def run(self) -> None:
         """Poll until cancelled; back off briefly after an error (the IAM may be restarting)."""
         while True:
@@ -98,7 +123,8 @@ class SetPoller:
 
 @contextlib.asynccontextmanager
 async def polling(poller: SetPoller) -> AsyncIterator[SetPoller]:
-    """Run a poller in the background for the lifetime of a service."""
+    """Catch up, then run a poller in the background for the lifetime of a service."""
+    await poller.catch_up()
     task = asyncio.create_task(poller.run())
     try:
         yield poller
