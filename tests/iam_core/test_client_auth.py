@@ -69,11 +69,11 @@ async def test_the_issuer_is_accepted_as_audience_too(dep: Deployment) -> None:
     ("overrides", "reason"),
     [
         ({"aud": "https://other.example/token"}, "aud"),
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"exp": int(time.time()) + 3700}, "too long"),
-        ({"iat": int(time.time()) - 60, "exp": int(time.time()) + 3590}, "too long"),
-        ({"nbf": int(time.time()) + 3600, "exp": int(time.time()) + 3660}, "nbf"),
-        ({"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3660}, "iat"),
+        ({"exp": -120}, "expired"),
+        ({"exp": +3700}, "too long"),
+        ({"iat": -60, "exp": +3590}, "too long"),
+        ({"nbf": +3600, "exp": +3660}, "nbf"),
+        ({"iat": +3600, "exp": +3660}, "iat"),
         ({"aud": "http://127.0.0.1:8000/introspect"}, "aud"),
         ({"sub": "staff-assistant"}, "sub"),
         ({"jti": None}, "jti"),
@@ -83,8 +83,16 @@ async def test_the_issuer_is_accepted_as_audience_too(dep: Deployment) -> None:
 async def test_a_bad_assertion_is_invalid_client(
     dep: Deployment, overrides: dict[str, Any], reason: str
 ) -> None:
-    """Each RFC 7523 §3 rule refuses on its own, with a 401 and an audit entry."""
-    response = await token_request(dep, assertion(dep, **overrides))
+    """Each RFC 7523 §3 rule refuses on its own, with a 401 and an audit entry.
+
+    Times are offsets from the moment the assertion is made, not from collection: a slow
+    run must not turn "an hour and a bit" into "under an hour"."""
+    now = int(time.time())
+    timed = {
+        k: now + v if k in ("exp", "iat", "nbf") and isinstance(v, int) else v
+        for k, v in overrides.items()
+    }
+    response = await token_request(dep, assertion(dep, **timed))
     assert response.status_code == 401
     body = response.json()
     assert body["error"] == "invalid_client" and reason in body["error_description"]
