@@ -1,9 +1,11 @@
 """The embedded model, served as an OpenAI-compatible chat-completions API.
 
-``POST /v1/chat/completions`` (messages, ``tools``, answers with ``tool_calls`` or text) and
-``GET /v1/models``, as the OpenAI API defines them, so that the real ``openai`` client — or
-any other OpenAI client — talks to it unchanged: in-process through ``httpx.ASGITransport``,
-or over a socket when ``agent-iam serve`` mounts it at ``/llm``.
+``POST /v1/chat/completions`` (messages, ``tools``, answers with ``tool_calls`` or text;
+``stream: true`` streams it as chunks, ``streaming.py``), ``GET /v1/models`` and
+``/v1/models/{id}``, and the Responses API's basics (``responses.py``), as OpenAI defines
+them, so that the real ``openai`` client — or any other OpenAI client — talks to it
+unchanged: in-process through ``httpx.ASGITransport``, or over a socket when
+``agent-iam serve`` mounts it at ``/llm``.
 
 Two models, one per susceptibility (``planner.py``): ``embedded-obedient`` follows
 instructions found in tool output, ``embedded-resistant`` does not. Answers are a pure
@@ -19,10 +21,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agents.llm.planner import Susceptibility, respond
+from agents.llm.streaming import include_usage, streamed
 
 MODELS: dict[str, Susceptibility] = {
     "embedded-obedient": "obedient",
@@ -49,14 +52,24 @@ def _error(
 
 
 async def models(request: Request) -> JSONResponse:
-    data = [
-        {"id": name, "object": "model", "created": CREATED, "owned_by": "agent-iam-lab"}
-        for name in MODELS
-    ]
+    data = [_model(name) for name in MODELS]
     return JSONResponse({"object": "list", "data": data})
 
 
-async def chat_completions(request: Request) -> JSONResponse:
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "agent-iam-lab"}
+
+
+async def retrieve_model(request: Request) -> JSONResponse:
+    """``GET /v1/models/{model}``: one model, or the API's 404 for an unknown id."""
+    name = request.path_params["model"]
+    if name not in MODELS:
+        return _error(404, f"model {name!r} does not exist", param="model", code="model_not_found")
+    return JSONResponse(_model(name))
+
+
+async def read_json(request: Request) -> tuple[bytes, dict[str, Any]] | JSONResponse:
+    """A request's raw body and its JSON object, or the error to answer with."""
     raw = await request.body()
     if len(raw) > MAX_BODY:
         return _error(413, "request body too large")
@@ -66,6 +79,52 @@ async def chat_completions(request: Request) -> JSONResponse:
         return _error(400, "the body is not valid JSON")
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
+    return raw, body
+
+
+async def chat_completions(request: Request) -> Response:
+    read = await read_json(request)
+    if isinstance(read, JSONResponse):
+        return read
+    raw, body = read
+    problem = invalid(body)
+    if problem is not None:
+        return problem
+    model, messages, tools = body["model"], body["messages"], body.get("tools") or []
+    stream = body.get("stream") or False
+    usage = include_usage(body)
+    if not isinstance(stream, bool) or usage is None:
+        return _error(400, "stream must be a boolean, stream_options an object", param="stream")
+    # Bounded and linear, yet CPU work: a worker thread keeps the event loop (the IAM and the
+    # services share it under ``agent-iam serve``) answering meanwhile.
+    message = await run_in_threadpool(respond, messages, tools, MODELS[model])
+    prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
+    completion_tokens = len(json.dumps(message).split())
+    digest = hashlib.sha256(raw).hexdigest()[:24]
+    completion = {
+        "id": f"chatcmpl-{digest}",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+    return streamed(completion, include_usage=usage) if stream else JSONResponse(completion)
+
+
+def invalid(body: dict[str, Any]) -> JSONResponse | None:
+    """The error for a chat request's ``model``, ``messages`` and ``tools``; None if sound."""
     model = body.get("model")
     if not isinstance(model, str):
         return _error(400, "model must be a string", param="model")
@@ -95,35 +154,7 @@ async def chat_completions(request: Request) -> JSONResponse:
     tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(_is_function(t) for t in tools):
         return _error(400, "tools must be an array of function definitions", param="tools")
-    if body.get("stream"):
-        return _error(400, "streaming is not supported by the embedded model", param="stream")
-    # Bounded and linear, yet CPU work: a worker thread keeps the event loop (the IAM and the
-    # services share it under ``agent-iam serve``) answering meanwhile.
-    message = await run_in_threadpool(respond, messages, tools, MODELS[model])
-    prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
-    completion_tokens = len(json.dumps(message).split())
-    digest = hashlib.sha256(raw).hexdigest()[:24]
-    return JSONResponse(
-        {
-            "id": f"chatcmpl-{digest}",
-            "object": "chat.completion",
-            "created": CREATED,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
-    )
+    return None
 
 
 def _is_function(value: Any) -> bool:
@@ -160,9 +191,13 @@ def _well_formed(message: dict[str, Any]) -> bool:
 
 def create_app() -> Starlette:
     """The embedded model's API; mount it anywhere (its routes start with ``/v1``)."""
+    from agents.llm.responses import create_response  # it builds on this module
+
     return Starlette(
         routes=[
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", create_response, methods=["POST"]),
         ]
     )
