@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agents.llm.embedded import CREATED, MODELS, _error, invalid, read_json
 from agents.llm.planner import respond
+from agents.llm.requests import CREATED, MODELS, invalid, read_json
+from agents.llm.requests import error as _error
 
 ROLES = {"user", "system", "developer", "assistant"}
 
