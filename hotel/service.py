@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotel.world import WorldError
 from iam_core.resource_server import BearerError, TemporarilyUnavailable
+from iam_core.resource_server.openapi import document, serve_docs
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -116,4 +117,8 @@ def service_app(
         host at ``/.well-known/oauth-protected-resource/<resource path>``)."""
         return metadata
 
+    # Every route's errors in the OpenAPI document (RFC 6750 challenges, 413, 429, 503), and
+    # Swagger UI at /docs, served offline.
+    document(app, lambda method, path: ("service", False, False))
+    serve_docs(app, app.title)
     return app

@@ -42,6 +42,7 @@ from iam_core.registry import (
     GRANT_TOKEN_EXCHANGE,
 )
 from iam_core.scim import scim_router
+from iam_core.server_openapi import describe
 from iam_core.tokens import TokenType
 from iam_core.trace import TraceContextMiddleware
 
@@ -313,6 +314,7 @@ def create_app(iam: IAM) -> FastAPI:
     app.include_router(browser_router(iam, flow))
     app.include_router(scim_router(iam), prefix="/scim/v2")
     _install_fallbacks(app, iam)
+    describe(app)  # the complete OpenAPI document, and /docs (server_openapi.py)
     return app
 
 

@@ -2,8 +2,10 @@
 
 Settings come from the environment, so that a real model is a setting, not a code change:
 ``OPENAI_BASE_URL`` (unset: the embedded model, in-process), ``OPENAI_API_KEY``, and
-``AGENT_IAM_MODEL`` (or ``OPENAI_MODEL``) for the model name. ``record``/``replay`` add the
-JSONL recorder or the offline replayer of ``replay.py`` under the same client.
+``AGENT_IAM_MODEL`` (or ``OPENAI_MODEL``) for the model name, ``AGENT_IAM_STREAM=1`` for
+streamed completions (``stream=True``, the deltas joined by the SDK's stream helper).
+``record``/``replay`` add the JSONL recorder or the offline replayer of ``replay.py`` under
+the same client.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ModelSettings:
     api_key: str | None = None
     record: Path | None = None
     replay: Path | None = None
+    stream: bool = False  # ask for streamed completions (chunks), assembled by the client
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ModelSettings:
@@ -38,7 +41,8 @@ class ModelSettings:
         base_url = env.get("OPENAI_BASE_URL") or None
         named = env.get("AGENT_IAM_MODEL") or (env.get("OPENAI_MODEL") if base_url else None)
         settings = cls(model=named or DEFAULT_MODEL, base_url=base_url)
-        settings = replace(settings, api_key=env.get("OPENAI_API_KEY") or None)
+        stream = env.get("AGENT_IAM_STREAM", "").strip().lower() in ("1", "true", "yes", "on")
+        settings = replace(settings, api_key=env.get("OPENAI_API_KEY") or None, stream=stream)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
     @property
@@ -48,15 +52,16 @@ class ModelSettings:
     def describe(self) -> str:
         where = "embedded, in-process" if self.embedded else self.base_url
         mode = " (replayed)" if self.replay else " (recording)" if self.record else ""
-        return f"{self.model} @ {where}{mode}"
+        return f"{self.model} @ {where}{mode}{', streamed' if self.stream else ''}"
 
 
 class ChatModel:
     """One model endpoint; counts calls and the time spent waiting for answers."""
 
-    def __init__(self, client: AsyncOpenAI, model: str) -> None:
+    def __init__(self, client: AsyncOpenAI, model: str, *, stream: bool = False) -> None:
         self.client = client
         self.model = model
+        self.stream = stream
         self.calls = 0
         self.seconds = 0.0
 
@@ -65,12 +70,15 @@ class ChatModel:
     ) -> dict[str, Any]:
         """The assistant's next message, as a plain chat-format dict."""
         started = time.perf_counter()
+        request: dict[str, Any] = {"model": self.model, "messages": list(messages)}
+        if tools:
+            request["tools"] = list(tools)
         try:
-            response = await self.client.chat.completions.create(  # type: ignore[call-overload]
-                model=self.model,
-                messages=list(messages),
-                **({"tools": list(tools)} if tools else {}),
-            )
+            if self.stream:  # the SDK's stream helper parses the events and joins the deltas
+                async with self.client.chat.completions.stream(**request) as stream:
+                    response = await stream.get_final_completion()
+            else:
+                response = await self.client.chat.completions.create(**request)
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
@@ -114,4 +122,4 @@ async def open_model(settings: ModelSettings | None = None) -> AsyncIterator[Cha
             http_client=http,
             max_retries=0 if settings.embedded or settings.replay else 2,
         )
-        yield ChatModel(client, settings.model)
+        yield ChatModel(client, settings.model, stream=settings.stream)

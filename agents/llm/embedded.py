@@ -1,9 +1,11 @@
 """The embedded model, served as an OpenAI-compatible chat-completions API.
 
-``POST /v1/chat/completions`` (messages, ``tools``, answers with ``tool_calls`` or text) and
-``GET /v1/models``, as the OpenAI API defines them, so that the real ``openai`` client — or
-any other OpenAI client — talks to it unchanged: in-process through ``httpx.ASGITransport``,
-or over a socket when ``agent-iam serve`` mounts it at ``/llm``.
+``POST /v1/chat/completions`` (messages, ``tools``, answers with ``tool_calls`` or text;
+``stream: true`` streams it as chunks, ``streaming.py``), ``GET /v1/models`` and
+``/v1/models/{id}``, and the Responses API's basics (``responses.py``), as OpenAI defines
+them, so that the real ``openai`` client — or any other OpenAI client — talks to it
+unchanged: in-process through ``httpx.ASGITransport``, or over a socket when
+``agent-iam serve`` mounts it at ``/llm``.
 
 Two models, one per susceptibility (``planner.py``): ``embedded-obedient`` follows
 instructions found in tool output, ``embedded-resistant`` does not. Answers are a pure
@@ -19,143 +21,91 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agents.llm.planner import Susceptibility, respond
+from agents.llm.planner import respond
+from agents.llm.requests import (
+    CREATED,
+    DEFAULT_MODEL,
+    MAX_BODY,
+    MAX_MESSAGE_CHARS,
+    MAX_MESSAGES,
+    MODELS,
+    invalid,
+    read_json,
+)
+from agents.llm.requests import error as _error
+from agents.llm.responses import create_response
+from agents.llm.streaming import include_usage, streamed
 
-MODELS: dict[str, Susceptibility] = {
-    "embedded-obedient": "obedient",
-    "embedded-resistant": "resistant",
-}
-DEFAULT_MODEL = "embedded-obedient"
-CREATED = 1_764_547_200  # fixed (2025-12-01): a completion must not depend on the clock
-# Input bounds (README, "Security limits"). The model's parsing is linear in its input, so
-# these bound each call's work; past them the API answers 413/400, never a 500.
-MAX_BODY = 512 * 1024  # bytes of one request
-MAX_MESSAGES = 256  # messages in one conversation
-MAX_MESSAGE_CHARS = 32 * 1024  # characters of one message's text (content or tool arguments)
-
-
-def _error(
-    status: int, message: str, *, param: str | None = None, code: str | None = None
-) -> JSONResponse:
-    """An error body as the OpenAI API shapes it."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": param, "code": code}},
-        status_code=status,
-    )
+__all__ = [
+    "CREATED",
+    "DEFAULT_MODEL",
+    "MAX_BODY",
+    "MAX_MESSAGES",
+    "MAX_MESSAGE_CHARS",
+    "MODELS",
+    "create_app",
+]
 
 
 async def models(request: Request) -> JSONResponse:
-    data = [
-        {"id": name, "object": "model", "created": CREATED, "owned_by": "agent-iam-lab"}
-        for name in MODELS
-    ]
+    data = [_model(name) for name in MODELS]
     return JSONResponse({"object": "list", "data": data})
 
 
-async def chat_completions(request: Request) -> JSONResponse:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _error(413, "request body too large")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "the body is not valid JSON")
-    if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str):
-        return _error(400, "model must be a string", param="model")
-    if model not in MODELS:
-        return _error(404, f"model {model!r} does not exist", param="model", code="model_not_found")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return _error(400, "messages must be a non-empty array", param="messages")
-    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
-        return _error(400, "each message needs a role", param="messages")
-    if not all(_well_formed(m) for m in messages):
-        return _error(400, "tool_calls or tool_call_id do not follow the schema", param="messages")
-    if len(messages) > MAX_MESSAGES:
-        return _error(
-            400,
-            f"at most {MAX_MESSAGES} messages",
-            param="messages",
-            code="context_length_exceeded",
-        )
-    if any(_length(m) > MAX_MESSAGE_CHARS for m in messages):
-        return _error(
-            400,
-            f"a message is longer than {MAX_MESSAGE_CHARS} characters",
-            param="messages",
-            code="context_length_exceeded",
-        )
-    tools = body.get("tools") or []
-    if not isinstance(tools, list) or not all(_is_function(t) for t in tools):
-        return _error(400, "tools must be an array of function definitions", param="tools")
-    if body.get("stream"):
-        return _error(400, "streaming is not supported by the embedded model", param="stream")
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "agent-iam-lab"}
+
+
+async def retrieve_model(request: Request) -> JSONResponse:
+    """``GET /v1/models/{model}``: one model, or the API's 404 for an unknown id."""
+    name = request.path_params["model"]
+    if name not in MODELS:
+        return _error(404, f"model {name!r} does not exist", param="model", code="model_not_found")
+    return JSONResponse(_model(name))
+
+
+async def chat_completions(request: Request) -> Response:
+    read = await read_json(request)
+    if isinstance(read, JSONResponse):
+        return read
+    raw, body = read
+    problem = invalid(body)
+    if problem is not None:
+        return problem
+    model, messages, tools = body["model"], body["messages"], body.get("tools") or []
+    stream = body.get("stream") or False
+    usage = include_usage(body)
+    if not isinstance(stream, bool) or usage is None:
+        return _error(400, "stream must be a boolean, stream_options an object", param="stream")
     # Bounded and linear, yet CPU work: a worker thread keeps the event loop (the IAM and the
     # services share it under ``agent-iam serve``) answering meanwhile.
     message = await run_in_threadpool(respond, messages, tools, MODELS[model])
     prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
     completion_tokens = len(json.dumps(message).split())
     digest = hashlib.sha256(raw).hexdigest()[:24]
-    return JSONResponse(
-        {
-            "id": f"chatcmpl-{digest}",
-            "object": "chat.completion",
-            "created": CREATED,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
-    )
-
-
-def _is_function(value: Any) -> bool:
-    """``{"type": "function", "function": {"name": str, ...}}`` (a tool, or a tool call)."""
-    function = value.get("function") if isinstance(value, dict) else None
-    return isinstance(function, dict) and isinstance(function.get("name"), str)
-
-
-def _length(message: dict[str, Any]) -> int:
-    """Characters of a message's text: its content (or content parts) and tool arguments."""
-    content = message.get("content")
-    parts = content if isinstance(content, list) else [content]
-    size = sum(len(json.dumps(p)) if not isinstance(p, str) else len(p) for p in parts if p)
-    for call in message.get("tool_calls") or ():
-        size += len(str(call.get("function", {}).get("arguments", "")))
-    return size
-
-
-def _well_formed(message: dict[str, Any]) -> bool:
-    """A message's ``tool_calls`` and ``tool_call_id`` have the shape the API defines."""
-    calls = message.get("tool_calls")
-    if calls is not None and not (
-        isinstance(calls, list)
-        and all(
-            _is_function(c)
-            and isinstance(c.get("id"), str)
-            and isinstance(c["function"].get("arguments", ""), str)
-            for c in calls
-        )
-    ):
-        return False
-    return isinstance(message.get("tool_call_id", ""), str)
+    completion = {
+        "id": f"chatcmpl-{digest}",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+    return streamed(completion, include_usage=usage) if stream else JSONResponse(completion)
 
 
 def create_app() -> Starlette:
@@ -163,6 +113,8 @@ def create_app() -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", create_response, methods=["POST"]),
         ]
     )

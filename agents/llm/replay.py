@@ -87,9 +87,14 @@ class ReplayTransport(httpx2.AsyncBaseTransport):
             raise ReplayDiverged(f"request {n + 1} differs from the recorded request")
         self._next += 1
         response = self._records[n]["response"]
+        body = response["body"]
+        if isinstance(body, str) and body.startswith("data:"):  # a streamed completion's events
+            kind, content = "text/event-stream", body.encode()
+        else:
+            kind, content = "application/json", json.dumps(body).encode()
         return httpx2.Response(
             int(response["status"]),
-            headers={"content-type": "application/json"},
-            content=json.dumps(response["body"]).encode(),
+            headers={"content-type": kind},
+            content=content,
             request=request,
         )

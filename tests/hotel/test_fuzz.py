@@ -64,6 +64,8 @@ async def send(dep: Deployment, service: str, case: Case, token: str | None) -> 
     kwargs = case.as_transport_kwargs(
         base_url=dep.resource(service), headers=bearer(token) if token else None
     )
+    data = kwargs.get("data")
+    body = {"data": data} if isinstance(data, dict) else {"content": data}  # a form, or bytes
     try:
         return await dep.http.request(
             kwargs["method"],
@@ -71,7 +73,7 @@ async def send(dep: Deployment, service: str, case: Case, token: str | None) -> 
             headers=kwargs.get("headers"),
             params=kwargs.get("params"),
             json=kwargs.get("json"),
-            content=kwargs.get("data"),
+            **body,
         )
     except Exception as exc:  # the in-process transport re-raises what a server answers 500 to
         raise AssertionError(f"{case.method} {case.path}: the service crashed: {exc!r}") from exc
