@@ -27,6 +27,7 @@ from iam_core.errors import InvalidGrant, InvalidRequest, OAuthError
 from iam_core.iam import IAM
 from iam_core.policy import format_scope, parse_scope
 from iam_core.registry import GRANT_AUTHORIZATION_CODE, App
+from iam_core.safe_json import loads as bounded_json
 
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1
 SESSION_LIFETIME = 3600
@@ -104,7 +105,7 @@ def parse_authorization_details(raw: str | None) -> tuple[dict[str, Any], ...]:
     if len(raw) > MAX_AUTHORIZATION_DETAILS:
         raise InvalidRequest("authorization_details is too large")
     try:
-        value = json.loads(raw)
+        value = bounded_json(raw, max_bytes=MAX_AUTHORIZATION_DETAILS)
     except ValueError as exc:
         raise _details_error("authorization_details is not valid JSON") from exc
     if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):

@@ -10,7 +10,6 @@ malformed requests per RFC 6750 §3.1, and every refusal is audited.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +31,13 @@ from iam_core.errors import (
     description_text,
 )
 from iam_core.grants import TokenEndpoint
-from iam_core.http import NO_STORE, oauth_error_response, read_form, read_json_object
+from iam_core.http import (
+    NO_STORE,
+    oauth_error_response,
+    parse_json_object,
+    read_form,
+    read_json_object,
+)
 from iam_core.iam import IAM
 from iam_core.introspection import introspect, revoke
 from iam_core.policy import SCOPES
@@ -170,12 +175,7 @@ def create_app(iam: IAM) -> FastAPI:
     async def poll_events(request: Request) -> Response:
         """RFC 8936 §2.4: ``ack`` delivered SETs, get the next ones; long-polls up to 10 s."""
         caller = iam.authorize_bearer(request.headers.get("authorization"), "events:read")
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            raise InvalidRequest("the body must be a JSON object") from exc
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body must be a JSON object")
+        body = parse_json_object(await request.body(), empty={})
         ack = body.get("ack", [])
         max_events = body.get("maxEvents", 100)
         immediately = body.get("returnImmediately", False)
