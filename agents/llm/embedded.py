@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from agents.json_limits import JSONRefused
+from agents.json_limits import loads as bounded_json
 from agents.llm.planner import Susceptibility, respond
 
 MODELS: dict[str, Susceptibility] = {
@@ -60,10 +62,10 @@ async def chat_completions(request: Request) -> JSONResponse:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         return _error(413, "request body too large")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "the body is not valid JSON")
+    try:  # bounded: depth and duplicate names too (agents/json_limits.py)
+        body = bounded_json(raw, max_bytes=MAX_BODY)
+    except JSONRefused as exc:
+        return _error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
     model = body.get("model")
