@@ -227,7 +227,6 @@ def create_app(iam: IAM) -> FastAPI:
         event: str | None = None,
         trace_id: str | None = None,
     ) -> Response:
-        caller = _audit_reader(request)
         params = request.query_params
         # Integer parameters are bounded here (an SQLite INTEGER is 64-bit), never a 500.
         since = bounded_int(
@@ -236,6 +235,7 @@ def create_app(iam: IAM) -> FastAPI:
         limit = bounded_int(
             params.get("limit"), "limit", default=1000, low=1, high=10_000, error=InvalidRequest
         )
+        caller = _audit_reader(request)
         entries = iam.audit.query(
             agent=agent,
             user=user,

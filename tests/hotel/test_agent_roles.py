@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hotel.stores.seed import ALICE_BOOKING_ID
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent_iam import token_flows
 from hotel.access import GUEST_AGENT, HUMAN, Rule, holds_role_for
 from hotel.guard import rule_violation
+from hotel.stores.seed import ALICE_BOOKING_ID
 from iam_core.resource_server import ResourcePolicy
 from iam_core.tokens import ACTOR_ROLES_CLAIM, Token, TokenType
 from scenarios.deployment import Deployment
