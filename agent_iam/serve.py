@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 
+from agent_iam.http_server import ServerLimits
 from agents.llm.embedded import create_app as embedded_model_app
 from hotel.app import SERVICES, build_hotel
 from hotel.world import HotelWorld
@@ -39,7 +42,7 @@ from iam_core.audit_witness import witness_path
 from iam_core.clock import SystemClock
 from iam_core.iam import IAMConfig
 from iam_core.policy import Policy
-from iam_core.resource_server import ResourcePolicy, SetPoller, polling
+from iam_core.resource_server import ResourcePolicy, SetPoller, polling, probe_storage
 from iam_core.retention import prune_iam, prune_security_state
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
@@ -75,6 +78,13 @@ def serve_all(
     except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
         err.print(f"[red]agent-iam serve: {exc}")
         return 2
+    except sqlite3.Error as exc:  # e.g. a read-only database file: one clear line
+        err.print(f"[red]agent-iam serve: cannot use the database: {exc}")
+        return 2
+    problem = unwritable(iam.store)
+    if problem:
+        err.print(f"[red]agent-iam serve: {problem}")
+        return 2
     mode = "baseline: shared API key" if baseline else "agent IAM"
     err.print(f"IAM at {issuer}  (database {iam.store.path}, {workers} worker(s))")
     for name in SERVICES:
@@ -91,6 +101,7 @@ def serve_all(
         workers=max(1, workers),
         log_level="warning",
         timeout_graceful_shutdown=2,
+        **ServerLimits.from_env().uvicorn_options(),
     )
     return 0
 
@@ -142,6 +153,9 @@ def standalone_service(
         raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     clock = SystemClock()
     store = Store(world_db)
+    problem = unwritable(store)
+    if problem:
+        raise SystemExit(f"agent-iam serve --only {name}: {problem}")
     world = HotelWorld.seeded(store, people=hotel_people(), clock=clock)
     try:
         # The audit key beside the database, as the IAM keeps it (IAM.open): on the shared
@@ -209,5 +223,16 @@ def serve_one(
         name, issuer=issuer, base_url=base_url, world_db=db or default_db(), baseline=baseline
     )
     err.print(f"{name} at http://{host}:{port}  (trusts {issuer})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", **ServerLimits.from_env().uvicorn_options()
+    )
     return 0
+
+
+def unwritable(store: Store) -> str | None:
+    """Why ``store`` cannot be served from (read-only file, full disk, …), or None: a write
+    probe at start-up, so that a database that cannot write never looks healthy."""
+    state = probe_storage(store, time.time())
+    if state["readable"] and state["writable"]:
+        return None
+    return f"cannot write the database {store.path}: {state.get('error', 'unknown error')}"

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+from agents.json_limits import loads as bounded_json
 from agents.llm.client import ChatModel
 from agents.tools import ToolBox
 
@@ -77,8 +78,8 @@ def build_graph(
         out: list[dict[str, Any]] = [message]
         for call in message.get("tool_calls") or ():
             try:
-                args = json.loads(call["function"]["arguments"] or "{}")
-            except json.JSONDecodeError:
+                args = bounded_json(call["function"]["arguments"] or "{}", max_bytes=1024 * 1024)
+            except ValueError:
                 args = {}
             if call["function"]["name"] == "request_authorization" and isinstance(args, dict):
                 result = await authorize(args)

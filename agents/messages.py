@@ -23,6 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.clock import WALL_CLOCK, Clock
+from agents.json_limits import JSONRefused, jws_parts
 from agents.oauth import AgentCredentials
 
 MESSAGE_TYPE = "agent-msg+jwt"
@@ -84,10 +85,9 @@ class MessageVerifier:
         self._seen: dict[str, float] = {}
 
     def verify(self, message: str) -> AgentMessage:
-        try:
-            header = jwt.get_unverified_header(message)
-            unverified = jwt.decode(message, options={"verify_signature": False})
-        except jwt.PyJWTError as exc:
+        try:  # the bounded parser first: PyJWT never sees a deeply nested message
+            header, unverified = jws_parts(message)
+        except JSONRefused as exc:
             raise MessageRejected(f"not a signed message: {exc}") from exc
         if header.get("typ") != MESSAGE_TYPE or header.get("alg") != "ES256":
             raise MessageRejected("wrong message type or algorithm (only ES256 is accepted)")

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.clock import WALL_CLOCK, Clock
 from agents.dpop import DPoPKey
+from agents.json_limits import jws_parts
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -65,7 +66,7 @@ class AppCredentials:
 
 def decode_unverified(token: str) -> dict[str, Any]:
     """The claims of a JWT, for display only: never a basis for a decision."""
-    return dict(jwt.decode(token, options={"verify_signature": False}))
+    return jws_parts(token)[1]
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity
+from agents.json_limits import loads as bounded_json
 from agents.oauth import OAuthClientError
 
 # Anything shaped like a JWT (a JSON header in base64url, a payload, a signature).
@@ -269,7 +270,7 @@ class ToolBox:
     async def run(self, name: str, raw_args: str) -> str:
         """Run one call; the answer is the tool message content the model reads."""
         try:
-            args = json.loads(raw_args or "{}")
+            args = bounded_json(raw_args or "{}", max_bytes=1024 * 1024)
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:

@@ -195,7 +195,10 @@ def _apps(
             external_recipients=external_recipients,
         ),
     }
-    return {name: makers[name]() for name in guards}
+    apps = {name: makers[name]() for name in guards}
+    for app in apps.values():
+        app.state.store = world.store  # what /health probes
+    return apps
 
 
 SERVICE_RULES: dict[str, dict[str, Rule]] = {

@@ -1,49 +1,36 @@
 """What every hotel service shares: its FastAPI app, error mapping and RFC 9728 metadata.
 
 Bad input never becomes a 500: validation errors are 400, unknown objects 404, business
-conflicts 409/422, oversized bodies 413 — all JSON with a clear message. Guard refusals are
+conflicts 409/422, oversized bodies 413 (counted while they stream), a store that cannot be
+used 503 with ``Retry-After`` — all JSON with a clear message. Guard refusals are
 the kit's RFC 6750 errors and carry the ``WWW-Authenticate`` they build (RFC 6750 §3).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotel.world import WorldError
-from iam_core.resource_server import BearerError, TemporarilyUnavailable
+from iam_core.resource_server import (
+    STORAGE_ERRORS,
+    BearerError,
+    BodyLimit,
+    TemporarilyUnavailable,
+    find_cause,
+    health_response,
+    storage_unavailable,
+)
 from iam_core.resource_server.openapi import document, serve_docs
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-class BodyLimit:
-    """Refuse bodies over ``MAX_BODY_BYTES`` with 413, before they are read (plain ASGI)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length" and (
-                    not value.isdigit() or int(value) > MAX_BODY_BYTES
-                ):
-                    response = JSONResponse(
-                        {
-                            "error": "payload_too_large",
-                            "error_description": f"bodies are limited to {MAX_BODY_BYTES} bytes",
-                        },
-                        status_code=413,
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
 
 
 def service_app(
@@ -63,7 +50,22 @@ def service_app(
         redoc_url=None,
     )
 
-    app.add_middleware(BodyLimit)
+    # Counted while it streams: a chunked body cannot pass the limit (README, "Security limits").
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def on_storage(request: Request, exc: sqlite3.DatabaseError) -> Response:
+        # Disk full, read-only, locked: JSON 503 + Retry-After, never an allow (fail closed).
+        return storage_unavailable(exc)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        storage = find_cause(exc, STORAGE_ERRORS)
+        if storage is not None:
+            return storage_unavailable(storage)
+        return JSONResponse(
+            {"error": "server_error", "error_description": "internal error"}, status_code=500
+        )
 
     @app.exception_handler(BearerError)
     async def on_denied(request: Request, exc: BearerError) -> Response:
@@ -110,6 +112,15 @@ def service_app(
         "resource_name": f"hotel {name}",
     }
     app.state.resource_metadata = metadata
+
+    @app.get("/health", include_in_schema=False)
+    async def health(request: Request) -> Response:
+        """Whether the service's store reads and writes (``app.state.store``, set by the
+        composition root); 503 + Retry-After if not."""
+        store = getattr(request.app.state, "store", None)
+        if store is None:
+            return JSONResponse({"status": "ok", "storage": "none"})
+        return await run_in_threadpool(health_response, store, time.time())
 
     @app.get("/.well-known/oauth-protected-resource", include_in_schema=False)
     async def protected_resource_metadata() -> dict[str, Any]:

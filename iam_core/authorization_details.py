@@ -6,11 +6,11 @@ A grant must mean exactly what it says: unknown types and unknown fields are ref
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
 from iam_core.errors import InvalidRequest, OAuthError
+from iam_core.safe_json import loads as bounded_json
 
 MAX_AUTHORIZATION_DETAILS = 4096
 AUTHORIZATION_DETAILS_TYPES = ("hotel_booking", "payment")
@@ -23,7 +23,7 @@ def parse_authorization_details(raw: str | None) -> tuple[dict[str, Any], ...]:
     if len(raw) > MAX_AUTHORIZATION_DETAILS:
         raise InvalidRequest("authorization_details is too large")
     try:
-        value = json.loads(raw)
+        value = bounded_json(raw, max_bytes=MAX_AUTHORIZATION_DETAILS)
     except ValueError as exc:
         raise _details_error("authorization_details is not valid JSON") from exc
     if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):

@@ -31,6 +31,7 @@ from iam_core.clock import Clock
 from iam_core.errors import TokenError
 from iam_core.keys import jwk_thumbprint, verification_key_from_jwk
 from iam_core.store import SQLStore
+from iam_core.tokens import parse_compact
 
 DPOP_TYP = "dpop+jwt"
 MAX_PROOF_LENGTH = 4096
@@ -129,9 +130,12 @@ class DPoPVerifier:
         if len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
             raise TokenError("DPoP proof is not a compact JWS")
         try:
-            header = jwt.get_unverified_header(proof)
-        except jwt.PyJWTError as exc:
-            raise TokenError("DPoP proof header is malformed") from exc
+            # The bounded parser (iam_core.safe_json) reads header and claims; PyJWT is
+            # never handed the unparsed proof.
+            jws = parse_compact(proof, MAX_PROOF_LENGTH)
+        except TokenError as exc:
+            raise TokenError(f"DPoP proof is malformed: {exc}") from exc
+        header, claims = jws.header, jws.claims
         if header.get("typ") != DPOP_TYP:
             raise TokenError(f"DPoP proof typ must be {DPOP_TYP}")
         jwk = header.get("jwk")
@@ -139,25 +143,17 @@ class DPoPVerifier:
             raise TokenError("DPoP proof must carry a public jwk header")
         try:
             key = verification_key_from_jwk(dict(jwk))
-        except (ValueError, jwt.PyJWTError) as exc:
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise TokenError("DPoP proof jwk is not an accepted public key") from exc
         if header.get("alg") != key.alg:
             raise TokenError("DPoP proof alg does not match its key")
         try:
-            claims: dict[str, Any] = jwt.decode(
-                proof,
-                key.key,
-                algorithms=[key.alg],
-                options={
-                    "require": ["jti", "htm", "htu", "iat"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "verify_aud": False,
-                },
-            )
-        except jwt.PyJWTError as exc:
-            raise TokenError(f"DPoP proof rejected: {type(exc).__name__}") from exc
+            jws.verify_with(key)
+        except TokenError as exc:
+            raise TokenError(f"DPoP proof rejected: {exc}") from exc
+        for name in ("jti", "htm", "htu", "iat"):
+            if name not in claims:
+                raise TokenError(f"DPoP proof rejected: MissingRequiredClaimError ({name})")
         if claims["htm"] != method.upper():
             raise TokenError("DPoP proof htm does not match the request method")
         if not isinstance(claims["htu"], str) or normalise_htu(claims["htu"]) != normalise_htu(url):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -10,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from iam_core.errors import BearerError, InvalidClient, InvalidRequest, OAuthError
+from iam_core.safe_json import JSONRefused, loads_object
 
 MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -36,17 +36,21 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    """A JSON object body, at most ``MAX_FORM_BYTES``; anything else is invalid_request."""
-    body = await request.body()
+    """A JSON object body, at most ``MAX_FORM_BYTES``, read by the bounded parser
+    (:mod:`iam_core.safe_json`); anything else is invalid_request."""
+    return parse_json_object(await request.body())
+
+
+def parse_json_object(body: bytes, *, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A request body as a JSON object (``empty`` stands for an empty body, if given)."""
+    if not body and empty is not None:
+        return empty
     if len(body) > MAX_FORM_BYTES:
         raise InvalidRequest("request body too large")
     try:
-        value = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("the body is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return value
+        return loads_object(body, max_bytes=MAX_FORM_BYTES)
+    except JSONRefused as exc:
+        raise InvalidRequest(f"the body must be a JSON object: {exc}") from exc
 
 
 def query_params(request: Request) -> dict[str, str]:

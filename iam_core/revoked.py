@@ -19,8 +19,10 @@ import jwt
 from iam_core.errors import TokenError
 from iam_core.keys import KeySource
 from iam_core.store import SQLStore
+from iam_core.tokens import parse_compact
 
 SET_TYP = "secevent+jwt"
+MAX_SET_LENGTH = 256 * 1024  # one SET may list many revoked tokens
 # Keep a revoked jti well past its expiry: verifiers allow a little leeway.
 KEEP_AFTER_EXPIRY = 300
 
@@ -101,10 +103,12 @@ class RevokedTokens:
 
     def receive_token(self, token: str, keys: KeySource) -> None:
         """Verify and apply one SET from the poll endpoint; raises TokenError if invalid."""
+        # The bounded parser reads the SET first (iam_core.safe_json): PyJWT only ever sees
+        # a token whose header and claims are known to be shallow and without duplicates.
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenError("SET header is malformed") from exc
+            header = parse_compact(token, MAX_SET_LENGTH).header
+        except TokenError as exc:
+            raise TokenError(f"SET is malformed: {exc}") from exc
         if header.get("typ") != SET_TYP:
             raise TokenError(f"SET typ must be {SET_TYP}")
         key = keys.get_key(str(header.get("kid")))

@@ -10,12 +10,13 @@ malformed requests per RFC 6750 §3.1, and every refusal is audited.
 
 from __future__ import annotations
 
-import json
+import sqlite3
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow, RedirectableError
@@ -32,9 +33,25 @@ from iam_core.errors import (
     description_text,
 )
 from iam_core.grants import TokenEndpoint
-from iam_core.http import NO_STORE, oauth_error_response, read_form, read_json_object
+from iam_core.http import (
+    MAX_FORM_BYTES,
+    NO_STORE,
+    oauth_error_response,
+    parse_json_object,
+    read_form,
+    read_json_object,
+)
 from iam_core.iam import IAM
 from iam_core.introspection import introspect, revoke
+from iam_core.limits import (
+    STORAGE_ERRORS,
+    BodyLimit,
+    bounded_int,
+    find_cause,
+    health_response,
+    record_if_possible,
+    storage_unavailable,
+)
 from iam_core.policy import SCOPES
 from iam_core.registry import (
     GRANT_AUTHORIZATION_CODE,
@@ -42,9 +59,15 @@ from iam_core.registry import (
     GRANT_TOKEN_EXCHANGE,
 )
 from iam_core.scim import scim_router
+from iam_core.scim.service import MAX_BODY_BYTES as SCIM_MAX_BODY
 from iam_core.server_openapi import describe
 from iam_core.tokens import TokenType
 from iam_core.trace import TraceContextMiddleware
+
+MAX_SQL_INT = 2**63 - 1
+# Per-path body limits over the default MAX_FORM_BYTES: SCIM, and the embedded model API
+# that ``agent-iam serve`` mounts at /llm (agents/llm/embedded.py, MAX_BODY).
+BODY_LIMITS = {"/scim/v2": SCIM_MAX_BODY, "/llm/": 512 * 1024}
 
 # What an agent may report to the audit log about what it saw (POST /audit/report).
 REPORTABLE_EVENTS = ("message_rejected", "handoff_refused")
@@ -60,13 +83,16 @@ def create_app(iam: IAM) -> FastAPI:
     app.state.iam = iam
 
     app.add_middleware(TraceContextMiddleware)
+    # Bodies are counted while they stream (README, "Security limits").
+    app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES, limits=BODY_LIMITS)
 
     @app.exception_handler(OAuthError)
     async def on_oauth_error(request: Request, exc: OAuthError) -> Response:
         if not exc.audited:
             # Every refusal is audited, including those answered by redirect (RFC 6749 §4.1.2.1).
             params = request.query_params
-            iam.record(
+            record_if_possible(
+                iam.record,
                 AuditEvent(
                     event="request.refused",
                     outcome="denied",
@@ -75,7 +101,7 @@ def create_app(iam: IAM) -> FastAPI:
                     path=request.url.path,
                     client_id=(params.get("client_id") or "")[:64] or None,
                     act=(params["requested_actor"][:64],) if params.get("requested_actor") else (),
-                )
+                ),
             )
             exc.audited = True
         if isinstance(exc, RedirectableError):
@@ -127,6 +153,11 @@ def create_app(iam: IAM) -> FastAPI:
             "audit_endpoint": f"{iam.issuer}/audit",
             "security_events_poll_endpoint": f"{iam.issuer}/events/poll",
         }
+
+    @app.get("/health")
+    async def health() -> Response:
+        """Whether the IAM's store can be read and written (503 + Retry-After if not)."""
+        return await run_in_threadpool(health_response, iam.store, iam.clock.now())
 
     @app.get("/jwks.json")
     async def jwks() -> dict[str, Any]:
@@ -183,12 +214,7 @@ def create_app(iam: IAM) -> FastAPI:
     async def poll_events(request: Request) -> Response:
         """RFC 8936 §2.4: ``ack`` delivered SETs, get the next ones; long-polls up to 10 s."""
         caller = iam.authorize_bearer(request.headers.get("authorization"), "events:read")
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            raise InvalidRequest("the body must be a JSON object") from exc
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body must be a JSON object")
+        body = parse_json_object(await request.body(), empty={})
         ack = body.get("ack", [])
         max_events = body.get("maxEvents", 100)
         immediately = body.get("returnImmediately", False)
@@ -213,9 +239,15 @@ def create_app(iam: IAM) -> FastAPI:
         actor_kind: str | None = None,
         event: str | None = None,
         trace_id: str | None = None,
-        since: int = 0,
-        limit: int = 1000,
     ) -> Response:
+        params = request.query_params
+        # Integer parameters are bounded here (an SQLite INTEGER is 64-bit), never a 500.
+        since = bounded_int(
+            params.get("since"), "since", default=0, low=0, high=MAX_SQL_INT, error=InvalidRequest
+        )
+        limit = bounded_int(
+            params.get("limit"), "limit", default=1000, low=1, high=10_000, error=InvalidRequest
+        )
         caller = _audit_reader(request)
         entries = iam.audit.query(
             agent=agent,
@@ -224,7 +256,7 @@ def create_app(iam: IAM) -> FastAPI:
             event=event,
             trace_id=trace_id,
             since_seq=since,
-            limit=max(1, min(limit, 10_000)),
+            limit=limit,
         )
         iam.record(
             AuditEvent(
@@ -356,16 +388,38 @@ def _install_fallbacks(app: FastAPI, iam: IAM) -> None:
             status_code=exc.status_code,
         )
 
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def on_storage(request: Request, exc: sqlite3.DatabaseError) -> Response:
+        return _storage_failure(request, exc)
+
+    def _storage_failure(request: Request, exc: BaseException) -> Response:
+        """Disk full, read-only or locked: JSON 503 + Retry-After; nothing was allowed."""
+        record_if_possible(
+            iam.record,
+            AuditEvent(
+                event="server.storage_unavailable",
+                outcome="denied",
+                reason=f"storage unavailable: {str(exc)[:120]}",
+                method=request.method,
+                path=request.url.path,
+            ),
+        )
+        return storage_unavailable(exc)
+
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
-        iam.record(
+        storage = find_cause(exc, STORAGE_ERRORS)
+        if storage is not None:
+            return _storage_failure(request, storage)
+        record_if_possible(
+            iam.record,
             AuditEvent(
                 event="server.error",
                 outcome="denied",
                 reason=f"internal error: {type(exc).__name__}",
                 method=request.method,
                 path=request.url.path,
-            )
+            ),
         )
         return JSONResponse(
             {"error": "server_error", "error_description": "internal error; it has been audited"},

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +44,7 @@ from iam_core.clock import Clock
 from iam_core.errors import TokenError
 from iam_core.keys import SUPPORTED_ALGS, KeyRing, KeySource, VerificationKey
 from iam_core.policy import act_chain, format_scope, parse_scope
+from iam_core.safe_json import loads as bounded_json
 
 ACCESS_TOKEN_TYP = "at+jwt"
 MAX_TOKEN_LENGTH = 8192
@@ -83,20 +83,19 @@ def _segment(segment: str) -> bytes:
     return raw
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON (RFC 8259)")
-
-
 def parse_compact(token: str, max_length: int = MAX_TOKEN_LENGTH) -> CompactJWS:
-    """Parse a compact JWS strictly: size, three canonical base64url segments, JSON objects."""
+    """Parse a compact JWS strictly: size, three canonical base64url segments, JSON objects.
+
+    Header and payload go through the bounded parser (:mod:`iam_core.safe_json`): no
+    duplicate member names (RFC 7515 §5.2, RFC 7519 §4), a bounded nesting depth."""
     if not isinstance(token, str) or len(token) > max_length:
         raise TokenError(f"token longer than {max_length} characters")
     if not _COMPACT_JWS.fullmatch(token):
         raise TokenError("not a compact JWS (three base64url segments)")
     head, body, sig = token.split(".")
     try:
-        header = json.loads(_segment(head), parse_constant=_no_constant)
-        claims = json.loads(_segment(body), parse_constant=_no_constant)
+        header = bounded_json(_segment(head), max_bytes=max_length)
+        claims = bounded_json(_segment(body), max_bytes=max_length)
         signature = _segment(sig)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise TokenError(f"malformed token: {exc}") from exc

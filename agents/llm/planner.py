@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agents.json_limits import loads as bounded_json
 from agents.llm.understanding import Intent, looks_like_instruction, understand
 
 Susceptibility = Literal["obedient", "resistant"]
@@ -114,8 +115,10 @@ def _history(after: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Result], set
             if call_id.startswith("call-"):
                 keys[call_id] = call_id.removeprefix("call-")
             try:
-                args = json.loads(call.get("function", {}).get("arguments") or "{}")
-            except json.JSONDecodeError:
+                args = bounded_json(
+                    call.get("function", {}).get("arguments") or "{}", max_bytes=1024 * 1024
+                )
+            except ValueError:
                 args = {}
             if isinstance(args, Mapping):
                 sent |= {v for v in args.values() if isinstance(v, str)}
@@ -126,8 +129,8 @@ def _history(after: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Result], set
 
 def _result(text: str) -> Result:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = bounded_json(text, max_bytes=1024 * 1024)
+    except ValueError:
         return Result(False, text)
     if isinstance(data, Mapping) and "ok" in data:
         return Result(bool(data["ok"]), data.get("data", data.get("error")))

@@ -12,6 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from agents.json_limits import JSONRefused
+from agents.json_limits import loads as bounded_json
 from agents.llm.planner import Susceptibility
 
 MODELS: dict[str, Susceptibility] = {
@@ -43,10 +45,10 @@ async def read_json(request: Request) -> tuple[bytes, dict[str, Any]] | JSONResp
     raw = await request.body()
     if len(raw) > MAX_BODY:
         return error(413, "request body too large")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error(400, "the body is not valid JSON")
+    try:  # bounded: depth and duplicate names too (agents/json_limits.py)
+        body = bounded_json(raw, max_bytes=MAX_BODY)
+    except JSONRefused as exc:
+        return error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return error(400, "the body must be a JSON object")
     return raw, body

@@ -3,7 +3,8 @@
 A resource server in another company would have only what is exported here: token
 verification against the issuer's JWKS (RFC 9068, RFC 7517), DPoP proof verification
 (RFC 9449), the revocation-event receiver (RFC 8417/8936), RFC 6750 errors that build their
-own ``WWW-Authenticate``, time, trace ids, the issuer's policy as the service sees it
+own ``WWW-Authenticate``, time, trace ids, the bounded JSON parser, the streaming body
+limit and the storage-failure answers, the issuer's policy as the service sees it
 (:class:`ResourcePolicy`), and the Protocols of what the composition root hands in (an audit
 sink, a quota store, a revocation feed, a SQL store for the service's own business data).
 ``hotel/`` imports nothing else from ``iam_core`` (``tests/test_layering.py`` enforces it).
@@ -30,6 +31,15 @@ from iam_core.errors import (
 )
 from iam_core.events import RevokedTokens, SecurityEvent
 from iam_core.jwks_client import RemoteJWKS
+from iam_core.limits import (
+    STORAGE_ERRORS,
+    BodyLimit,
+    bounded_int,
+    find_cause,
+    health_response,
+    probe_storage,
+    storage_unavailable,
+)
 from iam_core.policy import format_scope
 from iam_core.quota import Quota, QuotaSpec
 from iam_core.resource_server.policy import ResourcePolicy
@@ -40,6 +50,8 @@ from iam_core.resource_server.protocols import (
     SQLStore,
 )
 from iam_core.resource_server.revocation_feed import SetPoller, polling
+from iam_core.safe_json import JSONRefused
+from iam_core.safe_json import loads as bounded_json
 from iam_core.tokens import (
     ACTOR_ROLES_CLAIM,
     Token,
@@ -52,9 +64,11 @@ from iam_core.trace import current_trace_id, parse_traceparent
 
 __all__ = [
     "ACTOR_ROLES_CLAIM",
+    "STORAGE_ERRORS",
     "AuditEvent",
     "AuditSink",
     "BearerError",
+    "BodyLimit",
     "Clock",
     "CredentialsRequired",
     "DPoPProof",
@@ -62,6 +76,7 @@ __all__ = [
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
+    "JSONRefused",
     "ManualClock",
     "Quota",
     "QuotaSpec",
@@ -81,11 +96,17 @@ __all__ = [
     "TokenType",
     "TokenVerifier",
     "audience_matches",
+    "bounded_int",
+    "bounded_json",
     "check_binding",
     "current_trace_id",
     "description_text",
+    "find_cause",
     "format_scope",
+    "health_response",
     "parse_compact",
     "parse_traceparent",
     "polling",
+    "probe_storage",
+    "storage_unavailable",
 ]

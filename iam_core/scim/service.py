@@ -35,6 +35,8 @@ from iam_core.audit import AuditEvent
 from iam_core.errors import ScimError
 from iam_core.iam import IAM
 from iam_core.policy import format_scope
+from iam_core.safe_json import JSONRefused
+from iam_core.safe_json import loads as bounded_json
 from iam_core.scim.adapter import Change, ResourceBackend
 from iam_core.scim.schemas import DEFAULT_PAGE_SIZE, MAX_RESULTS, PROVIDER
 from iam_core.tokens import Token
@@ -78,6 +80,10 @@ class AuthorizedRequest:
             raise ScimError(415, f"send {SCIM_MEDIA_TYPE} or application/json")
         if len(self.body) > MAX_BODY_BYTES:
             raise ScimError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:  # the bounded parser first (iam_core.safe_json): depth, duplicate names
+            bounded_json(self.body, max_bytes=MAX_BODY_BYTES)
+        except JSONRefused as exc:
+            raise ScimError(400, f"the body is not accepted JSON: {exc}", "invalidSyntax") from exc
         parsed = model.model_validate_json(self.body, scim_ctx=context)
         if not parsed.schemas:
             raise ScimError(400, "schemas is required (RFC 7643 §3)", "invalidSyntax")

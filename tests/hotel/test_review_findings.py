@@ -98,7 +98,9 @@ async def test_a_dpop_proof_with_a_nan_iat_is_refused(dep: Deployment) -> None:
     response = await dep.http.post(
         "/token", headers={"DPoP": forged}, data={"grant_type": "client_credentials"}
     )
-    assert response.status_code == 400 and "fresh" in response.json()["error_description"]
+    # Refused by the bounded JSON parser (NaN is not JSON) before freshness is even checked.
+    description = response.json()["error_description"]
+    assert response.status_code == 400 and ("fresh" in description or "NaN" in description)
 
 
 @pytest.mark.parametrize(

@@ -75,13 +75,13 @@ async def test_malformed_token_requests_get_the_right_oauth_error(
 
 
 async def test_an_oversized_body_is_refused(dep: Deployment) -> None:
-    """A 1 MB form is refused with invalid_request."""
+    """A 1 MB form is refused with 413 by the streaming body limit, before it is read."""
     response = await dep.http.post(
         "/token",
         content=b"a=" + b"x" * 1_000_000,
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
 
 
 async def test_every_refusal_at_the_token_endpoint_is_audited(dep: Deployment) -> None:
