@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
@@ -48,61 +50,65 @@ class ServerLimits:
         }
 
 
-def protocol_class(limits: ServerLimits) -> Any:
-    """uvicorn's httptools protocol with a request-head timeout and size limit, or "h11"
-    (whose incomplete-event limit bounds the head) when httptools is not installed."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard]
-        return "h11"
+def protocol_class(limits: ServerLimits) -> str:
+    """The import path of :class:`BoundedHeadProtocol`, set to ``limits`` (httptools ships
+    with ``uvicorn[standard]``, a dependency)."""
+    BoundedHeadProtocol.limits = limits
+    return f"{__name__}:BoundedHeadProtocol"
 
-    class BoundedHeadProtocol(HttpToolsProtocol):
-        _head_timer: asyncio.TimerHandle | None = None
-        _head_bytes = 0
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
+class BoundedHeadProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a request-head timeout and size limit.
+
+    A class at module level, named by its import path in uvicorn's options, so that
+    ``serve --workers N`` can hand it to worker processes; its limits come from the
+    environment, which the workers inherit."""
+
+    limits = ServerLimits.from_env()
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        if self._head_timer is None:
             self._arm()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._head_bytes = 0
-            if self._head_timer is None:
-                self._arm()
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value))
+        super().on_header(name, value)
 
-        def on_url(self, url: bytes) -> None:
-            self._count(len(url))
-            super().on_url(url)
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
 
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._count(len(name) + len(value))
-            super().on_header(name, value)
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.limits.max_header_bytes:
+            # Raised inside the parser: uvicorn answers 400 and closes the connection.
+            raise ValueError("request head too large")
 
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            super().on_headers_complete()
+    def _arm(self) -> None:
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_expired)
 
-        def _count(self, size: int) -> None:
-            self._head_bytes += size
-            if self._head_bytes > limits.max_header_bytes:
-                # Raised inside the parser: uvicorn answers 400 and closes the connection.
-                raise ValueError("request head too large")
-
-        def _arm(self) -> None:
-            self._head_timer = self.loop.call_later(limits.header_timeout, self._head_expired)
-
-        def _disarm(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_expired(self) -> None:
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
             self._head_timer = None
-            if not self.transport.is_closing():
-                self.transport.close()
 
-    return BoundedHeadProtocol
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
