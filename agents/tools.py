@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity
+from agents.identity import NoAuthority, Presenter
 from agents.oauth import OAuthClientError
 
 # Anything shaped like a JWT (a JSON header in base64url, a payload, a signature).
@@ -246,7 +246,7 @@ class ToolBox:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        identity: AgentIdentity | SharedKeyIdentity,
+        identity: Presenter,
         base_url_of: Callable[[str], str],
         names: Sequence[str],
         *,
