@@ -1,6 +1,8 @@
 """``agent-iam``: the command line.
 
-agent-iam run [IDS…] [--baseline]   the attack catalogue with benign twins, and its metrics
+agent-iam run [IDS…] [--profile P]… [--ladder] [--model M]…   the attack catalogue with
+                                    benign twins, per deployment profile and threat model
+agent-iam profiles                  the deployment profiles (--baseline = shared-key)
 agent-iam list                      the scenarios
 agent-iam tour                      obtain the four tokens through the real flows, in memory
 agent-iam serve                     the IAM over HTTP (state in ./.agent-iam/)
@@ -37,8 +39,24 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the attack catalogue (with benign twins)")
     run.add_argument("ids", nargs="*", help="scenario ids or prefixes (default: all)")
-    run.add_argument("--baseline", action="store_true", help="against the shared-key baseline")
-    run.add_argument("--model", help="model name (default embedded-obedient)")
+    run.add_argument(
+        "--baseline", action="store_true", help="alias of --profile shared-key (one release)"
+    )
+    # Deployment profiles and threat models (scenarios/profiles.py, issue 14).
+    run.add_argument(
+        "--profile", action="append", help="deployment profile (repeatable; agent-iam profiles)"
+    )
+    run.add_argument(
+        "--ladder",
+        action="store_true",
+        help="every profile, with embedded-obedient and compromised (unless --model)",
+    )
+    run.add_argument(
+        "--model",
+        action="append",
+        help="model (repeatable): embedded-obedient, embedded-resistant, compromised, or a "
+        "real one (default: AGENT_IAM_MODEL/OPENAI_MODEL, as chat)",
+    )
     run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     run.add_argument("--workers", type=int, help="processes (default: one per CPU)")
     run.add_argument("--json", type=Path, help="write the JSON report here")
@@ -46,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--html", type=Path, help="write the HTML report here")
 
     sub.add_parser("list", help="list the scenarios")
+    sub.add_parser("profiles", help="list the deployment profiles")
 
     tour = sub.add_parser("tour", help="obtain each token type through the real flows")
     tour.add_argument("--json", action="store_true", help="print the tour as JSON")
@@ -131,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model=args.model,
                 seed=args.seed,
                 workers=args.workers,
+                profiles=args.profile,
+                ladder=args.ladder,
                 json_path=args.json,
                 junit_path=args.junit,
                 html_path=args.html,
@@ -139,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent_iam.run import list_scenarios
 
             return list_scenarios(console)
+        if args.command == "profiles":
+            from agent_iam.run import list_profiles
+
+            return list_profiles(console)
         if args.command == "tour":
             from agent_iam.tour import run_tour
 
