@@ -18,7 +18,14 @@ from rich.table import Table
 from scenarios import report
 from scenarios.catalogue import catalogue, select
 from scenarios.profiles import PROFILES, profile
-from scenarios.runner import COMPROMISED, WORST_CASE_MODEL, Outcome, default_model, run_catalogue
+from scenarios.runner import (
+    COMPROMISED,
+    WORST_CASE_MODEL,
+    CatalogueResult,
+    Outcome,
+    default_model,
+    run_catalogue,
+)
 
 LADDER_MODELS = (WORST_CASE_MODEL, COMPROMISED)
 
@@ -125,7 +132,7 @@ def _print_errors(console: Console, errors: list[Outcome]) -> None:
 
 def _matrix_report(
     console: Console,
-    result: report.CatalogueResult,
+    result: CatalogueResult,
     json_path: Path | None,
     junit_path: Path | None,
     html_path: Path | None,

@@ -125,7 +125,10 @@ class ServiceAccountIdentity:
         token = str(response["access_token"])
         self._tokens[service] = (token, time.time() + float(response.get("expires_in", 0)))
         self.acquired.append(
-            {"grant": "client_credentials (service account)", "token": TokenUse.of(token).describe()}
+            {
+                "grant": "client_credentials (service account)",
+                "token": TokenUse.of(token).describe(),
+            }
         )
         return token
 

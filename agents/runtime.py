@@ -27,7 +27,6 @@ from agents.assistants import AssistantSpec
 from agents.clock import WALL_CLOCK, Clock
 from agents.graph import RECURSION_LIMIT, build_graph
 from agents.identity import AgentIdentity, NoAuthority, Presenter, SharedKeyIdentity, TokenUse
-from agents.ordinary import ServiceAccountIdentity, UserTokenIdentity
 from agents.llm.client import ChatModel
 from agents.messages import MessageRejected, MessageVerifier, sign_message
 from agents.oauth import (
@@ -37,6 +36,7 @@ from agents.oauth import (
     OAuthClientError,
     decode_unverified,
 )
+from agents.ordinary import ServiceAccountIdentity, UserTokenIdentity
 from agents.tools import ToolBox, scrub
 
 
@@ -129,6 +129,7 @@ class AgentRuntime:
         ``clock`` is the time the runtime signs with and expires its cached tokens by."""
         self.clock = clock
         self.spec = spec
+        self.credentials = credentials
         self.agent_id = spec.agent_id
         self.issuer = issuer.rstrip("/")
         self.model = model
@@ -398,7 +399,7 @@ class AgentRuntime:
                 reason = getattr(exc, "description", None) or str(exc)
                 return {"ok": False, "error": {"error_description": reason}}
         message = sign_message(
-            self.identity.credentials,
+            self.credentials,
             peer.agent_id,
             user=convo.user or "",
             task=task,

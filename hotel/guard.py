@@ -286,7 +286,12 @@ def rule_violation(
         return f"delegation chain deeper than {policy.max_delegation_depth}"
     # Which agents may act here is named by registry roles (docs/attacks.md #7).
     agent_roles = rule.agent_roles
-    if allow_list and token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
+    if (
+        allow_list
+        and token.actors
+        and agent_roles is not None
+        and not token.actor_roles & agent_roles
+    ):
         return f"agent {token.actors[0]} may not act on this route"
     if rule.by_role and not holds_role_for(token, rule.scope, policy):
         needed = ", ".join(sorted(policy.roles_granting(rule.scope)))

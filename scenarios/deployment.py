@@ -27,7 +27,6 @@ from hotel.app import Hotel, HotelConfig, build_hotel
 from hotel.world import HotelWorld, Person
 from iam_core.clock import Clock
 from iam_core.iam import IAM, IAMConfig
-from iam_core.policy import Policy
 from iam_core.registry import (
     GRANT_CLIENT_CREDENTIALS,
     SIMULATION_HASHER,

@@ -62,7 +62,9 @@ class Profile:
             revocation_events=self.revocation_events,
             agent_allow_list=self.allow_list,
             rar=self.rar,
-            service_accounts=service_accounts if self.identity == "service-account" else frozenset(),
+            service_accounts=service_accounts
+            if self.identity == "service-account"
+            else frozenset(),
         )
 
 

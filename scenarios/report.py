@@ -189,7 +189,9 @@ def write_junit(result: CatalogueResult, path: Path) -> None:
         if o.error:
             ET.SubElement(case, "error", message=o.error[:500])
         elif o.kind == "attack":
-            ET.SubElement(case, "system-out").text = (
+            ET.SubElement(
+                case, "system-out"
+            ).text = (
                 f"{verdict(o)}; stopped_by: {o.stopped_by or '—'}; harm: {'; '.join(o.harm) or '—'}"
             )
         failed = [e["text"] for e in o.expectations if not e["passed"]]
@@ -368,7 +370,9 @@ def sequence_svg(o: Outcome) -> str:
             elif kind == "call":
                 ok = ev.get("outcome") == "allowed"
                 colour = "#17733a" if ok else "#b42318"
-                arrows.append(("agent", "service", f"{ev.get('tool')}: {ev.get('outcome')}", colour))
+                arrows.append(
+                    ("agent", "service", f"{ev.get('tool')}: {ev.get('outcome')}", colour)
+                )
             elif kind == "attacker":
                 ok = ev.get("outcome") == "allowed"
                 colour = "#b58100" if ok else "#b42318"
@@ -377,8 +381,10 @@ def sequence_svg(o: Outcome) -> str:
     width, lane, top = 640, 128, 28
     height = top + 22 * len(arrows) + 16
     x = {name: 64 + i * lane for i, name in enumerate(LANES)}
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           "font-size='11' font-family='system-ui,sans-serif' role='img'>"]
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        "font-size='11' font-family='system-ui,sans-serif' role='img'>"
+    ]
     for name in LANES:
         out.append(f"<text x='{x[name]}' y='14' text-anchor='middle'>{name}</text>")
         out.append(f"<line x1='{x[name]}' y1='20' x2='{x[name]}' y2='{height}' stroke='#ccd'/>")

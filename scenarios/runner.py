@@ -47,8 +47,6 @@ WORST_CASE_MODEL = "embedded-obedient"  # follows any instruction it reads
 # ``hijack`` data); its conversations are the resistant model's (the person's own task).
 COMPROMISED = "compromised"
 COMPROMISED_BASE = "embedded-resistant"
-# Denial reasons that are business rules, not IAM decisions (same in every profile).
-BUSINESS_RULES = ("owner mismatch", "recipient", "price", "not the subject", "not available")
 BATCH = 5  # runs per worker task: one model client for a few runs; progress still moves
 
 
@@ -102,8 +100,14 @@ async def run_one(
     ``prof`` the deployment profile (``baseline``: shared-key); ``threat`` is
     ``compromised`` when the attacker controls the agent's tool calls."""
     async with live_run(
-        scenario, kind, baseline=baseline, seed=seed, model=model, config=config,
-        prof=prof, threat=threat,
+        scenario,
+        kind,
+        baseline=baseline,
+        seed=seed,
+        model=model,
+        config=config,
+        prof=prof,
+        threat=threat,
     ) as (outcome, _):
         return outcome
 
@@ -353,9 +357,11 @@ def run_catalogue(
     them up by id in the catalogue (so a scenario outside it needs ``workers=1``).
     """
     started = time.perf_counter()
-    names = [profile(p).name for p in profiles] if profiles else [
-        "shared-key" if baseline else AGENT_IAM.name
-    ]
+    names = (
+        [profile(p).name for p in profiles]
+        if profiles
+        else ["shared-key" if baseline else AGENT_IAM.name]
+    )
     chosen = list(models) if models else [model or default_model()]
     jobs: list[Job] = [
         (p, m, s.id, kind) for p in names for m in chosen for s in scenarios for kind in KINDS

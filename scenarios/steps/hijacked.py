@@ -99,8 +99,14 @@ class Hijack(Step):
 
     async def run(self, run: Run) -> None:
         await call_as(
-            run, self.agent, self.user, f"hijack {self.label}", self.service, self.path,
-            self.body, self.method,
+            run,
+            self.agent,
+            self.user,
+            f"hijack {self.label}",
+            self.service,
+            self.path,
+            self.body,
+            self.method,
         )
 
     def describe(self) -> str:
