@@ -282,17 +282,9 @@ def rule_violation(
         return f"{kind} tokens may not call this route"
     if kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients:
         return f"client {token.sub} may not call this route"
-    if allow_list and len(token.actors) > policy.max_delegation_depth:
-        return f"delegation chain deeper than {policy.max_delegation_depth}"
-    # Which agents may act here is named by registry roles (docs/attacks.md #7).
-    agent_roles = rule.agent_roles
-    if (
-        allow_list
-        and token.actors
-        and agent_roles is not None
-        and not token.actor_roles & agent_roles
-    ):
-        return f"agent {token.actors[0]} may not act on this route"
+    reason = _agent_violation(rule, token, policy) if allow_list else None
+    if reason is not None:
+        return reason
     if rule.by_role and not holds_role_for(token, rule.scope, policy):
         needed = ", ".join(sorted(policy.roles_granting(rule.scope)))
         return (
@@ -301,6 +293,17 @@ def rule_violation(
         )
     if rule.scope not in token.scopes:
         return f"missing scope {rule.scope}"
+    return None
+
+
+def _agent_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | None:
+    """The per-agent allow-list and the delegation depth (docs/attacks.md #6, #7)."""
+    if len(token.actors) > policy.max_delegation_depth:
+        return f"delegation chain deeper than {policy.max_delegation_depth}"
+    # Which agents may act here is named by registry roles (docs/attacks.md #7).
+    agent_roles = rule.agent_roles
+    if token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
+        return f"agent {token.actors[0]} may not act on this route"
     return None
 
 
