@@ -50,11 +50,9 @@ def steps(scenario: Scenario, kind: Kind, compromised: bool) -> tuple[Step, ...]
 
 
 def _direct(scenario: Scenario) -> bool:
-    """Whether the attacker acts themselves (not only through content an agent reads)."""
-    return any(
-        s.attacker and not isinstance(s, PLANTING) and not isinstance(s, Ask)
-        for s in scenario.steps
-    )
+    """Whether the attacker acts themselves — a request, a stolen token, a forged message —
+    not only through content planted for an agent to read."""
+    return any(s.attacker and not isinstance(s, PLANTING) for s in scenario.steps)
 
 
 def attempted(scenario: Scenario, run: Run, harmed: bool, compromised: bool) -> bool:
