@@ -135,8 +135,12 @@ class Flood(Step):
                 except OAuthClientError as exc:
                     status = exc.status
             else:
-                headers, _ = await runtime.identity.headers(None, "availability", "GET", url)
-                status = (await runtime.http.get(url, headers=headers)).status_code
+                try:
+                    headers, _ = await runtime.identity.headers(None, "availability", "GET", url)
+                except NoAuthority:
+                    status = 0  # nothing to call with: refused before any request
+                else:
+                    status = (await runtime.http.get(url, headers=headers)).status_code
             run.attacker_calls.append(AttackerCall(f"flood {self.what} {i}", status))
 
     def describe(self) -> str:
