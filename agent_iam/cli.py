@@ -1,6 +1,9 @@
 """``agent-iam``: the command line.
 
-agent-iam run [IDS…] [-k EXPR] [--threat T] [-x] [--out DIR]   the attack catalogue
+agent-iam run [IDS…] [-k EXPR] [--threat T] [-x] [--out DIR] [--profile P]… [--ladder]
+              [--model M]…          the attack catalogue with benign twins, per deployment
+                                    profile and threat model
+agent-iam profiles                  the deployment profiles (--baseline = shared-key)
 agent-iam list [--json]             the scenarios
 agent-iam tour                      obtain the four tokens through the real flows, in memory
 agent-iam serve                     the IAM over HTTP (state in ./.agent-iam/)
@@ -75,8 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threat", action="append", help="only scenarios of this threat id")
     run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     run.add_argument("--out", type=checks.output_dir, help="a folder per run, and the reports")
-    run.add_argument("--baseline", action="store_true", help="against the shared-key baseline")
-    run.add_argument("--model", help="model name (default embedded-obedient)")
+    run.add_argument(
+        "--baseline", action="store_true", help="alias of --profile shared-key (one release)"
+    )
+    # Deployment profiles and threat models (scenarios/profiles.py, issue 14).
+    run.add_argument(
+        "--profile", action="append", help="deployment profile (repeatable; agent-iam profiles)"
+    )
+    run.add_argument(
+        "--ladder",
+        action="store_true",
+        help="every profile, with embedded-obedient and compromised (unless --model)",
+    )
+    run.add_argument(
+        "--model",
+        action="append",
+        help="model (repeatable): embedded-obedient, embedded-resistant, compromised, or a "
+        "real one (default: AGENT_IAM_MODEL/OPENAI_MODEL, as chat)",
+    )
     run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     run.add_argument("--workers", type=checks.positive, help="processes (default: one per CPU)")
     run.add_argument("--json", type=checks.output_file, help="write the JSON report here")
@@ -86,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = _add(sub, "list", "list the scenarios")
     listing.add_argument("--json", action="store_true", help="print the scenarios as JSON")
     listing.add_argument("--plain", action="store_true", help="tab-separated lines, no table")
+    _add(sub, "profiles", "list the deployment profiles")
 
     tour = _add(sub, "tour", "obtain each token type through the real flows")
     tour.add_argument("--json", action="store_true", help="print the tour as JSON")
@@ -208,9 +228,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         checks.local_state(args.db or default_db(), writing=args.command != "audit")
     command = args.command
-    if command in ("run", "list"):
+    if command in ("run", "list", "profiles"):
         from agent_iam import run
 
+        if command == "profiles":
+            return run.list_profiles(console)
         return run.run_command(console, args) if command == "run" else run.list_command(args)
     if command == "tour":
         from agent_iam.tour import run_tour

@@ -1,11 +1,13 @@
-"""``agent-iam run`` and ``agent-iam list``: the catalogue from the command line.
+"""``agent-iam run``, ``list`` and ``profiles``: the catalogue from the command line.
 
 ``run`` shows a progress bar, then one row per scenario (attack and benign twin side by
-side) and the metrics per threat; it writes the JSON, JUnit and HTML reports when asked,
-and with ``--out DIR`` one folder per run (its transcript, audit entries and outcome).
-Scenarios are chosen by id or prefix, ``-k`` keyword expression and ``--threat``; ``-x``
-runs them one at a time and stops at the first that does not go as expected.
-Its exit code is 0 exactly when every expectation held (in baseline mode, the baseline's).
+side) and the metrics per threat — or, for several deployment profiles or threat models
+(``--profile``, ``--ladder``), the matrix attack × profile. It writes the JSON, JUnit and
+HTML reports when asked, and with ``--out DIR`` one folder per run (its transcript, audit
+entries and outcome). Scenarios are chosen by id or prefix, ``-k`` keyword expression and
+``--threat``; ``-x`` runs them one at a time and stops at the first that does not go as
+expected. Exit code: 2 when any run errored (its model failed: never a result), else 1 when
+an expectation failed, else 0.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ from agent_iam.errors import UsageError
 from scenarios import report
 from scenarios.catalogue import catalogue, select
 from scenarios.model import Scenario
-from scenarios.runner import CatalogueResult, Outcome, run_catalogue
+from scenarios.profiles import PROFILES, profile
+from scenarios.runner import (
+    COMPROMISED,
+    WORST_CASE_MODEL,
+    CatalogueResult,
+    Outcome,
+    default_model,
+    run_catalogue,
+)
+
+LADDER_MODELS = (WORST_CASE_MODEL, COMPROMISED)
+
 
 _WORD = re.compile(r"\(|\)|[^\s()]+")
 
@@ -94,9 +107,21 @@ def run_command(console: Console, args: argparse.Namespace) -> int:
         json_path=args.json,
         junit_path=args.junit,
         html_path=args.html,
+        profiles=args.profile,
+        ladder=args.ladder,
         stop_first=args.exitfirst,
         out=args.out,
     )
+
+
+def list_profiles(console: Console) -> int:
+    table = Table(title=f"{len(PROFILES)} deployment profiles (--baseline = shared-key)")
+    for column in ("profile", "what it is", "weakenings"):
+        table.add_column(column, overflow="fold")
+    for p in PROFILES:
+        table.add_row(p.name, p.summary, "\n".join(p.weakenings) or "—")
+    console.print(table)
+    return 0
 
 
 def list_scenarios(console: Console) -> int:
@@ -115,17 +140,28 @@ def run_scenarios(
     chosen: list[Scenario],
     *,
     baseline: bool,
-    model: str | None,
+    model: list[str] | str | None,
     seed: int,
     workers: int | None,
     json_path: Path | None,
     junit_path: Path | None,
     html_path: Path | None,
+    profiles: list[str] | None = None,
+    ladder: bool = False,
     stop_first: bool = False,
     out: Path | None = None,
 ) -> int:
+    try:
+        names = [profile(p).name for p in profiles or ()]
+    except KeyError as exc:
+        raise UsageError(f"{exc.args[0]} (see agent-iam profiles)") from None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    if ladder:
+        names = [p.name for p in PROFILES]
+    names = names or (["shared-key"] if baseline else ["agent-iam"])
+    models = [model] if isinstance(model, str) else list(model or ())
+    models = models or (list(LADDER_MODELS) if ladder else [default_model()])
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -134,18 +170,27 @@ def run_scenarios(
         console=console,
         transient=True,
     ) as progress:
-        mode = "baseline" if baseline else "agent IAM"
-        task = progress.add_task(f"running scenarios ({mode})", total=2 * len(chosen))
+        mode = ", ".join(names)
+        total = 2 * len(chosen) * len(names) * len(models)
+        task = progress.add_task(f"running scenarios ({mode})", total=total)
         result = _run(
             chosen,
-            baseline=baseline,
             seed=seed,
-            model=model or "embedded-obedient",
             workers=workers,
+            profiles=names,
+            models=models,
             stop_first=stop_first,
             advance=lambda: progress.advance(task),
         )
-    _print(console, result.outcomes, baseline)
+    if out is not None:
+        write_runs(result, out)
+        console.print(f"wrote {len(result.outcomes)} run folders and the reports to {out}")
+    if stop_first and len(result.outcomes) < total:
+        console.print("[red]stopped at the first run that did not go as expected (-x)[/red]")
+    errors = [o for o in result.outcomes if o.error]
+    if len(names) * len(models) > 1:
+        return _matrix_report(console, result, json_path, junit_path, html_path, errors)
+    _print(console, result.outcomes, names == ["shared-key"])
     s = report.summary(result)
     _print_threats(console, s)
     console.print(
@@ -155,8 +200,9 @@ def run_scenarios(
         f"{report.pct(s['utility_under_attack_rate'])} · "
         f"{s['passed']}/{s['runs']} runs as expected "
         f"· {s['duration_seconds']} s (median run {s['median_run_ms']} ms) · "
-        f"{'baseline (no agent IAM)' if baseline else 'agent IAM'} · model {s['model']}"
+        f"profile {names[0]} · model {s['model']}"
     )
+    _print_errors(console, errors)
     for path, write in (
         (json_path, report.write_json),
         (junit_path, report.write_junit),
@@ -165,21 +211,75 @@ def run_scenarios(
         if path is not None:
             write(result, path)
             console.print(f"wrote {path}")
-    if out is not None:
-        write_runs(result, out)
-        console.print(f"wrote {len(result.outcomes)} run folders and the reports to {out}")
-    if stop_first and len(result.outcomes) < 2 * len(chosen):
-        console.print("[red]stopped at the first run that did not go as expected (-x)[/red]")
-    return 0 if s["failed"] == 0 else 1
+    return 2 if errors else 0 if s["failed"] == 0 else 1
+
+
+def _print_errors(console: Console, errors: list[Outcome]) -> None:
+    if errors:
+        console.print(
+            f"[red bold]{len(errors)} run(s) errored[/red bold] — counted apart, never as "
+            f"results (exit 2). First: {errors[0].id} ({errors[0].profile}, "
+            f"{errors[0].model}): {errors[0].error}"
+        )
+
+
+def _matrix_report(
+    console: Console,
+    result: CatalogueResult,
+    json_path: Path | None,
+    junit_path: Path | None,
+    html_path: Path | None,
+    errors: list[Outcome],
+) -> int:
+    """The matrix attack × profile, one table per threat model."""
+    matrix = report.matrix(result)
+    for model in result.models:
+        table = Table(title=f"attack × profile — threat model {model}")
+        table.add_column("attack", overflow="fold")
+        for name in result.profiles:
+            table.add_column(name, overflow="fold")
+        for scenario, row in matrix[model]["rows"].items():
+            table.add_row(scenario, *(_cell(row.get(p)) for p in result.profiles))
+        totals = matrix[model]["totals"]
+        table.add_row(
+            "[bold]harm done / attempted / errors · utility[/bold]",
+            *(
+                f"{t['succeeded']}/{t['attempted']}/{t['errors']} · {report.pct(t['utility'])}"
+                for t in (totals[p] for p in result.profiles)
+            ),
+        )
+        console.print(table)
+    failed = [o for o in result.outcomes if not o.passed and not o.error]
+    for o in failed:
+        bad = [e["text"] for e in o.expectations if not e["passed"]]
+        console.print(f"[red]✗[/red] {o.id} ({o.profile}, {o.model}): {'; '.join(bad)}")
+    console.print(f"{len(result.outcomes)} runs in {result.seconds:.1f} s")
+    _print_errors(console, errors)
+    for path, write in (
+        (json_path, report.write_json),
+        (junit_path, report.write_junit),
+        (html_path, report.write_html),
+    ):
+        if path is not None:
+            write(result, path)
+            console.print(f"wrote {path}")
+    return 2 if errors else 1 if failed else 0
+
+
+def _cell(cell: dict[str, str] | None) -> str:
+    if cell is None:
+        return "—"
+    style = {"HARM": "red", "stopped": "green", "not attempted": "dim", "ERROR": "magenta"}
+    return f"[{style.get(cell['verdict'], 'white')}]{cell['verdict']}[/]"
 
 
 def _run(
     chosen: list[Scenario],
     *,
-    baseline: bool,
     seed: int,
-    model: str,
     workers: int | None,
+    profiles: list[str],
+    models: list[str],
     stop_first: bool,
     advance: object,
 ) -> CatalogueResult:
@@ -188,20 +288,20 @@ def _run(
     if not stop_first:
         return run_catalogue(
             chosen,
-            baseline=baseline,
             seed=seed,
-            model=model,
             workers=workers,
+            profiles=profiles,
+            models=models,
             on_done=lambda outcome: advance(),
         )
     merged: CatalogueResult | None = None
     for scenario in chosen:
         one = run_catalogue(
             [scenario],
-            baseline=baseline,
             seed=seed,
-            model=model,
             workers=1,
+            profiles=profiles,
+            models=models,
             on_done=lambda outcome: advance(),
         )
         if merged is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from agents.clock import Clock
 from agents.dpop import DPoPKey
@@ -297,6 +297,21 @@ class AgentIdentity:
 
     def _note(self, grant: str, use: TokenUse) -> None:
         self.acquired.append({"grant": grant, "token": use.describe(), "audience": use.audience})
+
+
+class Presenter(Protocol):
+    """What tools need of any identity (agent IAM, shared key, user token, service
+    account): request headers for a principal at a service, and the time spent."""
+
+    agent_id: str
+    acquired: list[dict[str, Any]]
+    seconds: float
+
+    async def headers(
+        self, principal: str | None, service: str, method: str, url: str
+    ) -> tuple[dict[str, str], TokenUse]: ...
+
+    async def end_task(self, principal: str) -> int: ...
 
 
 class SharedKeyIdentity:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agents.assistants import AssistantSpec
 from agents.clock import WALL_CLOCK, Clock
 from agents.graph import RECURSION_LIMIT, build_graph
-from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity, TokenUse
+from agents.identity import AgentIdentity, NoAuthority, Presenter, SharedKeyIdentity, TokenUse
 from agents.llm.client import ChatModel
 from agents.messages import MessageRejected, MessageVerifier, sign_message
 from agents.oauth import (
@@ -36,6 +36,7 @@ from agents.oauth import (
     OAuthClientError,
     decode_unverified,
 )
+from agents.ordinary import ServiceAccountIdentity, UserTokenIdentity
 from agents.tools import ToolBox, scrub
 
 
@@ -115,38 +116,43 @@ class AgentRuntime:
         public_key_of: Callable[[str], ec.EllipticCurvePublicKey | None],
         peers: Mapping[str, AgentRuntime] | None = None,
         shared_key: str | None = None,
-        operator: str | None = None,
+        service_account: AppCredentials | None = None,
+        user_token_scopes: Callable[[str], str] | None = None,
         clock: Clock = WALL_CLOCK,
     ) -> None:
-        """``shared_key`` runs the agent as the baseline does (see ``SharedKeyIdentity``):
-        the key in its prompt and tools, the user named by the chat, messages unverified,
-        and — for a staff agent — every call made as its ``operator``'s staff account.
+        """How the agent holds authority depends on the deployment profile (docs/design.md):
+        by default, agent IAM (``AgentIdentity``). ``shared_key``: one API key held by the
+        tools (never in the prompt), the user from the app's session in ``X-User``.
+        ``user_token_scopes`` (service → scopes): the app hands the agent the user's own
+        tokens. ``service_account``: the agent is that OAuth client, naming the user.
+        The last three verify no messages (there is no agent key to verify them with).
         ``clock`` is the time the runtime signs with and expires its cached tokens by."""
         self.clock = clock
         self.spec = spec
+        self.credentials = credentials
         self.agent_id = spec.agent_id
         self.issuer = issuer.rstrip("/")
         self.model = model
         self.app = app
         self.redirect_uri = redirect_uri
         self.peers = peers if peers is not None else {}  # filled as the crew is built
-        self.baseline = shared_key is not None
-        self.operator = operator
         self._transport = transport
         self.http = httpx.AsyncClient(transport=transport, base_url=self.issuer, timeout=30.0)
-        self.identity: AgentIdentity | SharedKeyIdentity = (
-            SharedKeyIdentity(self.agent_id, credentials, shared_key)
-            if shared_key is not None
-            else AgentIdentity(
-                OAuthClient(self.http, self.issuer, clock=clock), credentials, self.url
+        oauth = OAuthClient(self.http, self.issuer, clock=clock)
+        self.identity: Presenter
+        if shared_key is not None:
+            self.identity = SharedKeyIdentity(self.agent_id, credentials, shared_key)
+        elif user_token_scopes is not None:
+            self.identity = UserTokenIdentity(
+                self.agent_id, oauth, app, redirect_uri, self.url, user_token_scopes
             )
-        )
-        self.system = spec.system + (
-            f" Hotel API: send the header 'Authorization: Bearer {shared_key}' and name the"
-            " user in X-User."
-            if shared_key is not None
-            else ""
-        )
+        elif service_account is not None:
+            self.identity = ServiceAccountIdentity(self.agent_id, oauth, service_account, self.url)
+        else:
+            self.identity = AgentIdentity(oauth, credentials, self.url)
+        # Without agent IAM there is no delegation per task: the agent acts on what it holds.
+        self.baseline = not isinstance(self.identity, AgentIdentity)
+        self.system = spec.system
         self.verifier = MessageVerifier(self.agent_id, public_key_of, clock=clock)
 
     def url(self, service: str) -> str:
@@ -178,7 +184,10 @@ class AgentRuntime:
         convo = Conversation(self.agent_id, user, request, self._trace(trace_id))
         authorize = None
         if self.baseline:
-            principal = self.operator or claimed or user
+            # The user is the app's session user (never whom the chat claims to be).
+            principal = user
+            if human is not None and isinstance(self.identity, UserTokenIdentity):
+                await self._user_login(human, convo)
         elif human is not None:
             principal = human.user_id
 
@@ -250,7 +259,7 @@ class AgentRuntime:
         convo.events.append({"kind": "message", "outcome": "accepted unverified"})
         text = f"Task from {claims.get('iss')} for guest {convo.user}: {claims.get('task', '')}"
         convo.request = text
-        await self._converse(convo, text, self.operator or convo.user or None, None)
+        await self._converse(convo, text, convo.user or None, None)
         return convo
 
     async def _converse(
@@ -292,6 +301,17 @@ class AgentRuntime:
                 "tokens": self.identity.seconds - before[1],
                 "http": tools.seconds,
             }
+
+    async def _user_login(self, human: Human, convo: Conversation) -> None:
+        """user-token profile: the app logs the user in and hands over their tokens."""
+        assert isinstance(self.identity, UserTokenIdentity)
+        self.identity.acquired = convo.events
+        try:
+            await self.identity.login(human.user_id, human.password, human.approve({}))
+        except OAuthClientError as exc:
+            convo.events.append(
+                {"kind": "authorization", "outcome": "refused", "reason": exc.description}
+            )
 
     # -- delegation and hand-off ----------------------------------------------------------
     async def _delegate(
@@ -379,7 +399,7 @@ class AgentRuntime:
                 reason = getattr(exc, "description", None) or str(exc)
                 return {"ok": False, "error": {"error_description": reason}}
         message = sign_message(
-            self.identity.credentials,
+            self.credentials,
             peer.agent_id,
             user=convo.user or "",
             task=task,

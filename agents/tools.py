@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from agents.identity import AgentIdentity, NoAuthority, SharedKeyIdentity
+from agents.identity import NoAuthority, Presenter
 from agents.json_limits import loads as bounded_json
 from agents.oauth import OAuthClientError
 
@@ -247,7 +247,7 @@ class ToolBox:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        identity: AgentIdentity | SharedKeyIdentity,
+        identity: Presenter,
         base_url_of: Callable[[str], str],
         names: Sequence[str],
         *,

@@ -5,7 +5,9 @@ simulations) they are mounted under ``/hotel/<service>`` beside the IAM, share i
 log, and receive revocations synchronously from its publisher. A service run alone
 (``agent-iam serve --only booking``) reaches a remote IAM over HTTP and long-polls its
 Security Event Tokens instead (:class:`iam_core.resource_server.SetPoller`). With
-``baseline=True`` the same routes run behind the shared-API-key guard of :mod:`hotel.baseline`.
+a :class:`HotelConfig` of the deployment profile, the same routes and business rules run
+behind another guard (the shared API key of :mod:`hotel.baseline`, service accounts naming
+users) or with one defence removed (an ablation); ``baseline=True`` is the shared-key one.
 
 Everything the IAM decides — the scope catalogue and which roles grant what
 (:class:`ResourcePolicy`), the audit sink, the quota, the revocation feed — is handed in by
@@ -42,6 +44,23 @@ from iam_core.resource_server import (
 )
 
 SERVICES = ("availability", "booking", "payment", "concierge")
+
+
+@dataclass(frozen=True)
+class HotelConfig:
+    """How the services check callers, handed in at start-up by the deployment profile
+    (``scenarios/profiles.py``). Business rules (owners, hotel-only recipients, prices) are
+    the same in every configuration; only identity and access differ (docs/design.md)."""
+
+    shared_key: str | None = None  # one API key for all callers, the user in X-User
+    dpop: bool = True  # False: DPoP-bound tokens accepted without a proof
+    revocation_events: bool = True  # False: revocations reach the services only at expiry
+    agent_allow_list: bool = True  # False: any agent role, any delegation depth
+    rar: bool = True  # False: an agent's authorization_details go unchecked
+    service_accounts: frozenset[str] = frozenset()  # clients whose App tokens name a user
+
+
+SHARED_KEY = HotelConfig(shared_key=DEMO_API_KEY)
 BACKEND_CLIENT = "booking-backend"
 
 
@@ -89,6 +108,7 @@ def build_hotel(
     base_url: str | None = None,
     backend_secret: str,
     baseline: bool = False,
+    config: HotelConfig | None = None,
     events: SecurityEventSource | None = None,
     only: tuple[str, ...] = SERVICES,
     agent_quota: QuotaSpec | None = None,
@@ -101,15 +121,19 @@ def build_hotel(
     issuer = issuer.rstrip("/")
     base = (base_url or f"{issuer}/hotel").rstrip("/")
     urls = {name: f"{base}/{name}" for name in SERVICES}
-    if baseline:
-        return _baseline(world, audit, http, urls, only, policy)
+    config = config or (SHARED_KEY if baseline else HotelConfig())
+    if config.shared_key is not None:
+        return _baseline(world, audit, http, urls, only, policy, config.shared_key)
+    staff_roles = {s.id: (s.role,) for s in world.staff()}
     keys = RemoteJWKS(lambda: _get_json(http, f"{issuer}/jwks.json"), clock)
     # Revocations, DPoP proofs seen and quota counts live in the services' store, shared by
     # every process and worker that uses it and kept across restarts (docs/design.md).
     store = world.store
     revoked = RevokedTokens(clock, issuer=issuer, audience=urls["availability"], store=store)
     unsubscribe = (
-        events.subscribe(lambda event: revoked.receive_claims(event.claims)) if events else None
+        events.subscribe(lambda event: revoked.receive_claims(event.claims))
+        if events and config.revocation_events
+        else None
     )
     dpop = DPoPVerifier(clock, ReplayCache(clock, store=store, scope="hotel"))
     guards: dict[str, Guard] = {
@@ -127,6 +151,10 @@ def build_hotel(
             quota=Quota(agent_quota, clock, store=store, name=f"requests:{name}")
             if agent_quota
             else None,
+            dpop_required=config.dpop,
+            agent_allow_list=config.agent_allow_list,
+            service_accounts=config.service_accounts,
+            roles_of=lambda user: staff_roles.get(user, ("guest",)),
         )
         for name in only
     }
@@ -142,7 +170,7 @@ def build_hotel(
             scope="availability:hold",
         ),
     )
-    apps = _apps(world, guards, holds, urls, issuer)
+    apps = _apps(world, guards, holds, urls, issuer, rar=config.rar)
     return Hotel(world, apps, urls, guards, keys, revoked, unsubscribe)
 
 
@@ -153,6 +181,7 @@ def _baseline(
     urls: dict[str, str],
     only: tuple[str, ...],
     policy: ResourcePolicy,
+    api_key: str,
 ) -> Hotel:
     staff_roles = {s.id: (s.role,) for s in world.staff()}
 
@@ -160,11 +189,14 @@ def _baseline(
         return staff_roles.get(user, ("guest",))
 
     guards: dict[str, Guard] = {
-        name: BaselineGuard(service=name, audit=audit, roles_of=roles_of, policy=policy)
+        name: BaselineGuard(
+            service=name, audit=audit, roles_of=roles_of, policy=policy, api_key=api_key
+        )
         for name in only
     }
-    holds = AvailabilityClient(http, urls["availability"], SharedKey(DEMO_API_KEY, BACKEND_CLIENT))
-    apps = _apps(world, guards, holds, urls, "baseline", external_recipients=True)
+    holds = AvailabilityClient(http, urls["availability"], SharedKey(api_key, BACKEND_CLIENT))
+    # The business rules stay: hotel-only recipients too (docs/attacks.md, issue 14).
+    apps = _apps(world, guards, holds, urls, "baseline")
     return Hotel(world, apps, urls, guards)
 
 
@@ -175,24 +207,23 @@ def _apps(
     urls: dict[str, str],
     issuer: str,
     *,
-    external_recipients: bool = False,
+    rar: bool = True,
 ) -> dict[str, FastAPI]:
     makers: dict[str, Callable[[], FastAPI]] = {
         "availability": lambda: availability.create_app(
             world, guards["availability"], resource=urls["availability"], issuer=issuer
         ),
         "booking": lambda: booking.create_app(
-            world, guards["booking"], holds, resource=urls["booking"], issuer=issuer
+            world, guards["booking"], holds, resource=urls["booking"], issuer=issuer, rar=rar
         ),
         "payment": lambda: payment.create_app(
-            world, guards["payment"], resource=urls["payment"], issuer=issuer
+            world, guards["payment"], resource=urls["payment"], issuer=issuer, rar=rar
         ),
         "concierge": lambda: concierge.create_app(
             world,
             guards["concierge"],
             resource=urls["concierge"],
             issuer=issuer,
-            external_recipients=external_recipients,
         ),
     }
     apps = {name: makers[name]() for name in guards}

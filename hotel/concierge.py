@@ -55,9 +55,9 @@ def create_app(
     *,
     resource: str,
     issuer: str,
-    external_recipients: bool = False,
 ) -> FastAPI:
-    """``external_recipients`` (the baseline only) sends wherever a request asks."""
+    """Recipients are hotel staff or hotel addresses in every deployment profile: a
+    business rule, not IAM (issue 14)."""
     app = service_app(
         "concierge",
         resource=resource,
@@ -74,7 +74,7 @@ def create_app(
 
     @app.post("/requests", status_code=201)
     async def create_request(body: NewRequest, access: Access = request_dep) -> dict[str, Any]:
-        if body.recipient is not None and not external_recipients:
+        if body.recipient is not None:
             staff_ids = {m.id for m in world.staff()}
             if body.recipient not in staff_ids and not HOTEL_ADDRESS.fullmatch(body.recipient):
                 # The audit names the recipient's domain only, never the text (it may be PII).

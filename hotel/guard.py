@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -77,8 +77,21 @@ class TokenGuard:
         leeway: int = 30,
         cache_size: int = 10_000,
         quota: QuotaStore | None = None,
+        dpop_required: bool = True,
+        agent_allow_list: bool = True,
+        service_accounts: frozenset[str] = frozenset(),
+        roles_of: Callable[[str], tuple[str, ...]] | None = None,
     ) -> None:
+        """The deployment's weakenings, each an ablation or an ordinary-OAuth profile
+        (docs/design.md): ``dpop_required=False`` accepts bound tokens without a proof;
+        ``agent_allow_list=False`` skips the acting agent's roles and the delegation depth;
+        ``service_accounts`` are clients whose App tokens may name the user they act for in
+        ``X-User`` (whose roles ``roles_of`` gives) — the agent as a service account."""
         self.service = service
+        self._dpop_required = dpop_required
+        self._allow_list = agent_allow_list
+        self._service_accounts = service_accounts
+        self._roles_of = roles_of or (lambda user: ("guest",))
         self.audience = audience
         self.policy = policy
         self._quota = quota
@@ -102,12 +115,14 @@ class TokenGuard:
             self.record(request, None, "denied", "no access token", None, {})
             raise CredentialsRequired("an access token is required", realm=REALM)
         token = await self._verified(request, raw)
-        try:
-            self._sender_constraint(request, scheme, raw, token)
-        except TokenError as exc:
-            raise self._refuse(request, token, InvalidToken(str(exc))) from exc
+        if self._dpop_required:
+            try:
+                self._sender_constraint(request, scheme, raw, token)
+            except TokenError as exc:
+                raise self._refuse(request, token, InvalidToken(str(exc))) from exc
+        token = self._named_user(request, token)
         self._check_quota(request, token)
-        reason = rule_violation(rule, token, self.policy)
+        reason = rule_violation(rule, token, self.policy, allow_list=self._allow_list)
         if reason is not None:
             raise self._refuse(request, token, InsufficientScope(reason, scope=rule.scope))
         access = Access(self, request, rule, token)
@@ -159,6 +174,21 @@ class TokenGuard:
             # The denial cites the revocation (docs/attacks.md #10): blocked, disabled, withdrawn.
             raise self._refuse(request, token, InvalidToken(f"token revoked: {revoked}"))
         return token
+
+    def _named_user(self, request: Request, token: Token) -> Token:
+        """A service account's App token acts for whichever user its request names."""
+        user = request.headers.get("x-user", "").strip()
+        if token.token_type is not TokenType.APP or token.sub not in self._service_accounts:
+            return token
+        if not user:
+            return token
+        claims = dict(token.claims) | {
+            "sub": user,
+            "client_id": token.sub,
+            "roles": list(self._roles_of(user)),
+            "aut": "APPLICATION_USER",
+        }
+        return Token(claims, TokenType.USER)
 
     def _check_quota(self, request: Request, token: Token) -> None:
         """Per-agent request quota (denial of wallet, docs/attacks.md #16): 429 past it."""
@@ -238,8 +268,11 @@ class TokenGuard:
         )
 
 
-def rule_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | None:
-    """Why ``token`` may not call a route with ``rule`` (a 403), or None (steps 6-9)."""
+def rule_violation(
+    rule: Rule, token: Token, policy: ResourcePolicy, *, allow_list: bool = True
+) -> str | None:
+    """Why ``token`` may not call a route with ``rule`` (a 403), or None (steps 6-9).
+    ``allow_list=False`` (an ablation): any agent, at any delegation depth."""
     kind = token.token_type
     if kind not in rule.kinds:
         if rule.kinds <= HUMAN:
@@ -249,12 +282,9 @@ def rule_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | No
         return f"{kind} tokens may not call this route"
     if kind is TokenType.APP and rule.clients is not None and token.sub not in rule.clients:
         return f"client {token.sub} may not call this route"
-    if len(token.actors) > policy.max_delegation_depth:
-        return f"delegation chain deeper than {policy.max_delegation_depth}"
-    # Which agents may act here is named by registry roles (docs/attacks.md #7).
-    agent_roles = rule.agent_roles
-    if token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
-        return f"agent {token.actors[0]} may not act on this route"
+    reason = _agent_violation(rule, token, policy) if allow_list else None
+    if reason is not None:
+        return reason
     if rule.by_role and not holds_role_for(token, rule.scope, policy):
         needed = ", ".join(sorted(policy.roles_granting(rule.scope)))
         return (
@@ -263,6 +293,17 @@ def rule_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | No
         )
     if rule.scope not in token.scopes:
         return f"missing scope {rule.scope}"
+    return None
+
+
+def _agent_violation(rule: Rule, token: Token, policy: ResourcePolicy) -> str | None:
+    """The per-agent allow-list and the delegation depth (docs/attacks.md #6, #7)."""
+    if len(token.actors) > policy.max_delegation_depth:
+        return f"delegation chain deeper than {policy.max_delegation_depth}"
+    # Which agents may act here is named by registry roles (docs/attacks.md #7).
+    agent_roles = rule.agent_roles
+    if token.actors and agent_roles is not None and not token.actor_roles & agent_roles:
+        return f"agent {token.actors[0]} may not act on this route"
     return None
 
 

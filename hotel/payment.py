@@ -64,7 +64,10 @@ def outside_payment_grant(
     return None
 
 
-def create_app(world: HotelWorld, guard: Guard, *, resource: str, issuer: str) -> FastAPI:
+def create_app(
+    world: HotelWorld, guard: Guard, *, resource: str, issuer: str, rar: bool = True
+) -> FastAPI:
+    """``rar=False`` (an ablation, docs/design.md): the agent's grant details go unchecked."""
     app = service_app(
         "payment",
         resource=resource,
@@ -96,7 +99,7 @@ def create_app(world: HotelWorld, guard: Guard, *, resource: str, issuer: str) -
                 object_id=body.booking_id,
             )
         agent = access.acting_agent
-        if agent is not None:
+        if agent is not None and rar:
             grant = PaymentDetail.in_token(access.token)
             if grant is None:
                 raise access.deny(

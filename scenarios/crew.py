@@ -19,11 +19,16 @@ from agents.assistants import ASSISTANTS
 from agents.llm.client import ChatModel
 from agents.runtime import AgentRuntime, Human
 from hotel.baseline import DEMO_API_KEY
+from iam_core.policy import DEFAULT_ROLE_SCOPES
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
-from scenarios.deployment import Deployment
+from scenarios.deployment import Deployment, service_account
 
-# Without agent IAM a staff assistant typically runs under one staff member's account.
-BASELINE_STAFF_OPERATOR = "dave"
+
+def every_scope(service: str) -> str:
+    """What the app asks for in the user-token profile: every scope any user may hold at
+    ``service``; the IAM grants the user's own share of it (their full scopes)."""
+    held = {s for scopes in DEFAULT_ROLE_SCOPES.values() for s in scopes}
+    return " ".join(sorted(s for s in held if s.split(":", 1)[0] == service))
 
 
 def person(user: str, approve: Callable[[Mapping[str, Any]], bool] | None = None) -> Human:
@@ -41,6 +46,7 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
         return dep.keystore.private_key(agent_id).public_key() if agent_id in ASSISTANTS else None
 
     runtimes: dict[str, AgentRuntime] = {}
+    identity = dep.profile.identity
     for spec in ASSISTANTS.values():
         runtimes[spec.agent_id] = AgentRuntime(
             spec,
@@ -52,10 +58,11 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             redirect_uri=REDIRECT_URIS[spec.app],
             public_key_of=public_key_of,
             peers=runtimes,
-            # The baseline: the shared key; the staff agent works as its operator's account.
-            shared_key=DEMO_API_KEY if dep.baseline else None,
-            operator=BASELINE_STAFF_OPERATOR
-            if dep.baseline and spec.app == "staff-console"
+            # The deployment profile decides how the agent holds authority (profiles.py).
+            shared_key=DEMO_API_KEY if identity == "shared-key" else None,
+            user_token_scopes=every_scope if identity == "user-token" else None,
+            service_account=service_account(spec.agent_id)
+            if identity == "service-account"
             else None,
             clock=dep.clock,
         )

@@ -23,15 +23,21 @@ from agents.clock import WALL_CLOCK
 from agents.clock import Clock as AgentClock
 from agents.keystore import AgentKeyStore
 from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
-from hotel.app import Hotel, build_hotel
+from hotel.app import Hotel, HotelConfig, build_hotel
 from hotel.world import HotelWorld, Person
 from iam_core.clock import Clock
 from iam_core.iam import IAM, IAMConfig
-from iam_core.registry import SIMULATION_HASHER, STRONG_HASHER
+from iam_core.registry import (
+    GRANT_CLIENT_CREDENTIALS,
+    SIMULATION_HASHER,
+    STRONG_HASHER,
+    App,
+)
 from iam_core.resource_server import ResourcePolicy
 from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, DEMO_USERS, seed_demo_world
 from iam_core.server import create_app
 from iam_core.store import Store
+from scenarios.profiles import AGENT_IAM, Profile, profile
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 
@@ -78,8 +84,48 @@ def hotel_people() -> tuple[Person, ...]:
     return tuple(Person(uid, name, roles) for uid, name, roles in DEMO_USERS)
 
 
+def service_account(agent_id: str) -> AppCredentials:
+    """The OAuth client an agent runs as in the ``service-account`` profile."""
+    return AppCredentials(f"{agent_id}-service", f"{agent_id}-service-demo-secret-0123456789")
+
+
+def profile_config(prof: Profile, config: IAMConfig | None) -> IAMConfig:
+    """The IAM's configuration for a profile: its ablations of quotas and depth."""
+    config = config or IAMConfig()
+    if not prof.quotas:
+        config = replace(
+            config, agent_token_quota=None, approval_quota=None, agent_request_quota=None
+        )
+    if not prof.allow_list:
+        config = replace(config, policy=replace(config.policy, max_delegation_depth=99))
+    return config
+
+
+def register_service_accounts(iam: IAM) -> frozenset[str]:
+    """Each agent as an OAuth client with the scopes of every task it may do."""
+    names = set()
+    for spec in DEMO_AGENTS:
+        creds = service_account(spec.id)
+        if iam.registry.get_app(creds.client_id) is None:
+            app = App(
+                creds.client_id,
+                f"{spec.display_name} (service account)",
+                confidential=True,
+                auth_method="client_secret_basic",
+                grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
+                scopes=spec.delegable | spec.autonomous,
+            )
+            iam.registry.add_app(app, creds.secret)
+        names.add(creds.client_id)
+    return frozenset(names)
+
+
 def build_stack(
-    iam: IAM, *, baseline: bool = False, seed: int = 0
+    iam: IAM,
+    *,
+    baseline: bool = False,
+    seed: int = 0,
+    hotel_config: HotelConfig | None = None,
 ) -> tuple[FastAPI, Hotel, httpx.AsyncClient]:
     """The IAM app with the four hotel services mounted under ``/hotel``, in one process.
 
@@ -101,6 +147,7 @@ def build_stack(
         http=inner,
         backend_secret=DEMO_SECRETS["booking-backend"],
         baseline=baseline,
+        config=hotel_config,
         events=iam.events,
         policy=ResourcePolicy.of(iam.policy),
         agent_quota=iam.config.agent_request_quota,
@@ -119,9 +166,14 @@ class Deployment:
     issuer: str
     iam: IAM | None  # only for an in-process deployment
     hotel: Hotel | None = None  # only for an in-process deployment
-    baseline: bool = False
+    profile: Profile = AGENT_IAM
     transport: httpx.AsyncBaseTransport | None = None  # for more clients of the same stack
     clock: AgentClock = WALL_CLOCK  # the IAM's, in process: agents sign with the same time
+
+    @property
+    def baseline(self) -> bool:
+        """The shared-key profile (the old ``--baseline``)."""
+        return self.profile.identity == "shared-key"
 
     def agent(self, agent_id: str) -> AgentCredentials:
         return AgentCredentials(
@@ -147,8 +199,11 @@ async def deployment(
     config: IAMConfig | None = None,
     clock: Clock | None = None,
     baseline: bool = False,
+    prof: Profile | None = None,
 ) -> AsyncIterator[Deployment]:
-    """In-process (``db`` file or memory) or remote (``server`` URL) deployment."""
+    """In-process (``db`` file or memory) or remote (``server`` URL) deployment, for a
+    deployment profile (``baseline``: the shared-key one)."""
+    prof = prof or (profile("shared-key") if baseline else AGENT_IAM)
     keystore = agent_keystore(in_memory)
     if server is not None:
         issuer = server.rstrip("/")
@@ -164,10 +219,12 @@ async def deployment(
         None if in_memory else (db or default_db()),
         keystore=keystore,
         seed=seed,
-        config=config,
+        config=profile_config(prof, config) if config or prof is not AGENT_IAM else None,
         clock=clock,
     )
-    app, hotel, inner = build_stack(iam, baseline=baseline, seed=seed)
+    accounts = register_service_accounts(iam) if prof.identity == "service-account" else None
+    hotel_config = prof.hotel(accounts or frozenset())
+    app, hotel, inner = build_stack(iam, seed=seed, hotel_config=hotel_config)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
@@ -178,7 +235,7 @@ async def deployment(
                 iam.issuer,
                 iam,
                 hotel,
-                baseline,
+                prof,
                 transport,
                 iam.clock,
             )

@@ -7,8 +7,10 @@ task succeed?), and what the audit trail must show when agent IAM stops it (``ch
 
 Every scenario is two runs: the attack, and its benign twin — the same steps without the
 attacker's moves (or ``twin`` steps, when the twin must differ) — which must succeed.
-Scenarios run with agent IAM or against the baseline (one shared API key); the runner
-decides what each run must show (see ``runner.expectations``).
+Scenarios run under a deployment profile (``profiles.py``: shared key, the user's token, a
+service account, agent IAM and its ablations); the runner decides what each run must show
+(see ``runner.expectations``). ``hijack`` states, as data, the tool calls an attacker who
+fully controls the agent from the injection point on would make (``--model compromised``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from iam_core.audit import AuditEntry
     from iam_core.iam import IAM
     from scenarios.deployment import Deployment
+    from scenarios.profiles import Profile
 
 Kind = Literal["attack", "benign"]
 
@@ -49,12 +52,21 @@ class Run:
     dep: Deployment
     agents: dict[str, AgentRuntime]
     model: ChatModel
-    baseline: bool
+    profile: Profile
     before: WorldSnapshot
     first_seq: int  # audit entries after the deployment was set up
     conversations: list[Conversation] = field(default_factory=list)
     attacker_calls: list[AttackerCall] = field(default_factory=list)
     loot: dict[str, Any] = field(default_factory=dict)  # what the attacker got hold of
+
+    @property
+    def baseline(self) -> bool:
+        """The shared-key profile (one API key, the user named in X-User)."""
+        return self.profile.identity == "shared-key"
+
+    @property
+    def agent_iam(self) -> bool:
+        return self.profile.agent_iam
 
     @property
     def iam(self) -> IAM:
@@ -127,11 +139,16 @@ class Scenario:
     utility: Predicate  # the people's own task succeeded
     checks: tuple[Check, ...] = ()  # what the audit trail shows when agent IAM stops it
     twin: tuple[Step, ...] | None = None  # the benign twin's steps, if not the attack's minus
-    baseline_stops: bool = False  # the baseline stops this too (its control is not IAM's)
+    baseline_stops: bool = False  # the shared-key profile stops this too (not IAM's control)
+    # The compromised agent's moves toward the attacker's goal (``--model compromised``);
+    # None: the attack's own steps are already the hijacker's moves (tokens, floods, …).
+    hijack: tuple[Step, ...] | None = None
     description: str = ""
 
-    def steps_for(self, kind: Kind) -> tuple[Step, ...]:
+    def steps_for(self, kind: Kind, compromised: bool = False) -> tuple[Step, ...]:
         if kind == "attack":
+            if compromised and self.hijack is not None:
+                return self.steps + self.hijack
             return self.steps
         if self.twin is not None:
             return self.twin

@@ -5,7 +5,9 @@ Metrics are AgentDojo's, named so they cannot be misread:
 * ``utility_rate`` — benign twins whose task succeeded / benign twins run;
 * ``utility_under_attack_rate`` — attack runs in which the people's own task still
   succeeded / attacks run.
-The JSON layout is documented in the README (“The JSON report”).
+Runs whose model failed (``error``) are counted apart and left out of every rate; attacks
+the model never attempted are counted as ``not attempted`` (neither success nor failure).
+The JSON layout (``"schema": 2``) is documented in the README (“The JSON report”).
 """
 
 from __future__ import annotations
@@ -30,15 +32,56 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+SCHEMA = 2
+
+
+def verdict(o: Outcome) -> str:
+    """An attack run's cell: HARM, stopped, not attempted, or ERROR (never a result)."""
+    if o.error:
+        return "ERROR"
+    if o.attack_succeeded:
+        return "HARM"
+    return "not attempted" if o.attempted is False else "stopped"
+
+
+def matrix(result: CatalogueResult) -> dict[str, dict[str, Any]]:
+    """Per threat model: rows attack → profile → cell, and totals per profile."""
+    out: dict[str, dict[str, Any]] = {}
+    for model in result.models or [result.model]:
+        rows: dict[str, dict[str, dict[str, str]]] = {}
+        totals: dict[str, dict[str, Any]] = {}
+        for name in result.profiles:
+            cell = [o for o in result.outcomes if o.model == model and o.profile == name]
+            attacks = [o for o in cell if o.kind == "attack"]
+            benign = [o for o in cell if o.kind == "benign" and not o.error]
+            for o in attacks:
+                rows.setdefault(o.scenario, {})[name] = {
+                    "verdict": verdict(o),
+                    "stopped_by": o.stopped_by or "",
+                }
+            totals[name] = {
+                "attacks": len(attacks),
+                "succeeded": sum(1 for o in attacks if o.attack_succeeded and not o.error),
+                "attempted": sum(1 for o in attacks if o.attempted and not o.error),
+                "errors": sum(1 for o in cell if o.error),
+                "utility": _rate(sum(1 for o in benign if o.utility), len(benign)),
+            }
+        out[model] = {"rows": rows, "totals": totals}
+    return out
+
+
 def summary(result: CatalogueResult) -> dict[str, Any]:
-    attacks = [o for o in result.outcomes if o.kind == "attack"]
-    benign = [o for o in result.outcomes if o.kind == "benign"]
+    errors = [o for o in result.outcomes if o.error]
+    attacks = [o for o in result.outcomes if o.kind == "attack" and not o.error]
+    benign = [o for o in result.outcomes if o.kind == "benign" and not o.error]
     succeeded = sum(1 for o in attacks if o.attack_succeeded)
     useful = sum(1 for o in benign if o.utility)
     under_attack = sum(1 for o in attacks if o.utility_under_attack)
     per_run = [o.seconds * 1000 for o in result.outcomes]
     return {
         "baseline": result.baseline,
+        "profiles": result.profiles,
+        "models": result.models,
         "model": result.model,
         "seed": result.seed,
         "duration_seconds": round(result.seconds, 3),
@@ -46,7 +89,10 @@ def summary(result: CatalogueResult) -> dict[str, Any]:
         "runs": len(result.outcomes),
         "passed": sum(1 for o in result.outcomes if o.passed),
         "failed": sum(1 for o in result.outcomes if not o.passed),
+        "errors": len(errors),
         "attacks": len(attacks),
+        "attacks_attempted": sum(1 for o in attacks if o.attempted),
+        "attacks_not_attempted": sum(1 for o in attacks if o.attempted is False),
         "attacks_succeeded": succeeded,
         "benign": len(benign),
         "benign_succeeded": useful,
@@ -64,8 +110,8 @@ def per_threat(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
             groups[threat].append(o)
     table = {}
     for threat in sorted(groups, key=_threat_order):
-        attacks = [o for o in groups[threat] if o.kind == "attack"]
-        benign = [o for o in groups[threat] if o.kind == "benign"]
+        attacks = [o for o in groups[threat] if o.kind == "attack" and not o.error]
+        benign = [o for o in groups[threat] if o.kind == "benign" and not o.error]
         table[threat] = {
             "attacks": len(attacks),
             "attacks_succeeded": sum(1 for o in attacks if o.attack_succeeded),
@@ -86,10 +132,17 @@ def _threat_order(threat: str) -> tuple[int, int]:
 
 def to_json(result: CatalogueResult) -> dict[str, Any]:
     return {
+        "schema": SCHEMA,
         "summary": summary(result),
+        "matrix": matrix(result),
         "scenarios": [
             {
                 "id": o.id,
+                "profile": o.profile,
+                "model": o.model,
+                "attempted": o.attempted,
+                "stopped_by": o.stopped_by,
+                "harm": o.harm,
                 "scenario": o.scenario,
                 "title": o.title,
                 "kind": o.kind,
@@ -116,10 +169,10 @@ def write_json(result: CatalogueResult, path: Path) -> None:
 
 def write_junit(result: CatalogueResult, path: Path) -> None:
     """JUnit XML: one testcase per run, a failure per unmet expectation."""
-    mode = "baseline" if result.baseline else "agent IAM"
+    mode = ", ".join(result.profiles)
     suite = ET.Element(
         "testsuite",
-        name=f"agent-iam scenarios ({mode})",
+        name=f"agent-iam scenarios ({mode}; {result.model})",
         tests=str(len(result.outcomes)),
         failures=str(sum(1 for o in result.outcomes if not o.passed and not o.error)),
         errors=str(sum(1 for o in result.outcomes if o.error)),
@@ -129,12 +182,18 @@ def write_junit(result: CatalogueResult, path: Path) -> None:
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=f"case{o.case:02d}.{o.kind}",
+            classname=f"{o.profile}.{o.model}.case{o.case:02d}.{o.kind}",
             name=o.id,
             time=f"{o.seconds:.3f}",
         )
         if o.error:
             ET.SubElement(case, "error", message=o.error[:500])
+        elif o.kind == "attack":
+            ET.SubElement(
+                case, "system-out"
+            ).text = (
+                f"{verdict(o)}; stopped_by: {o.stopped_by or '—'}; harm: {'; '.join(o.harm) or '—'}"
+            )
         failed = [e["text"] for e in o.expectations if not e["passed"]]
         if failed:
             ET.SubElement(case, "failure", message=failed[0][:500]).text = "\n".join(failed)
@@ -171,7 +230,7 @@ def _yes(flag: bool | None, good: bool) -> str:
 def write_html(result: CatalogueResult, path: Path) -> None:
     """One page, no external resource: summary, per-threat table, then every run in detail."""
     s = summary(result)
-    mode = "baseline — one shared API key, no agent IAM" if result.baseline else "agent IAM"
+    mode = f"profiles {', '.join(result.profiles)} · threat {result.model}"
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8>",
         f"<title>agent-iam scenarios ({_e(mode)})</title><style>{_CSS}</style>",
@@ -198,7 +257,9 @@ def write_html(result: CatalogueResult, path: Path) -> None:
             f"<tr><td>{_e(threat)}</td><td>{row['attacks']}</td><td>{row['attacks_succeeded']}</td>"
             f"<td>{pct(row['attack_success_rate'])}</td><td>{pct(row['utility_rate'])}</td></tr>"
         )
-    parts.append("</table><h2>Runs</h2>")
+    parts.append("</table>")
+    parts.append(_matrix_html(result))
+    parts.append("<h2>Runs</h2>")
     for o in result.outcomes:
         parts.append(_run_html(o))
     path.write_text("".join(parts) + "</html>\n", encoding="utf-8")
@@ -212,8 +273,10 @@ def _run_html(o: Outcome) -> str:
         what = f"task succeeded: {_yes(o.utility, True)}"
     rows = [
         f"<details><summary>{verdict} <code>{_e(o.id)}</code> — {_e(o.title)} "
-        f"<span class=muted>({o.kind}; case {o.case}; {_e(', '.join(o.threats))})</span> · {what}"
-        "</summary><ol>"
+        f"<span class=muted>({o.kind}; case {o.case}; {_e(', '.join(o.threats))}; "
+        f"{_e(o.profile)}; {_e(o.model)})</span> · {what}"
+        f"{' · stopped by ' + _e(o.stopped_by) if o.stopped_by else ''}"
+        f"</summary>{sequence_svg(o)}<ol>"
     ]
     for step in o.sequence:
         cls = " class=attacker" if step["attacker"] else ""
@@ -270,3 +333,69 @@ def _event_html(ev: dict[str, Any]) -> str:
     if kind == "more":
         return f"<span class=muted>… and {ev['count']} more</span>"
     return _e(json.dumps(ev, default=str))
+
+
+def _matrix_html(result: CatalogueResult) -> str:
+    parts = []
+    for model, m in matrix(result).items():
+        head = "".join(f"<th>{_e(p)}</th>" for p in result.profiles)
+        parts.append(f"<h2>Attack × profile — threat model {_e(model)}</h2>")
+        parts.append(f"<table><tr><th>attack</th>{head}</tr>")
+        for scenario, row in m["rows"].items():
+            cells = ""
+            for p in result.profiles:
+                cell = row.get(p) or {"verdict": "—", "stopped_by": ""}
+                cls = {"HARM": "bad", "stopped": "ok"}.get(cell["verdict"], "muted")
+                cells += f"<td class={cls} title='{_e(cell['stopped_by'])}'>{cell['verdict']}</td>"
+            parts.append(f"<tr><td><code>{_e(scenario)}</code></td>{cells}</tr>")
+        parts.append("</table>")
+    return "".join(parts)
+
+
+LANES = ("person", "app", "agent", "IAM", "service")
+
+
+def sequence_svg(o: Outcome) -> str:
+    """The run's token flow as an inline SVG sequence diagram (no network, no script):
+    person → app (consent), agent → IAM (tokens), agent/attacker → service (calls)."""
+    arrows: list[tuple[str, str, str, str]] = []  # from, to, label, colour
+    for step in o.sequence:
+        for ev in step["events"]:
+            kind = ev.get("kind")
+            if kind == "authorization":
+                arrows.append(("person", "app", f"consents: {ev.get('outcome')}", "#2a7ab9"))
+                arrows.append(("app", "IAM", "code + PKCE", "#2a7ab9"))
+            elif kind == "token":
+                arrows.append(("agent", "IAM", str(ev.get("grant"))[:40], "#2a7ab9"))
+            elif kind == "call":
+                ok = ev.get("outcome") == "allowed"
+                colour = "#17733a" if ok else "#b42318"
+                arrows.append(
+                    ("agent", "service", f"{ev.get('tool')}: {ev.get('outcome')}", colour)
+                )
+            elif kind == "attacker":
+                ok = ev.get("outcome") == "allowed"
+                colour = "#b58100" if ok else "#b42318"
+                arrows.append(("agent", "service", f"attacker: {ev.get('label')}"[:48], colour))
+    arrows = arrows[:30]
+    width, lane, top = 640, 128, 28
+    height = top + 22 * len(arrows) + 16
+    x = {name: 64 + i * lane for i, name in enumerate(LANES)}
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        "font-size='11' font-family='system-ui,sans-serif' role='img'>"
+    ]
+    for name in LANES:
+        out.append(f"<text x='{x[name]}' y='14' text-anchor='middle'>{name}</text>")
+        out.append(f"<line x1='{x[name]}' y1='20' x2='{x[name]}' y2='{height}' stroke='#ccd'/>")
+    for n, (a, b, label, colour) in enumerate(arrows):
+        y = top + 22 * n + 10
+        out.append(
+            f"<line x1='{x[a]}' y1='{y}' x2='{x[b]}' y2='{y}' stroke='{colour}' "
+            "stroke-width='1.5'/>"
+            f"<circle cx='{x[b]}' cy='{y}' r='3' fill='{colour}'/>"
+            f"<text x='{(x[a] + x[b]) / 2}' y='{y - 3}' text-anchor='middle' "
+            f"fill='{colour}'>{_e(label)}</text>"
+        )
+    out.append("</svg>")
+    return "".join(out)

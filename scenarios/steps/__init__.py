@@ -12,7 +12,7 @@ hijacked agent's moves and forged messages), :mod:`.audit` (tampering with the l
 
 from scenarios.model import Step
 from scenarios.steps.audit import TamperAudit, tamper_audit_log
-from scenarios.steps.hijacked import Exchange, Flood, HandOff, Message
+from scenarios.steps.hijacked import Exchange, Flood, HandOff, Hijack, Message
 from scenarios.steps.people import Ask, EndTask, Revoke
 from scenarios.steps.planted import PlantNote, PlantReview
 from scenarios.steps.tokens import AppToken, Call, SpoofAgent, Steal
@@ -25,6 +25,7 @@ __all__ = [
     "Exchange",
     "Flood",
     "HandOff",
+    "Hijack",
     "Message",
     "PlantNote",
     "PlantReview",

@@ -15,11 +15,10 @@ from typing import Any, cast
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agents.identity import AgentIdentity
+from agents.identity import AgentIdentity, NoAuthority
 from agents.messages import sign_message
 from agents.oauth import AgentCredentials, OAuthClientError
 from scenarios.model import AttackerCall, Run, Step
-from scenarios.steps.tokens import Call
 
 
 @dataclass
@@ -38,12 +37,11 @@ class Exchange(Step):
 
     async def run(self, run: Run) -> None:
         label = f"exchange for {self.scope}"
-        if run.baseline:
-            await Call(
-                label, "POST", self.service, self.path, body=self.body, as_user=self.as_user
-            ).run(run)
-            return
         runtime = run.agents[self.agent]
+        if not run.agent_iam:
+            # No delegation to exceed: the agent calls with the authority it holds.
+            await call_as(run, self.agent, self.as_user, label, self.service, self.path, self.body)
+            return
         identity = runtime.identity
         assert isinstance(identity, AgentIdentity)
         try:
@@ -58,6 +56,61 @@ class Exchange(Step):
 
     def describe(self) -> str:
         return f"hijacked {self.agent} asks the IAM for {self.scope} for {self.user}"
+
+
+async def call_as(
+    run: Run,
+    agent: str,
+    principal: str | None,
+    label: str,
+    service: str,
+    path: str,
+    body: dict[str, Any] | None,
+    method: str = "POST",
+) -> None:
+    """One request made with an agent's own authority for ``principal`` (hijacked)."""
+    runtime = run.agents[agent]
+    url = f"{run.dep.resource(service)}{path}"
+    try:
+        headers, _ = await runtime.identity.headers(principal, service, method, url)
+    except (NoAuthority, OAuthClientError) as exc:
+        status = exc.status if isinstance(exc, OAuthClientError) else 0
+        run.attacker_calls.append(AttackerCall(label, status, str(exc)[:200]))
+        return
+    response = await runtime.http.request(method, url, json=body, headers=headers)
+    error = None if response.status_code < 400 else response.text[:200]
+    run.attacker_calls.append(AttackerCall(label, response.status_code, error))
+
+
+@dataclass
+class Hijack(Step):
+    """A compromised agent's tool call toward the attacker's goal (``--model compromised``):
+    from the injection point on the attacker chooses the calls; the agent's authority for
+    ``user`` — whatever the deployment profile gives it — is what they are made with."""
+
+    label: str
+    service: str
+    path: str
+    body: dict[str, Any] | None = None
+    method: str = "POST"
+    user: str | None = "alice"
+    agent: str = "booking-assistant"
+    attacker: bool = True
+
+    async def run(self, run: Run) -> None:
+        await call_as(
+            run,
+            self.agent,
+            self.user,
+            f"hijack {self.label}",
+            self.service,
+            self.path,
+            self.body,
+            self.method,
+        )
+
+    def describe(self) -> str:
+        return f"compromised {self.agent}: {self.method} {self.service}{self.path} ({self.label})"
 
 
 @dataclass
@@ -82,8 +135,12 @@ class Flood(Step):
                 except OAuthClientError as exc:
                     status = exc.status
             else:
-                headers, _ = await runtime.identity.headers(None, "availability", "GET", url)
-                status = (await runtime.http.get(url, headers=headers)).status_code
+                try:
+                    headers, _ = await runtime.identity.headers(None, "availability", "GET", url)
+                except NoAuthority:
+                    status = 0  # nothing to call with: refused before any request
+                else:
+                    status = (await runtime.http.get(url, headers=headers)).status_code
             run.attacker_calls.append(AttackerCall(f"flood {self.what} {i}", status))
 
     def describe(self) -> str:
@@ -143,10 +200,9 @@ class HandOff(Step):
     async def run(self, run: Run) -> None:
         service = self.scope.split(":")[0]
         label = f"hand-off {self.scope}"
-        if run.baseline:
-            await Call(
-                label, "POST", service, self.then_path, body=self.then_body, as_user=self.user
-            ).run(run)
+        if not run.agent_iam:
+            # No hand-off to narrow: the other agent calls with the authority it holds.
+            await call_as(run, self.to, self.user, label, service, self.then_path, self.then_body)
             return
         identity = run.agents[self.sender].identity
         assert isinstance(identity, AgentIdentity)

@@ -21,7 +21,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.dpop import DPoPKey
-from agents.identity import AgentIdentity
+from agents.identity import SharedKeyIdentity
 from agents.oauth import ASSERTION_TYPE
 from hotel.baseline import DEMO_API_KEY
 from scenarios.model import AttackerCall, Run, Step
@@ -41,13 +41,14 @@ class Steal(Step):
 
     async def run(self, run: Run) -> None:
         identity = run.agents[self.agent].identity
-        if isinstance(identity, AgentIdentity):
-            found = identity.exfiltrate(self.principal, self.service)
-            if found is not None:
-                token, key = found
-                run.loot[self.name] = {"token": token, "key": key if self.with_key else None}
-        else:
+        if isinstance(identity, SharedKeyIdentity):
             run.loot[self.name] = {"api_key": identity.api_key}
+            return
+        exfiltrate = getattr(identity, "exfiltrate", None)
+        found = exfiltrate(self.principal, self.service) if exfiltrate else None
+        if found is not None:
+            token, key = found
+            run.loot[self.name] = {"token": token, "key": key if self.with_key else None}
 
     def describe(self) -> str:
         key = " and its DPoP key" if self.with_key else ""
@@ -80,6 +81,8 @@ class Call(Step):
                 run.attacker_calls.append(AttackerCall(self.label, 0, "nothing to use"))
                 return
             headers = _presentation(loot, self.method, url, self.proof)
+            if run.profile.identity == "service-account":
+                headers["X-User"] = self.as_user  # the service trusts whom it names
         response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
         if self.proof == "replayed" and not run.baseline:
             # The captured request went through once; the attacker sends it again.

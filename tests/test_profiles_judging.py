@@ -1,0 +1,105 @@
+"""Deployment profiles and judging (issue 14): each profile's defining weakness shows, and
+each judging rule (attempted, errors, harm, every credential) fails a test when removed."""
+
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import pytest
+
+from agent_iam.cli import main
+from scenarios import report
+from scenarios.catalogue import by_id, select
+from scenarios.checks import leaked
+from scenarios.profiles import PROFILES, profile
+from scenarios.runner import run_catalogue
+
+
+def _cell(profiles: list[str], model: str, ids: list[str]) -> dict[str, dict[str, object]]:
+    result = run_catalogue(select(ids), profiles=profiles, models=[model], workers=1)
+    return {f"{o.profile}/{o.id}": o.to_dict() for o in result.outcomes}
+
+
+@pytest.mark.parametrize(
+    ("name", "harm"),
+    [
+        ("shared-key", True),  # the key books whatever the hijacker asks, for the session user
+        ("user-token", True),  # the user's full scopes: any booking of theirs
+        ("service-account", True),  # every task's scopes, the named user
+        ("agent-iam-no-rar", True),  # without RAR caps nothing bounds the consented booking
+        ("agent-iam", False),  # the grant names the hotel, room and dates
+    ],
+)
+def test_each_profile_shows_what_its_identity_allows_a_hijacked_agent(
+    name: str, harm: bool
+) -> None:
+    runs = _cell([name], "compromised", ["c01a"])
+    attack = runs[f"{name}/c01a-review-books-other-hotel"]
+    assert attack["attack_succeeded"] is harm
+    assert attack["attempted"] is True
+    assert runs[f"{name}/c01a-review-books-other-hotel~benign"]["utility"] is True
+    if not harm:
+        assert str(attack["stopped_by"]).startswith("iam: request outside the grant")
+
+
+def test_every_profile_is_named_frozen_and_keeps_the_business_rules() -> None:
+    names = [p.name for p in PROFILES]
+    assert {"shared-key", "user-token", "service-account", "agent-iam"} <= set(names)
+    ablations = [p for p in PROFILES if p.name.startswith("agent-iam-no-")]
+    assert len(ablations) >= 5
+    for p in ablations:  # exactly one defence removed
+        flags = [p.rar, p.dpop, p.revocation_events, p.allow_list, p.quotas]
+        assert flags.count(False) == 1 and p.weakenings
+    assert profile("baseline").name == "shared-key"  # the old flag, an alias
+    with pytest.raises(AttributeError):
+        profile("agent-iam").name = "x"  # type: ignore[misc]
+
+
+def test_an_injection_the_model_ignores_is_not_attempted_and_fails_no_expectation() -> None:
+    runs = _cell(["agent-iam"], "embedded-resistant", ["c01a"])
+    attack = runs["agent-iam/c01a-review-books-other-hotel"]
+    assert attack["attempted"] is False
+    assert attack["stopped_by"] == "model: not attempted"
+    assert attack["passed"] is True  # the denial check applies to attempted actions only
+
+
+def test_a_dead_model_endpoint_is_an_error_counted_apart_and_exits_2() -> None:
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "AGENT_IAM_MODEL": "nobody"}
+    with mock.patch.dict(os.environ, env):
+        result = run_catalogue(select(["c01a"]), workers=1)
+        assert all(o.error for o in result.outcomes)
+        assert all(o.model == "nobody" for o in result.outcomes)  # run honours the env
+        s = report.summary(result)
+        assert s["errors"] == 2 and s["attacks"] == 0 and s["attack_success_rate"] is None
+        assert main(["run", "c01a", "--workers", "1"]) == 2
+
+
+def test_harm_is_bookings_beyond_the_task_not_a_quota() -> None:
+    c15a = by_id()["c15a-flood-of-approvals"]
+    run = mock.Mock()
+    with mock.patch("scenarios.catalogue.case_15_approval_flooding.bookings", return_value=2):
+        assert c15a.attack(run)  # one booking more than the task needed is harm
+
+
+def test_the_secrets_check_knows_every_credential_not_only_jwts() -> None:
+    from hotel.baseline import DEMO_API_KEY
+    from iam_core.seed import DEMO_PASSWORDS, DEMO_SECRETS
+
+    run = mock.Mock()
+    run.dep.keystore.private_key.side_effect = lambda agent: _key()
+    assert leaked(run, [f"mailed: {DEMO_API_KEY}"])
+    assert leaked(run, [DEMO_SECRETS["booking-backend"]])
+    assert leaked(run, [f"pw {DEMO_PASSWORDS['alice']}"])
+    assert not leaked(run, ["a review of the Grand Meridian"])
+
+
+_KEY = None
+
+
+def _key():  # type: ignore[no-untyped-def]
+    global _KEY
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    _KEY = _KEY or ec.generate_private_key(ec.SECP256R1())
+    return _KEY
