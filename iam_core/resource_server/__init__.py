@@ -17,10 +17,18 @@ from __future__ import annotations
 
 from iam_core.audit import AuditEvent
 from iam_core.clock import Clock, ManualClock, SystemClock
-from iam_core.dpop import DPoPProof, DPoPVerifier, ReplayCache, check_binding
+from iam_core.dpop import (
+    DPoPNonces,
+    DPoPProof,
+    DPoPVerifier,
+    NonceRequired,
+    ReplayCache,
+    check_binding,
+)
 from iam_core.errors import (
     BearerError,
     CredentialsRequired,
+    DPoPNonceChallenge,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -32,6 +40,7 @@ from iam_core.events import RevokedTokens, SecurityEvent
 from iam_core.jwks_client import RemoteJWKS
 from iam_core.policy import format_scope
 from iam_core.quota import Quota, QuotaSpec
+from iam_core.resource_server.nonce_header import DPoPNonceHeader
 from iam_core.resource_server.policy import ResourcePolicy
 from iam_core.resource_server.protocols import (
     AuditSink,
@@ -57,12 +66,16 @@ __all__ = [
     "BearerError",
     "Clock",
     "CredentialsRequired",
+    "DPoPNonceChallenge",
+    "DPoPNonceHeader",
+    "DPoPNonces",
     "DPoPProof",
     "DPoPVerifier",
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
     "ManualClock",
+    "NonceRequired",
     "Quota",
     "QuotaSpec",
     "QuotaStore",
