@@ -73,6 +73,7 @@ class Call(Step):
 
     async def run(self, run: Run) -> None:
         url = f"{run.dep.resource(self.service)}{self.path}"
+        loot = None
         if run.baseline:
             headers = {"Authorization": f"Bearer {DEMO_API_KEY}", "X-User": self.as_user}
         else:
@@ -82,7 +83,7 @@ class Call(Step):
                 return
             headers = _presentation(loot, self.method, url, self.proof)
         response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
-        if not run.baseline and self.proof == "own" and asks_for_nonce(response):
+        if loot is not None and self.proof == "own" and asks_for_nonce(response):
             # Nonces are public (RFC 9449 §9): the thief asks for one and tries again, so what
             # refuses the request is the missing key, not the missing nonce.
             headers = _presentation(loot, self.method, url, self.proof, nonce=response)
