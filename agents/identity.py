@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from agents.clock import Clock
 from agents.dpop import DPoPKey
 from agents.oauth import (
@@ -203,6 +205,9 @@ class AgentIdentity:
             return False
         body = {"event": event, "reason": reason, "from": sender or ""}
         response = await self.oauth.http.post(url, json=body, headers=headers)
+        if self.nonce_retry(url, response):
+            headers, _ = await self.headers(None, "iam", "POST", url)
+            response = await self.oauth.http.post(url, json=body, headers=headers)
         return response.status_code == 204
 
     def exfiltrate(self, principal: str, service: str) -> tuple[str, DPoPKey] | None:
@@ -224,6 +229,11 @@ class AgentIdentity:
         )
         proof = self.dpop.proof(method, url, held.token)
         return {"Authorization": f"DPoP {held.token}", "DPoP": proof}, held.use
+
+    def nonce_retry(self, url: str, response: httpx.Response) -> bool:
+        """Keep the server's ``DPoP-Nonce``; True when it answered ``use_dpop_nonce`` and the
+        request should be sent once more with fresh :meth:`headers` (RFC 9449 §9)."""
+        return self.dpop.observe(url, response)
 
     async def _delegated(self, principal: str, service: str) -> _Held:
         delegation = self._delegations.get(principal)
@@ -311,6 +321,8 @@ class Presenter(Protocol):
         self, principal: str | None, service: str, method: str, url: str
     ) -> tuple[dict[str, str], TokenUse]: ...
 
+    def nonce_retry(self, url: str, response: httpx.Response) -> bool: ...
+
     async def end_task(self, principal: str) -> int: ...
 
 
@@ -334,6 +346,9 @@ class SharedKeyIdentity:
         user = (principal or self.agent_id).split("/", 1)[0]
         use = TokenUse("api-key", user, (), "shared", service, "*", "-", False)
         return {"Authorization": f"Bearer {self.api_key}", "X-User": user}, use
+
+    def nonce_retry(self, url: str, response: httpx.Response) -> bool:
+        return False  # no DPoP: nothing to retry
 
     async def end_task(self, principal: str) -> int:
         return 0  # a shared key cannot be revoked per task

@@ -118,11 +118,15 @@ class OAuthClient:
     ) -> httpx.Response:
         url = f"{self.issuer}{path}"
         all_headers = dict(headers or {})
-        if dpop is not None:
-            all_headers["DPoP"] = dpop.proof("POST", url)
-        response = await self.http.post(
-            url, data={k: v for k, v in form.items() if v is not None}, headers=all_headers
-        )
+        data = {k: v for k, v in form.items() if v is not None}
+        for _ in range(2):
+            if dpop is not None:
+                all_headers["DPoP"] = dpop.proof("POST", url)
+            response = await self.http.post(url, data=data, headers=all_headers)
+            # RFC 9449 §8.1: keep the server's nonce; on use_dpop_nonce retry once with it.
+            # (The server asks before it authenticates the client: the assertion is unspent.)
+            if dpop is None or not dpop.observe(url, response):
+                break
         if response.status_code >= 400:
             try:
                 body = response.json()

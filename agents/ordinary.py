@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from agents.identity import NoAuthority, TokenUse
 from agents.oauth import AppCredentials, OAuthClient
 
@@ -91,6 +93,9 @@ class UserTokenIdentity:
         token = self._tokens.get((principal.split("/", 1)[0], service))
         return (token, None) if token else None
 
+    def nonce_retry(self, url: str, response: httpx.Response) -> bool:
+        return False  # bearer tokens: no DPoP proof, no nonce to retry with
+
     async def end_task(self, principal: str) -> int:
         return 0  # the user's token is the user's: it lives until it expires
 
@@ -148,6 +153,9 @@ class ServiceAccountIdentity:
     def exfiltrate(self, principal: str, service: str) -> tuple[str, None] | None:
         held = self._tokens.get(service)
         return (held[0], None) if held else None
+
+    def nonce_retry(self, url: str, response: httpx.Response) -> bool:
+        return False  # bearer tokens: no DPoP proof, no nonce to retry with
 
     async def end_task(self, principal: str) -> int:
         return 0  # one token for all users: nothing belongs to this task alone

@@ -381,6 +381,9 @@ class AgentRuntime:
         except (NoAuthority, OAuthClientError):
             return None
         response = await self.http.get(url, params=dict(stay), headers=headers)
+        if self.identity.nonce_retry(url, response):  # RFC 9449 §9: once more, with the nonce
+            headers, _ = await self.identity.headers(None, "availability", "GET", url)
+            response = await self.http.get(url, params=dict(stay), headers=headers)
         offers = response.json().get("offers", []) if response.status_code == 200 else []
         totals = [int(o["total_cents"]) for o in offers if o.get("available", 0) > 0]
         return min(totals) if totals else None

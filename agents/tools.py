@@ -310,6 +310,12 @@ class ToolBox:
             request = {"params": rest} if rest else {}
         started = time.perf_counter()
         response = await self.http.request(tool.method, url, headers=headers, **request)
+        if self.identity.nonce_retry(url, response):
+            # RFC 9449 §9: the service wants its nonce in the proof; once more, with it.
+            headers, use = await self.identity.headers(
+                self.principal, tool.service, tool.method, url
+            )
+            response = await self.http.request(tool.method, url, headers=headers, **request)
         self.seconds += time.perf_counter() - started
         try:
             body = response.json()

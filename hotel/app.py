@@ -33,6 +33,8 @@ from hotel.world import HotelWorld
 from iam_core.resource_server import (
     AuditSink,
     Clock,
+    DPoPNonceHeader,
+    DPoPNonces,
     DPoPVerifier,
     Quota,
     QuotaSpec,
@@ -135,7 +137,10 @@ def build_hotel(
         if events and config.revocation_events
         else None
     )
-    dpop = DPoPVerifier(clock, ReplayCache(clock, store=store, scope="hotel"))
+    # RFC 9449 §9: proofs carry a nonce of the services' (stateless, from the store's secret),
+    # so the replay store holds only the jtis of the last two nonce windows.
+    nonces = DPoPNonces.from_store(store, clock)
+    dpop = DPoPVerifier(clock, ReplayCache(clock, store=store, scope="hotel"), nonces=nonces)
     guards: dict[str, Guard] = {
         name: TokenGuard(
             service=name,
@@ -171,6 +176,8 @@ def build_hotel(
         ),
     )
     apps = _apps(world, guards, holds, urls, issuer, rar=config.rar)
+    for service in apps.values():
+        service.add_middleware(DPoPNonceHeader, nonces=nonces)
     return Hotel(world, apps, urls, guards, keys, revoked, unsubscribe)
 
 

@@ -6,7 +6,8 @@ Checks, in order (RFC 6750, RFC 9068 §4, RFC 8725, RFC 9449 §7):
 2. signature by a key of the issuer's JWKS (cached; refetched on an unknown ``kid``,
    rate-limited), ``typ``, ``iss``, ``aud`` = this service, ``exp``/``nbf``/``iat``;
 3. not revoked (Security Event Tokens keep the list current);
-4. sender constraint: a ``cnf.jkt``-bound token needs a DPoP proof by that key;
+4. sender constraint: a ``cnf.jkt``-bound token needs a DPoP proof by that key, with the
+   services' current nonce (RFC 9449 §9: else 401 ``use_dpop_nonce``);
 5. the per-agent request quota;
 6. token type (e.g. "needs a human subject", "App token only");
 7. delegation chain: depth, and the acting agent's registry roles (``actor_roles``);
@@ -38,9 +39,11 @@ from iam_core.resource_server import (
     BearerError,
     Clock,
     CredentialsRequired,
+    DPoPNonceChallenge,
     DPoPVerifier,
     InsufficientScope,
     InvalidToken,
+    NonceRequired,
     QuotaStore,
     RemoteJWKS,
     ResourcePolicy,
@@ -118,6 +121,11 @@ class TokenGuard:
         if self._dpop_required:
             try:
                 self._sender_constraint(request, scheme, raw, token)
+            except NonceRequired as exc:
+                # RFC 9449 §9: 401 use_dpop_nonce, the DPoP-Nonce header is on every response.
+                # A handshake, not a decision: the same call succeeds with the nonce (no audit
+                # entry).
+                raise DPoPNonceChallenge(str(exc)) from exc
             except TokenError as exc:
                 raise self._refuse(request, token, InvalidToken(str(exc))) from exc
         token = self._named_user(request, token)

@@ -9,14 +9,16 @@ Every error that reaches a client carries its wire code and HTTP status, as in a
     │   │   ├── CredentialsRequired invalid_request        401   (§3.1: no error code)
     │   │   ├── InvalidToken       invalid_token           401
     │   │   ├── InsufficientScope  insufficient_scope      403
-    │   │   └── TemporarilyUnavailable temporarily_unavailable 429 (quotas)
+    │   │   ├── TemporarilyUnavailable temporarily_unavailable 429 (quotas)
+    │   │   └── DPoPNonceChallenge use_dpop_nonce          401   (RFC 9449 §9)
     │   ├── InvalidClient          invalid_client          401
     │   ├── InvalidGrant           invalid_grant           400
     │   ├── UnauthorizedClient     unauthorized_client     400
     │   ├── UnsupportedGrantType   unsupported_grant_type  400
     │   ├── InvalidScope           invalid_scope           400
     │   ├── InvalidTarget          invalid_target          400   (RFC 8707 §2)
-    │   └── InvalidDPoPProof       invalid_dpop_proof      400   (RFC 9449 §5)
+    │   ├── InvalidDPoPProof       invalid_dpop_proof      400   (RFC 9449 §5)
+    │   └── UseDPoPNonce           use_dpop_nonce          400   (RFC 9449 §8)
     ├── TokenError                 a JWT failed verification (reason in ``str(e)``)
     └── ScimError                  status, scim_type, detail      (RFC 7644 §3.12)
 """
@@ -116,6 +118,14 @@ class TemporarilyUnavailable(BearerError):
     retry_after = 60  # RFC 6585 §4: the quota's window, at most
 
 
+class DPoPNonceChallenge(BearerError):
+    """RFC 9449 §9: a resource server wants a proof with its nonce; the response carries a
+    fresh ``DPoP-Nonce`` header."""
+
+    error = "use_dpop_nonce"
+    status = 401
+
+
 class InvalidClient(OAuthError):
     error = "invalid_client"
     status = 401
@@ -143,6 +153,12 @@ class InvalidTarget(OAuthError):
 
 class InvalidDPoPProof(OAuthError):
     error = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8: the token endpoint wants a proof with its nonce (``DPoP-Nonce`` header)."""
+
+    error = "use_dpop_nonce"
 
 
 class TokenError(IAMError):

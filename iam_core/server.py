@@ -22,14 +22,17 @@ from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
-from iam_core.dpop import DPoPVerifier, ReplayCache, check_binding
+from iam_core.dpop import DPoPNonces, DPoPVerifier, NonceRequired, ReplayCache, check_binding
 from iam_core.errors import (
+    BearerError,
+    DPoPNonceChallenge,
     InvalidClient,
     InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     OAuthError,
     TokenError,
+    UseDPoPNonce,
     description_text,
 )
 from iam_core.grants import TokenEndpoint
@@ -78,8 +81,11 @@ def create_app(iam: IAM) -> FastAPI:
     flow = AuthorizationFlow(iam)
     token_endpoint_url = f"{iam.issuer}/token"
     clients = ClientAuthenticator(iam, token_endpoint_url)
-    dpop = DPoPVerifier(iam.clock, ReplayCache(iam.clock, store=iam.store, scope="iam"))
-    tokens = TokenEndpoint(iam, flow, clients)
+    # RFC 9449 §8: proofs carry a server nonce, shared by every process on the store.
+    nonces = DPoPNonces.from_store(iam.store, iam.clock)
+    replay = ReplayCache(iam.clock, store=iam.store, scope="iam")
+    dpop = DPoPVerifier(iam.clock, replay, nonces=nonces)
+    tokens = TokenEndpoint(iam, flow, clients, dpop=dpop)
     app.state.iam = iam
 
     app.add_middleware(TraceContextMiddleware)
@@ -88,7 +94,9 @@ def create_app(iam: IAM) -> FastAPI:
 
     @app.exception_handler(OAuthError)
     async def on_oauth_error(request: Request, exc: OAuthError) -> Response:
-        if not exc.audited:
+        # The nonce handshake (RFC 9449 §8) is no refusal: the same request succeeds when sent
+        # with the nonce; unaudited, so that no unauthenticated client can fill the log with it.
+        if not exc.audited and not isinstance(exc, UseDPoPNonce):
             # Every refusal is audited, including those answered by redirect (RFC 6749 §4.1.2.1).
             params = request.query_params
             record_if_possible(
@@ -110,7 +118,10 @@ def create_app(iam: IAM) -> FastAPI:
                 query["state"] = exc.state
             return RedirectResponse(f"{exc.redirect_uri}?{urlencode(query)}", status_code=303)
         basic = request.headers.get("authorization", "")[:6].lower() == "basic "
-        return oauth_error_response(exc, basic=basic)
+        response = oauth_error_response(exc, basic=basic)
+        if isinstance(exc, UseDPoPNonce) or request.url.path == "/token":
+            response.headers["DPoP-Nonce"] = nonces.current()  # RFC 9449 §8
+        return response
 
     # -- discovery -----------------------------------------------------------------------
     @app.get("/.well-known/oauth-authorization-server")
@@ -172,12 +183,18 @@ def create_app(iam: IAM) -> FastAPI:
         if len(dpop_headers) > 1:
             raise InvalidDPoPProof("one DPoP header at most")
         if dpop_headers:
+            # Checked before client authentication, recorded only after it (TokenEndpoint):
+            # an unauthenticated client adds nothing to the replay store.
             try:
-                proof = dpop.verify(dpop_headers[0], method="POST", url=token_endpoint_url)
+                proof = dpop.verify(
+                    dpop_headers[0], method="POST", url=token_endpoint_url, record=False
+                )
+            except NonceRequired as exc:
+                raise UseDPoPNonce(str(exc)) from exc
             except TokenError as exc:
                 raise InvalidDPoPProof(str(exc)) from exc
         body = tokens.handle(form, request.headers.get("authorization"), proof)
-        return JSONResponse(body, headers=NO_STORE)
+        return JSONResponse(body, headers={**NO_STORE, "DPoP-Nonce": nonces.current()})
 
     app.router.add_route("/token", token, methods=["POST"])
 
@@ -294,7 +311,19 @@ def create_app(iam: IAM) -> FastAPI:
         except (OAuthError, TokenError) as exc:
             reason = exc.description if isinstance(exc, OAuthError) else str(exc)
             iam.record(AuditEvent(event="audit.report", outcome="denied", reason=reason))
-            return JSONResponse({"error": "invalid_token", "error_description": reason}, 401)
+            denial: BearerError = (
+                DPoPNonceChallenge(reason)
+                if isinstance(exc, NonceRequired)
+                else InvalidToken(reason)
+            )
+            return JSONResponse(
+                denial.body(),
+                401,
+                headers={
+                    "WWW-Authenticate": denial.www_authenticate("DPoP"),
+                    "DPoP-Nonce": nonces.current(),  # RFC 9449 §9
+                },
+            )
         body = await read_json_object(request)
         event = str(body.get("event", ""))
         if event not in REPORTABLE_EVENTS:
@@ -311,7 +340,7 @@ def create_app(iam: IAM) -> FastAPI:
                 details={"reported_by": token.sub, "from": str(body.get("from", ""))[:64]},
             )
         )
-        return Response(status_code=204)
+        return Response(status_code=204, headers={"DPoP-Nonce": nonces.current()})
 
     @app.get("/audit/verify")
     async def audit_verify(request: Request) -> Response:

@@ -14,8 +14,9 @@ from typing import Any
 from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow
 from iam_core.client_auth import Client, ClientAuthenticator
-from iam_core.dpop import DPoPProof
+from iam_core.dpop import DPoPProof, DPoPVerifier
 from iam_core.errors import (
+    InvalidDPoPProof,
     InvalidRequest,
     OAuthError,
     TemporarilyUnavailable,
@@ -40,10 +41,20 @@ from iam_core.tokens import Token, parse_compact
 class TokenEndpoint:
     """The token endpoint of ``iam``: one request at a time, one transaction each."""
 
-    def __init__(self, iam: IAM, flow: AuthorizationFlow, clients: ClientAuthenticator) -> None:
+    def __init__(
+        self,
+        iam: IAM,
+        flow: AuthorizationFlow,
+        clients: ClientAuthenticator,
+        *,
+        dpop: DPoPVerifier | None = None,
+    ) -> None:
         self._iam = iam
         self._flow = flow
         self._clients = clients
+        # Given: the proofs handed in are unrecorded (``verify(record=False)``), and their jti
+        # is recorded here once the client is authenticated, never before.
+        self._dpop = dpop
 
     def handle(
         self,
@@ -70,6 +81,8 @@ class TokenEndpoint:
                 ):
                     raise UnsupportedGrantType(f"grant_type {grant[:80]!r} is not supported")
                 client = self._clients.authenticate(form, authorization)
+                if dpop is not None and self._dpop is not None:
+                    _record(self._dpop, dpop)
                 quota = self._iam.token_quota
                 if client.kind == "agent" and quota is not None:
                     count = quota.take(client.id)
@@ -190,3 +203,11 @@ def _claimed_client(form: Mapping[str, str]) -> str | None:
             claimed = None
         client_id = claimed if isinstance(claimed, str) else None
     return client_id[:64] if client_id else None
+
+
+def _record(verifier: DPoPVerifier, proof: DPoPProof) -> None:
+    """The proof's jti into the replay store, bounded per key (RFC 9449 §11.1)."""
+    try:
+        verifier.record(proof)
+    except TokenError as exc:
+        raise InvalidDPoPProof(str(exc)) from exc

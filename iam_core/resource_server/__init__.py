@@ -18,10 +18,18 @@ from __future__ import annotations
 
 from iam_core.audit import AuditEvent
 from iam_core.clock import Clock, ManualClock, SystemClock
-from iam_core.dpop import DPoPProof, DPoPVerifier, ReplayCache, check_binding
+from iam_core.dpop import (
+    DPoPNonces,
+    DPoPProof,
+    DPoPVerifier,
+    NonceRequired,
+    ReplayCache,
+    check_binding,
+)
 from iam_core.errors import (
     BearerError,
     CredentialsRequired,
+    DPoPNonceChallenge,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -42,6 +50,7 @@ from iam_core.limits import (
 )
 from iam_core.policy import format_scope
 from iam_core.quota import Quota, QuotaSpec
+from iam_core.resource_server.nonce_header import DPoPNonceHeader
 from iam_core.resource_server.policy import ResourcePolicy
 from iam_core.resource_server.protocols import (
     AuditSink,
@@ -71,6 +80,9 @@ __all__ = [
     "BodyLimit",
     "Clock",
     "CredentialsRequired",
+    "DPoPNonceChallenge",
+    "DPoPNonceHeader",
+    "DPoPNonces",
     "DPoPProof",
     "DPoPVerifier",
     "InsufficientScope",
@@ -78,6 +90,7 @@ __all__ = [
     "InvalidToken",
     "JSONRefused",
     "ManualClock",
+    "NonceRequired",
     "Quota",
     "QuotaSpec",
     "QuotaStore",

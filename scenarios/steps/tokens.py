@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agents.dpop import DPoPKey
+from agents.dpop import DPoPKey, asks_for_nonce
 from agents.identity import SharedKeyIdentity
 from agents.oauth import ASSERTION_TYPE
 from hotel.baseline import DEMO_API_KEY
@@ -73,6 +74,7 @@ class Call(Step):
 
     async def run(self, run: Run) -> None:
         url = f"{run.dep.resource(self.service)}{self.path}"
+        loot = None
         if run.baseline:
             headers = {"Authorization": f"Bearer {DEMO_API_KEY}", "X-User": self.as_user}
         else:
@@ -84,6 +86,11 @@ class Call(Step):
             if run.profile.identity == "service-account":
                 headers["X-User"] = self.as_user  # the service trusts whom it names
         response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
+        if loot is not None and self.proof == "own" and asks_for_nonce(response):
+            # Nonces are public (RFC 9449 §9): the thief asks for one and tries again, so what
+            # refuses the request is the missing key, not the missing nonce.
+            headers = _presentation(loot, self.method, url, self.proof, nonce=response)
+            response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
         if self.proof == "replayed" and not run.baseline:
             # The captured request went through once; the attacker sends it again.
             response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
@@ -95,13 +102,22 @@ class Call(Step):
         return f"attacker: {where} with {self.use} ({self.proof} proof)"
 
 
-def _presentation(loot: dict[str, Any], method: str, url: str, proof: str) -> dict[str, str]:
+def _presentation(
+    loot: dict[str, Any],
+    method: str,
+    url: str,
+    proof: str,
+    *,
+    nonce: httpx.Response | None = None,
+) -> dict[str, str]:
+    """``nonce``: an answer whose ``DPoP-Nonce`` the thief's own key puts in its proof."""
     token = str(loot["token"])
     bound = "cnf" in jwt.decode(token, options={"verify_signature": False})
     if not bound or proof == "none":
         return {"Authorization": f"{'DPoP' if bound else 'Bearer'} {token}"}
     key: DPoPKey = loot["key"] if proof in ("stolen", "replayed") and loot["key"] else DPoPKey()
-    return {"Authorization": f"DPoP {token}", "DPoP": key.proof(method, url, token)}
+    fresh = nonce.headers.get("dpop-nonce") if nonce is not None else None
+    return {"Authorization": f"DPoP {token}", "DPoP": key.proof(method, url, token, nonce=fresh)}
 
 
 @dataclass

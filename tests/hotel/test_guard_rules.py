@@ -589,11 +589,13 @@ async def test_a_dpop_bound_token_without_a_valid_proof_is_refused(dep: Deployme
     key = DPoPKey()
     token = await bound_agent_token(dep, key)
     target = url(dep, "availability", "/hotels")
+    thief = DPoPKey()
+    thief.nonces = dict(key.nonces)  # nonces are public: the key is what is missing
     attempts = (
         ({"Authorization": f"DPoP {token}"}, "exactly one DPoP proof is required", "DPoP"),
         (bearer(token), "a DPoP-bound token must be sent with the DPoP scheme", "Bearer"),
         (
-            {"Authorization": f"DPoP {token}", "DPoP": DPoPKey().proof("GET", target, token)},
+            {"Authorization": f"DPoP {token}", "DPoP": thief.proof("GET", target, token)},
             "DPoP key thumbprint does not match the token's cnf.jkt",
             "DPoP",
         ),

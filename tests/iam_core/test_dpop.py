@@ -47,6 +47,7 @@ async def test_a_bad_proof_at_the_token_endpoint_is_invalid_dpop_proof(dep: Depl
 async def test_a_replayed_proof_at_the_token_endpoint_is_refused(dep: Deployment) -> None:
     """The same proof twice: the second is a replay."""
     key = DPoPKey()
+    key.observe(dep.oauth.token_endpoint, await dep.http.post("/token"))  # the nonce (§8)
     proof = key.proof("POST", dep.oauth.token_endpoint)
     agent = dep.agent("booking-assistant")
     ok = await dep.http.post(
@@ -60,8 +61,15 @@ async def test_a_replayed_proof_at_the_token_endpoint_is_refused(dep: Deployment
         },
     )
     assert ok.status_code == 200
+    # The replay store is consulted only once the client is authenticated (RFC 9449 §11.1).
     replay = await dep.http.post(
-        "/token", headers={"DPoP": proof}, data={"grant_type": "client_credentials"}
+        "/token",
+        headers={"DPoP": proof},
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": dep.oauth.client_assertion(agent),
+        },
     )
     assert replay.status_code == 400 and "replay" in replay.json()["error_description"]
 
@@ -173,7 +181,7 @@ def test_a_proof_is_accepted_once_and_the_cache_fails_closed_when_full(
         verifier.verify(proof, method="GET", url=URL)
     verifier.verify(key.proof("GET", URL), method="GET", url=URL)
     verifier.verify(key.proof("GET", URL), method="GET", url=URL)
-    with pytest.raises(TokenError, match="replay"):
+    with pytest.raises(TokenError, match="too many"):
         verifier.verify(key.proof("GET", URL), method="GET", url=URL)
 
 
