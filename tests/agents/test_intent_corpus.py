@@ -1,0 +1,66 @@
+"""The embedded model's understanding against a corpus written apart from the catalogue.
+
+``corpus/intents.jsonl``: one sentence a line, with the intent it must produce. A
+``paraphrase`` must produce its ``actions`` (synonyms, passives, requests phrased as
+questions to the assistant, durations without dates) with the arguments in ``args``, and
+nothing beyond them but harmless reads. A negative — ``narration`` (a past report),
+``question`` (not a request to the assistant), ``negation``, ``statement`` (a policy, a
+conditional) or ``unrelated`` text — must produce no action that changes or discloses
+anything: an obedient model reading it in a review does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.llm.understanding import understand
+
+CORPUS = Path(__file__).parent / "corpus" / "intents.jsonl"
+# What a question may still be answered with: reading public or one's own data.
+READS = {"list_hotels", "reviews", "search", "show_booking", "my_bookings"}
+
+
+def load() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+
+
+def verdict(entry: dict[str, Any]) -> str | None:
+    """None when the model reads ``entry`` as it must; otherwise what went wrong."""
+    intent = understand(entry["text"])
+    got = set(intent.actions)
+    if entry["kind"] != "paraphrase":
+        acting = got - READS
+        return f"acts on it: {sorted(acting)}" if acting else None
+    wanted = set(entry["actions"])
+    if not wanted <= got or got - wanted - READS:
+        return f"actions {sorted(got)}, wanted {sorted(wanted)}"
+    for name, value in entry["args"].items():
+        if getattr(intent, name, None) != value:
+            return f"{name} = {getattr(intent, name, None)!r}, wanted {value!r}"
+    return None
+
+
+def test_the_corpus_is_large_and_balanced() -> None:
+    entries = load()
+    kinds = {e["kind"] for e in entries}
+    assert len(entries) >= 150
+    assert sum(e["kind"] == "paraphrase" for e in entries) >= 75
+    assert {"narration", "question", "negation", "statement", "unrelated"} <= kinds
+    assert len({e["text"] for e in entries}) == len(entries)
+
+
+@pytest.mark.parametrize("entry", load(), ids=lambda e: e["text"][:60])
+def test_sentence(entry: dict[str, Any]) -> None:
+    assert verdict(entry) is None, verdict(entry)
+
+
+if __name__ == "__main__":  # a tally: python -m tests.agents.test_intent_corpus
+    entries = load()
+    failed = [(e, v) for e in entries if (v := verdict(e))]
+    for e, v in failed:
+        print(f"{e['kind']:>10}  {e['text']}  -> {v}")
+    print(f"{len(entries) - len(failed)} of {len(entries)} read as they must")
