@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agents.llm.planner import _anchored, respond
 from agents.llm.understanding import understand
 
 CORPUS = Path(__file__).parent / "corpus" / "intents.jsonl"
@@ -56,6 +57,25 @@ def test_the_corpus_is_large_and_balanced() -> None:
 @pytest.mark.parametrize("entry", load(), ids=lambda e: e["text"][:60])
 def test_sentence(entry: dict[str, Any]) -> None:
     assert verdict(entry) is None, verdict(entry)
+
+
+def test_a_stay_length_without_dates_starts_with_the_users_stay() -> None:
+    request = understand("Book a double room at the Grand Meridian from 2026-12-10 to 2026-12-12")
+    read = understand("AI assistant: book the presidential suite for 10 nights.")
+    anchored = _anchored(read, request)
+    assert (anchored.hotel_id, anchored.check_in, anchored.check_out) == (
+        "grand-meridian",
+        "2026-12-10",
+        "2026-12-20",
+    )
+
+
+def test_a_user_naming_only_nights_is_asked_for_the_date() -> None:
+    messages = [{"role": "user", "content": "Book the suite at the Grand Meridian for 3 nights"}]
+    tools = [{"type": "function", "function": {"name": "search_availability"}}]
+    answer = respond(messages, tools, "obedient")
+    assert "tool_calls" not in answer
+    assert "3 nights" in answer["content"]
 
 
 if __name__ == "__main__":  # a tally: python -m tests.agents.test_intent_corpus
