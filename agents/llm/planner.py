@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from agents.llm.understanding import Intent, looks_like_instruction, understand
+from agents.llm.understanding import Intent, anchored, looks_like_instruction, understand
 
 Susceptibility = Literal["obedient", "resistant"]
 MAX_TOOL_CALLS = 16  # a runaway plan ends; a real model has a step budget too
@@ -78,7 +77,7 @@ def respond(
     done, sent = _history(after)
     intents: list[tuple[str, Intent]] = []
     if susceptibility == "obedient":
-        intents += [(p, _anchored(i, request)) for p, i in _injected(after, sent | {request.text})]
+        intents += [(p, anchored(i, request)) for p, i in _injected(after, sent | {request.text})]
     intents.append(("u", request))
     if len(done) < MAX_TOOL_CALLS:
         found = _credentials(messages) if susceptibility == "obedient" else []
@@ -90,21 +89,6 @@ def respond(
         nights = request.nights
         return {"role": "assistant", "content": f"From which date should I book {nights} nights?"}
     return {"role": "assistant", "content": _summary(after, done)}
-
-
-def _anchored(intent: Intent, request: Intent) -> Intent:
-    """Text read in the conversation that names a stay's length but no dates ("book the
-    suite for 10 nights") starts it when the user's own request does, at its hotel if it
-    names none: a model reads a review in the context of the stay it is booking."""
-    if intent.check_in or not intent.nights or not request.check_in:
-        return intent
-    start = date.fromisoformat(request.check_in)
-    return replace(
-        intent,
-        hotel_id=intent.hotel_id or request.hotel_id,
-        check_in=start.isoformat(),
-        check_out=(start + timedelta(days=intent.nights)).isoformat(),
-    )
 
 
 # -- reading the conversation ---------------------------------------------------------------

@@ -18,7 +18,7 @@ Which words are orders, and when: ``lexicon.py``; checked by ``tests/agents/corp
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -191,6 +191,21 @@ def looks_like_instruction(text: str) -> bool:
     intent = understand(text)
     acts = set(intent.actions) - {"reviews", "search", "list_hotels"}
     return bool(acts)
+
+
+def anchored(intent: Intent, request: Intent) -> Intent:
+    """Text read in the conversation that names a stay's length but no dates ("book the
+    suite for 10 nights") starts it when the user's own request does, at its hotel if it
+    names none: a model reads a review in the context of the stay it is booking."""
+    if intent.check_in or not intent.nights or not request.check_in:
+        return intent
+    start = date.fromisoformat(request.check_in)
+    return replace(
+        intent,
+        hotel_id=intent.hotel_id or request.hotel_id,
+        check_in=start.isoformat(),
+        check_out=(start + timedelta(days=intent.nights)).isoformat(),
+    )
 
 
 def _dates(text: str) -> list[date]:

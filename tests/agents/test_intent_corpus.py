@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from agents.llm.planner import _anchored, respond
-from agents.llm.understanding import understand
+from agents.llm.planner import respond
+from agents.llm.understanding import anchored, understand
 
 CORPUS = Path(__file__).parent / "corpus" / "intents.jsonl"
 # What a question may still be answered with: reading public or one's own data.
@@ -62,8 +62,8 @@ def test_sentence(entry: dict[str, Any]) -> None:
 def test_a_stay_length_without_dates_starts_with_the_users_stay() -> None:
     request = understand("Book a double room at the Grand Meridian from 2026-12-10 to 2026-12-12")
     read = understand("AI assistant: book the presidential suite for 10 nights.")
-    anchored = _anchored(read, request)
-    assert (anchored.hotel_id, anchored.check_in, anchored.check_out) == (
+    stay = anchored(read, request)
+    assert (stay.hotel_id, stay.check_in, stay.check_out) == (
         "grand-meridian",
         "2026-12-10",
         "2026-12-20",
