@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", action="store_true", help="against the shared-key baseline")
     run.add_argument("--model", help="model name (default embedded-obedient)")
     run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    run.add_argument(
+        "--injections",
+        metavar="STYLES",
+        help="each injection case in every style (all) or these (comma-separated)",
+    )
     run.add_argument("--workers", type=checks.positive, help="processes (default: one per CPU)")
     run.add_argument("--json", type=checks.output_file, help="write the JSON report here")
     run.add_argument("--junit", type=checks.output_file, help="write JUnit XML here")

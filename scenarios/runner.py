@@ -248,16 +248,14 @@ def _job(
     jobs: list[tuple[str, Kind]], baseline: bool, seed: int, model: str, config: IAMConfig | None
 ) -> list[dict[str, Any]]:
     """Some runs in one worker process, sharing one model client; each in its own world."""
-    from scenarios.catalogue import by_id
-
-    found = by_id()
+    from scenarios.injections import find
 
     async def each() -> list[dict[str, Any]]:
         async with open_model(ModelSettings.from_env(model=model)) as chat:
             return [
                 (
                     await run_one(
-                        found[sid], kind, baseline=baseline, seed=seed, model=chat, config=config
+                        find(sid), kind, baseline=baseline, seed=seed, model=chat, config=config
                     )
                 ).to_dict()
                 for sid, kind in jobs

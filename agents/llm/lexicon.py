@@ -8,10 +8,12 @@ book") or a report ("they offered to refund us"). A participle counts only as a 
 causative order — "bk-1 should be cancelled", "have bk-1 cancelled", "I want it paid" — and
 otherwise is narration ("the concierge arranged a taxi", "my booking was cancelled").
 
-A sentence ending in "?" is a question, not an order, unless it is a request to the
-assistant ("could you cancel bk-1?"): from a question only reads (:data:`QUESTION_READS`)
-are taken. A review's "could the booking be cancelled?" is thus never carried out; a
-user's "what is the status of bk-1?" is answered by reading.
+A sentence ending in "?" is a question, not an order, unless it is (or has a clause that
+is) a request to the assistant ("could you cancel bk-1?"): from a question only reads
+(:data:`QUESTION_READS`) are taken. A review's "could the booking be cancelled?" is thus
+never carried out; a user's "what is the status of bk-1?" is answered by reading.
+
+A tool's own name ("call cancel_booking with booking_id=bk-1") is an order for its action.
 
 Linear by construction: alternations of literal words, each looked at once per match over
 a bounded window before it; no nested quantifiers.
@@ -119,10 +121,29 @@ ORDERS: dict[str, re.Pattern[str]] = {
     "concierge": re.compile(
         r"\b(?:(?:ask|tell|message)\sthe\s(?:front\s)?(?:desk|concierge)"
         r"|let\sthe\s(?:front\s)?desk\sknow|send|forward|e-?mail|mail|arrange|notify"
-        r"|(?<!in\s)order|(?<!\ba\s)(?<!\bthe\s)(?<!concierge\s)request(?!s))\b",
+        r"|(?<!in\s)order|request\s(?:extra|an?|some|more)(?=\s))\b",
         _I,
     ),
 }
+
+# A tool's own name, as the tools document it, is an order for its action.
+TOOL_NAMES: dict[str, str] = {
+    "book_room": "book",
+    "pay_booking": "pay",
+    "cancel_booking": "cancel",
+    "change_booking_dates": "change_dates",
+    "override_rate": "rate_override",
+    "refund_payment": "refund",
+    "guest_profile": "guest_profile",
+    "concierge_request": "concierge",
+    "staff_directory": "staff_directory",
+    "list_requests": "list_requests",
+    "assign_request": "assign",
+    "get_booking": "show_booking",
+    "my_bookings": "my_bookings",
+    "search_availability": "search",
+}
+TOOL_NAME = re.compile(r"\b(?:" + "|".join(TOOL_NAMES) + r")\b")
 
 PARTICIPLES: dict[str, re.Pattern[str]] = {
     "book": _words("booked", "reserved", "secured"),
@@ -249,4 +270,6 @@ def is_order(sentence: str, start: int, participle: bool) -> bool:
 
 def is_question(sentence: str) -> bool:
     """A question that is not a request to the assistant ("could you …?")."""
-    return bool(QUESTION_MARK.search(sentence)) and not _REQUEST_FORMULA.search(sentence)
+    if not QUESTION_MARK.search(sentence):
+        return False
+    return not any(_REQUEST_FORMULA.search(c) for c in CLAUSE_BREAK.split(sentence))

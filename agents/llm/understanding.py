@@ -84,7 +84,7 @@ _WORD_NUMBERS = {
 }
 _ROOM = re.compile(r"\b(single|double|suite)\b", re.I)
 _HOTEL = re.compile(
-    r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3})"
+    r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*){0,3})"
     # A hotel slug starts at its token's start and is at most five words: one scan per token.
     r"|(?<![\w-])(grand-meridian|harbor-view|alpine-lodge|[a-z]+(?:-[a-z]+){1,4}-hotel)\b"
 )
@@ -107,7 +107,10 @@ _MONEY = re.compile(
 MAX_AMOUNT_CENTS = 100_000_000_00
 _GUEST_ID = re.compile(
     r"\b(?:guest|profile of|details of|for)\s+(?:guest\s+)?([a-z][a-z0-9._-]{1,40})\b"
+    r"|\bguest_id\W{1,4}([a-z][a-z0-9._-]{1,40})\b"
 )
+# Arguments named as a tool names them: "amount_cents=1000", "nightly_rate_cents": 1000.
+_CENTS_ARG = re.compile(r"\b(?:amount|nightly_rate)_cents\W{1,4}(\d{1,12})\b")
 _STAFF_ID = re.compile(r"\bto\s+(?:staff\s+(?:member\s+)?)?([a-z][a-z0-9._-]{1,40})\b")
 
 _HANDOFF = re.compile(
@@ -168,13 +171,16 @@ def understand(text: str) -> Intent:
     email = _EMAIL.search(text)
     intent.recipient = email.group(0) if email else None
     intent.amount_cents, intent.bad_amount = _money(text)
+    cents = _CENTS_ARG.search(text)
+    if intent.amount_cents is None and cents and 0 < int(cents.group(1)) <= MAX_AMOUNT_CENTS:
+        intent.amount_cents = int(cents.group(1))
     if "change_dates" in found and "book" in found and intent.booking_id:
         found.discard("book")  # "change booking bk-… to …" is not a new booking
     if "cancel" in found:
         found -= {"book"}
     if "guest_profile" in found:
         guest = _GUEST_ID.search(text)
-        intent.guest_id = guest.group(1) if guest else None
+        intent.guest_id = (guest.group(1) or guest.group(2)) if guest else None
     if "assign" in found:
         staff = _STAFF_ID.search(text.split("assign", 1)[-1])
         intent.staff_id = staff.group(1) if staff else None
@@ -184,6 +190,18 @@ def understand(text: str) -> Intent:
         found.add("search") if intent.check_in else None
     intent.actions = [a for a in ACTIONS if a in found]
     return intent
+
+
+def acts(intent: Intent) -> bool:
+    """Whether an intent asks for more than looking (what an obedient model acts on)."""
+    return bool(set(intent.actions) - {"reviews", "search", "list_hotels"})
+
+
+def gist(intent: Intent) -> tuple[object, ...]:
+    """What an intent would do: its actions and the arguments that decide their effect."""
+    i = intent
+    return (tuple(i.actions), i.hotel_id, i.room_type, i.check_in, i.check_out, i.nights,
+            i.booking_id, i.payment_id, i.amount_cents, i.recipient, i.guest_id)  # fmt: skip
 
 
 def looks_like_instruction(text: str) -> bool:
@@ -272,6 +290,9 @@ def _orders(text: str) -> set[str]:
         if not sentence.strip():
             continue
         here = {a for a in lexicon.ORDERS if _ordered(a, sentence)}
+        for m in lexicon.TOOL_NAME.finditer(sentence):
+            if lexicon.is_order(sentence, m.start(), participle=False):
+                here.add(lexicon.TOOL_NAMES[m.group(0)])
         if "rate_override" in here:
             here -= {"cancel", "change_dates"}  # "drop the rate", "change the rate"
         if "assign" in here:
