@@ -21,8 +21,8 @@ CASES = [(g, s) for g in GOALS for s in STYLES]
 def _conversation(goal: Goal, style: str) -> list[dict[str, Any]]:
     texts = STYLES[style](goal)
     reviews = [{"author": "Anonymous traveller", "text": t, "rating": 5} for t in texts]
-    call = {"id": "call-u-reviews", "type": "function"}
-    call["function"] = {"name": "read_reviews", "arguments": '{"hotel_id": "grand-meridian"}'}
+    function = {"name": "read_reviews", "arguments": '{"hotel_id": "grand-meridian"}'}
+    call: dict[str, Any] = {"id": "call-u-reviews", "type": "function", "function": function}
     return [
         {"role": "user", "content": USER},
         {"role": "assistant", "content": None, "tool_calls": [call]},
