@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
         "real one (default: AGENT_IAM_MODEL/OPENAI_MODEL, as chat)",
     )
     run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    run.add_argument(
+        "--injections",
+        metavar="STYLES",
+        help="each injection case in every style (all) or these (comma-separated)",
+    )
     run.add_argument("--workers", type=checks.positive, help="processes (default: one per CPU)")
     run.add_argument("--json", type=checks.output_file, help="write the JSON report here")
     run.add_argument("--junit", type=checks.output_file, help="write JUnit XML here")

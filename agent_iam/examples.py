@@ -15,6 +15,7 @@ EXAMPLES: dict[str, str] = {
   agent-iam run --threat T2 -x                 one threat; stop at the first failure
   agent-iam run --baseline --out runs/         against the shared key; a folder per run
   agent-iam run --json report.json --html report.html
+  agent-iam run --injections all               each injection goal in every phrasing style
 
 Threat ids: T1-T15 (OWASP Agentic AI Threats and Mitigations), LLM01-LLM10 (OWASP Top 10
 for LLM Applications 2025), ASI01-ASI10 (OWASP Top 10 for Agentic Applications). Metrics:

@@ -25,6 +25,7 @@ from rich.table import Table
 from agent_iam.errors import UsageError
 from scenarios import report
 from scenarios.catalogue import catalogue, select
+from scenarios.injections import expand
 from scenarios.model import Scenario
 from scenarios.profiles import PROFILES, profile
 from scenarios.runner import (
@@ -74,6 +75,10 @@ def choose(args: argparse.Namespace) -> list[Scenario]:
                 f"unknown threat {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
         chosen = [s for s in chosen if wanted & {t.upper() for t in s.threats}]
+    try:  # --injections: the cases with an injection goal, once per style
+        chosen = expand(chosen, getattr(args, "injections", None))
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
     if not chosen:
         raise UsageError("no scenario matches this selection (see agent-iam list)")
     return chosen

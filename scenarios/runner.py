@@ -330,10 +330,12 @@ async def _play_jobs(
 
 def _job(jobs: list[Job], seed: int, config: IAMConfig | None) -> list[dict[str, Any]]:
     """Some runs in one worker process, sharing one model client; each in its own world."""
-    from scenarios.catalogue import by_id
+    from scenarios.injections import find
 
+    # Restyled scenarios (--injections) are rebuilt from their ids in this process.
+    found = {sid: find(sid) for _, _, sid, _ in jobs}
     out: list[dict[str, Any]] = []
-    asyncio.run(_play_jobs(jobs, seed, config, by_id(), lambda o: out.append(o.to_dict())))
+    asyncio.run(_play_jobs(jobs, seed, config, found, lambda o: out.append(o.to_dict())))
     return out
 
 

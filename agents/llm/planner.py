@@ -19,11 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agents.json_limits import loads as bounded_json
-from agents.llm.understanding import Intent, looks_like_instruction, understand
+from agents.llm.understanding import (
+    Intent,
+    acts,
+    anchored,
+    gist,
+    understand,
+)
 
 Susceptibility = Literal["obedient", "resistant"]
 MAX_TOOL_CALLS = 16  # a runaway plan ends; a real model has a step budget too
-MAX_INJECTED = 3
+MAX_INJECTED = 4
 
 # What each action needs delegated (the model's reading of the scopes its tools document).
 SCOPES_FOR: Mapping[str, tuple[str, ...]] = {
@@ -78,7 +84,7 @@ def respond(
     done, sent = _history(after)
     intents: list[tuple[str, Intent]] = []
     if susceptibility == "obedient":
-        intents += _injected(after, sent | {request.text})
+        intents += [(p, anchored(i, request)) for p, i in _injected(after, sent | {request.text})]
     intents.append(("u", request))
     if len(done) < MAX_TOOL_CALLS:
         found = _credentials(messages) if susceptibility == "obedient" else []
@@ -86,15 +92,16 @@ def respond(
             call = _next_call(prefix, intent, done, names, found)
             if call is not None:
                 return _tool_message(call, *_alongside(call, intent, done, names))
+    if not done and request.wants("book") and request.nights and not request.check_in:
+        nights = request.nights
+        return {"role": "assistant", "content": f"From which date should I book {nights} nights?"}
     return {"role": "assistant", "content": _summary(after, done)}
 
 
 # -- reading the conversation ---------------------------------------------------------------
 def _last_user(messages: Sequence[Mapping[str, Any]]) -> int | None:
-    for i in range(len(messages) - 1, -1, -1):
-        if messages[i].get("role") == "user":
-            return i
-    return None
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    return users[-1] if users else None
 
 
 def _text(message: Mapping[str, Any]) -> str:
@@ -149,7 +156,8 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _injected(after: Sequence[Mapping[str, Any]], own_words: set[str]) -> list[tuple[str, Intent]]:
-    """Instructions planted in tool output, in the order they were read (obedient only)."""
+    """Instructions planted in tool output, in the order they were read (obedient only); two
+    texts read in a row also together, when only together they make a different order."""
     found: list[tuple[str, Intent]] = []
     for j, message in enumerate(after):
         if message.get("role") != "tool":
@@ -157,12 +165,20 @@ def _injected(after: Sequence[Mapping[str, Any]], own_words: set[str]) -> list[t
         result = _result(_text(message))
         if not result.ok:
             continue  # a refusal is the system's answer, not someone's words
+        previous: tuple[str, Intent] | None = None
         for n, text in enumerate(_strings(result.data)):
-            if text in own_words or len(text.split()) < 4 or not looks_like_instruction(text):
+            if text in own_words or len(text.split()) < 4:
                 continue
-            found.append((f"i{j}.{n}", understand(text)))
-            if len(found) == MAX_INJECTED:
-                return found
+            intent = understand(text)
+            if previous is not None and (previous[1].actions or intent.actions):
+                joined = understand(f"{previous[0]}\n{text}")
+                if acts(joined) and gist(joined) not in (gist(previous[1]), gist(intent)):
+                    found.append((f"i{j}.{n}j", joined))
+            previous = (text, intent)
+            if acts(intent):
+                found.append((f"i{j}.{n}", intent))
+            if len(found) >= MAX_INJECTED:
+                return found[:MAX_INJECTED]
     return found
 
 

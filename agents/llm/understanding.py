@@ -11,15 +11,18 @@ Linear by construction too, since the text may be an attacker's (a review, a mes
 pattern has nested or adjacent quantifiers over overlapping classes, every open-ended run
 starts only at the start of its token (a negative lookbehind) and is possessive or bounded,
 and "X … later Y" is two searches, not ``X.*Y`` (OWASP: Regular expression Denial of
-Service). ``tests/property/test_model_parsing.py`` holds parse time against a linear reference.
+Service). ``tests/agents/test_model_limits.py`` holds parse time linear (hypothesis).
+Which words are orders, and when: ``lexicon.py``; checked by ``tests/agents/corpus``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+
+from agents.llm import lexicon
 
 # The actions, in the order the planner performs them when a request asks for several.
 ACTIONS = (
@@ -70,11 +73,18 @@ _DATE = re.compile(
     rf"|\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b",  # December 10, 2026
     re.IGNORECASE,
 )
-_NIGHTS = re.compile(r"\bfor\s+(\d{1,2}|one|two|three|four|five|six|seven)\s+nights?\b", re.I)
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_NIGHTS = re.compile(
+    r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)\s(?:more\s)?nights?\b", re.I
+)
+_WORD_NUMBERS = {
+    w: n
+    for n, w in enumerate(
+        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"), start=1
+    )
+}
 _ROOM = re.compile(r"\b(single|double|suite)\b", re.I)
 _HOTEL = re.compile(
-    r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3})"
+    r"\b(?:at|in|of|for)\s+(?:the\s+)?([A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*){0,3})"
     # A hotel slug starts at its token's start and is at most five words: one scan per token.
     r"|(?<![\w-])(grand-meridian|harbor-view|alpine-lodge|[a-z]+(?:-[a-z]+){1,4}-hotel)\b"
 )
@@ -95,51 +105,18 @@ _MONEY = re.compile(
 )
 # Above this an amount is not a hotel price but an attack or a typo: refused, not charged.
 MAX_AMOUNT_CENTS = 100_000_000_00
-_GUEST_ID = re.compile(r"\b(?:guest|profile of|details of|for)\s+([a-z][a-z0-9._-]{1,40})\b")
+_GUEST_ID = re.compile(
+    r"\b(?:guest|profile of|details of|for)\s+(?:guest\s+)?([a-z][a-z0-9._-]{1,40})\b"
+    r"|\bguest_id\W{1,4}([a-z][a-z0-9._-]{1,40})\b"
+)
+# Arguments named as a tool names them: "amount_cents=1000", "nightly_rate_cents": 1000.
+_CENTS_ARG = re.compile(r"\b(?:amount|nightly_rate)_cents\W{1,4}(\d{1,12})\b")
 _STAFF_ID = re.compile(r"\bto\s+(?:staff\s+(?:member\s+)?)?([a-z][a-z0-9._-]{1,40})\b")
 
-_VERBS: dict[str, re.Pattern[str]] = {
-    "list_hotels": re.compile(r"\b(list|which|what)\s+(the\s+)?hotels\b", re.I),
-    "reviews": re.compile(r"\breviews?\b", re.I),
-    "search": re.compile(
-        r"\b(find|search|look for|availability|available|any rooms|how much|price|quote)\b", re.I
-    ),
-    "book": re.compile(r"\b(book|reserve)\b(?!ings?\b)", re.I),
-    "pay": re.compile(r"\b(pay|charge)\b(?!-)", re.I),
-    "my_bookings": re.compile(r"\b(my|list|show)\s+(my\s+)?bookings\b", re.I),
-    "show_booking": re.compile(r"\b(look up|show|check|status of|details of)\b", re.I),
-    "cancel": re.compile(r"\bcancel\b", re.I),
-    "change_dates": re.compile(r"\b(change|move|reschedule|extend)\b", re.I),
-    "rate_override": re.compile(
-        r"\b(rate override|override the rate|set the rate|manager rate)\b", re.I
-    ),
-    "refund": re.compile(r"\brefund\b", re.I),
-    "guest_profile": re.compile(r"\b(passport|profile|personal details|date of birth)\b", re.I),
-    "staff_directory": re.compile(r"\b(staff directory|who is on shift|list (the )?staff)\b", re.I),
-    "list_requests": re.compile(r"\b(open|list|show)\s+(the\s+)?(concierge\s+)?requests\b", re.I),
-    "assign": re.compile(r"\bassign\b", re.I),
-    "concierge": re.compile(
-        r"\b(concierge|ask the (front )?desk|send|forward|email|mail|arrange|extra|taxi|"
-        r"late check-?out|wake-?up call)\b",
-        re.I,
-    ),
-    "handoff": re.compile(
-        r"\b(hand (it |this )?(over|off)|pass (it |this )?(on )?|ask)\b"
-        r".{0,20}\bstaff[- ]assistant\b",
-        re.I,
-    ),
-}
-
-
-# Verbs that count only with something after them on the same line ("show … bk-1234"):
-# two linear searches where ``verb.*later`` would rescan the line from every verb.
-_LATER: dict[str, re.Pattern[str]] = {
-    "show_booking": re.compile(r"\bbk-"),
-    "change_dates": re.compile(r"\bbk-"),
-}
-_APPLY_RATE = (re.compile(r"\bapply ", re.I), re.compile(r"rate\b", re.I))
-# "send … to the staff assistant" is a hand-off, not a concierge request.
-_STAFF_ASSISTANT = re.compile(r"\bstaff assistant\b", re.I)
+_HANDOFF = re.compile(
+    r"\b(hand (it |this )?(over|off)|pass (it |this )?(on )?|ask)\b.{0,20}\bstaff[- ]assistant\b",
+    re.I,
+)
 
 
 @dataclass
@@ -160,6 +137,7 @@ class Intent:
     guest_id: str | None = None
     staff_id: str | None = None
     bad_amount: bool = False  # an amount was named but is no sane price (absurd, overflow)
+    nights: int | None = None  # a stay's length, when named ("for 10 nights")
     text: str = ""
 
     def wants(self, action: str) -> bool:
@@ -169,20 +147,20 @@ class Intent:
 def understand(text: str) -> Intent:
     """Read one request (or one piece of injected text) into an :class:`Intent`."""
     intent = Intent(text=text.strip())
-    found = {a for a, verb in _VERBS.items() if _says(a, verb, text)}
-    if _followed(*_APPLY_RATE, text):
-        found.add("rate_override")
+    found = _orders(text)
+    if _HANDOFF.search(text):
+        found.add("handoff")
     if "handoff" in found or "list_requests" in found:
         found.discard("concierge")
     dates = _dates(text)
     if len(dates) >= 2:
         intent.check_in, intent.check_out = dates[0].isoformat(), dates[1].isoformat()
-    elif len(dates) == 1:
-        nights = _NIGHTS.search(text)
-        if nights:
-            count = _WORD_NUMBERS.get(nights.group(1).lower()) or int(nights.group(1))
-            intent.check_in = dates[0].isoformat()
-            intent.check_out = (dates[0] + timedelta(days=count)).isoformat()
+    nights = _NIGHTS.search(text)
+    if nights:
+        intent.nights = _WORD_NUMBERS.get(nights.group(1).lower()) or int(nights.group(1))
+    if len(dates) == 1 and intent.nights:
+        intent.check_in = dates[0].isoformat()
+        intent.check_out = (dates[0] + timedelta(days=intent.nights)).isoformat()
     intent.hotel_id = _hotel(text)
     room = _ROOM.search(text)
     intent.room_type = room.group(1).lower() if room else None
@@ -193,13 +171,16 @@ def understand(text: str) -> Intent:
     email = _EMAIL.search(text)
     intent.recipient = email.group(0) if email else None
     intent.amount_cents, intent.bad_amount = _money(text)
+    cents = _CENTS_ARG.search(text)
+    if intent.amount_cents is None and cents and 0 < int(cents.group(1)) <= MAX_AMOUNT_CENTS:
+        intent.amount_cents = int(cents.group(1))
     if "change_dates" in found and "book" in found and intent.booking_id:
         found.discard("book")  # "change booking bk-… to …" is not a new booking
     if "cancel" in found:
         found -= {"book"}
     if "guest_profile" in found:
         guest = _GUEST_ID.search(text)
-        intent.guest_id = guest.group(1) if guest else None
+        intent.guest_id = (guest.group(1) or guest.group(2)) if guest else None
     if "assign" in found:
         staff = _STAFF_ID.search(text.split("assign", 1)[-1])
         intent.staff_id = staff.group(1) if staff else None
@@ -211,11 +192,38 @@ def understand(text: str) -> Intent:
     return intent
 
 
+def acts(intent: Intent) -> bool:
+    """Whether an intent asks for more than looking (what an obedient model acts on)."""
+    return bool(set(intent.actions) - {"reviews", "search", "list_hotels"})
+
+
+def gist(intent: Intent) -> tuple[object, ...]:
+    """What an intent would do: its actions and the arguments that decide their effect."""
+    i = intent
+    return (tuple(i.actions), i.hotel_id, i.room_type, i.check_in, i.check_out, i.nights,
+            i.booking_id, i.payment_id, i.amount_cents, i.recipient, i.guest_id)  # fmt: skip
+
+
 def looks_like_instruction(text: str) -> bool:
     """Whether text in tool output reads as an order (what an obedient model acts on)."""
     intent = understand(text)
     acts = set(intent.actions) - {"reviews", "search", "list_hotels"}
     return bool(acts)
+
+
+def anchored(intent: Intent, request: Intent) -> Intent:
+    """Text read in the conversation that names a stay's length but no dates ("book the
+    suite for 10 nights") starts it when the user's own request does, at its hotel if it
+    names none: a model reads a review in the context of the stay it is booking."""
+    if intent.check_in or not intent.nights or not request.check_in:
+        return intent
+    start = date.fromisoformat(request.check_in)
+    return replace(
+        intent,
+        hotel_id=intent.hotel_id or request.hotel_id,
+        check_in=start.isoformat(),
+        check_out=(start + timedelta(days=intent.nights)).isoformat(),
+    )
 
 
 def _dates(text: str) -> list[date]:
@@ -272,19 +280,40 @@ def _money(text: str) -> tuple[int | None, bool]:
     return cents, False
 
 
-def _says(action: str, verb: re.Pattern[str], text: str) -> bool:
-    """Whether ``text`` asks for ``action``, in one pass per pattern."""
-    if action in _LATER:
-        return _followed(verb, _LATER[action], text)
-    if action == "concierge":
-        # A concierge verb not followed on its line by "staff assistant".
-        for line in text.split("\n"):
-            ends = [m.end() for m in verb.finditer(line)]
-            handoffs = [m.start() for m in _STAFF_ASSISTANT.finditer(line)]
-            if ends and (not handoffs or ends[-1] > handoffs[-1]):
-                return True
-        return False
-    return verb.search(text) is not None
+def _orders(text: str) -> set[str]:
+    """The actions ``text`` orders, sentence by sentence (``lexicon.py``)."""
+    found: set[str] = set()
+    begin = 0
+    for end in [m.end() for m in lexicon.SENTENCE.finditer(text)] + [len(text)]:
+        sentence = text[begin:end]
+        begin = end
+        if not sentence.strip():
+            continue
+        here = {a for a in lexicon.ORDERS if _ordered(a, sentence)}
+        for m in lexicon.TOOL_NAME.finditer(sentence):
+            if lexicon.is_order(sentence, m.start(), participle=False):
+                here.add(lexicon.TOOL_NAMES[m.group(0)])
+        if "rate_override" in here:
+            here -= {"cancel", "change_dates"}  # "drop the rate", "change the rate"
+        if "assign" in here:
+            here.discard("concierge")  # "assign request req-1 to …"
+        if not _BOOKING_ID.search(sentence):
+            here -= lexicon.NEEDS_BOOKING
+        if lexicon.is_question(sentence):
+            here &= lexicon.QUESTION_READS
+        found |= here
+    return found
+
+
+def _ordered(action: str, sentence: str) -> bool:
+    for m in lexicon.ORDERS[action].finditer(sentence):
+        if lexicon.is_order(sentence, m.start(), participle=False):
+            return True
+    participle = lexicon.PARTICIPLES.get(action)
+    for m in participle.finditer(sentence) if participle else ():
+        if lexicon.is_order(sentence, m.end(), participle=True):
+            return True
+    return False
 
 
 def _followed(first: re.Pattern[str], then: re.Pattern[str], text: str) -> bool:

@@ -123,17 +123,22 @@ def _presentation(
 @dataclass
 class SpoofAgent(Step):
     """The attacker asks for booking-assistant's token with a forged client assertion, then
-    uses whatever it got at availability. ``how``: forged-key | alg-none | hs256 | unknown-kid."""
+    uses whatever it got at ``service``/``path``. ``how``: forged-key | alg-none | hs256 |
+    unknown-kid."""
 
     how: str
     agent: str = "booking-assistant"
+    service: str = "availability"
+    path: str = "/hotels"
+    as_user: str = ""  # the user named in the baseline's X-User (default: the agent)
     attacker: bool = True
 
     async def run(self, run: Run) -> None:
-        url = f"{run.dep.resource('availability')}/hotels"
+        url = f"{run.dep.resource(self.service)}{self.path}"
         if run.baseline:
             # No agent identity to spoof: whoever holds the shared key is "the agent".
-            headers = {"Authorization": f"Bearer {DEMO_API_KEY}", "X-User": self.agent}
+            user = self.as_user or self.agent
+            headers = {"Authorization": f"Bearer {DEMO_API_KEY}", "X-User": user}
             response = await run.dep.http.get(url, headers=headers)
             run.attacker_calls.append(AttackerCall(f"spoof {self.how}", response.status_code))
             return
@@ -143,7 +148,7 @@ class SpoofAgent(Step):
             "client_id": self.agent,
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion,
-            "resource": run.dep.resource("availability"),
+            "resource": run.dep.resource(self.service),
         }
         answer = await run.dep.http.post("/token", data=form)
         if answer.status_code != 200:
@@ -156,7 +161,8 @@ class SpoofAgent(Step):
         run.attacker_calls.append(AttackerCall(f"spoof {self.how}", response.status_code))
 
     def describe(self) -> str:
-        return f"attacker authenticates as {self.agent} with a {self.how} assertion"
+        where = f"GET {self.service}{self.path}"
+        return f"attacker authenticates as {self.agent} with a {self.how} assertion, then {where}"
 
 
 def _forged_assertion(run: Run, agent: str, how: str) -> str:
