@@ -108,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=50)
     show.add_argument("--json", action="store_true")
 
+    # A person answers CIBA approval requests from a terminal (agent_iam/approvals.py).
+    appr = sub.add_parser("approvals", help="list, approve or deny an agent's approval requests")
+    appr.add_argument("action", choices=["list", "approve", "deny"])
+    appr.add_argument("auth_req_id", nargs="?")
+    appr.add_argument("--user", default="alice")
+    appr.add_argument("--server")
+    appr.add_argument("--db", type=Path)
+
     bench = sub.add_parser("bench", help="run the benchmarks; each figure with its goal")
     bench.add_argument(
         "suite", nargs="?", default="all", choices=["iam", "hotel", "agents", "run", "all"]
@@ -174,6 +182,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.audit_command == "verify":
                 return audit_verify(console, args.db)
             return audit_show(console, args.db, args.agent, args.user, args.limit, args.json)
+        if args.command == "approvals":
+            from agent_iam.approvals import approvals
+
+            return asyncio.run(
+                approvals(
+                    console,
+                    args.action,
+                    args.user,
+                    args.auth_req_id,
+                    server=args.server,
+                    db=args.db,
+                )
+            )
         if args.command == "bench":
             from agent_iam.bench import run_bench
 

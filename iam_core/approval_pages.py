@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from iam_core import csrf
 from iam_core.approvals import Approval, ApprovalError
@@ -53,6 +54,21 @@ def approval_box(iam: IAM, approval: Approval, token: str) -> str:
     )
 
 
+def as_json(iam: IAM, approval: Approval) -> dict[str, Any]:
+    agent = iam.registry.get_agent(approval.agent_id)
+    return {
+        "auth_req_id": approval.auth_req_id,
+        "agent": approval.agent_id,
+        "agent_name": agent.display_name if agent else approval.agent_id,
+        "app": approval.client_id,
+        "what": approval.words(),
+        "authorization_details": list(approval.details),
+        "binding_message": approval.binding_message,
+        "requested_at": _when(approval.created_at),
+        "expires_at": _when(approval.expires_at),
+    }
+
+
 def approvals_page(iam: IAM, user: str, pending: list[Approval], token: str) -> str:
     meta = f"<meta name=csrf-token content='{escape(token, quote=True)}'>"
     rows = "".join(approval_box(iam, a, token) for a in pending)
@@ -71,8 +87,15 @@ def approvals_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
         if user is None or session is None:
             return HTMLResponse(error_page("Approvals", "Sign in first."), status_code=401)
         pending = iam.approvals.pending_for_user(user)
+        token = csrf.form_token(session, PURPOSE)
+        if "application/json" in request.headers.get("accept", ""):
+            # The same list for a terminal (``agent-iam approvals``), with the form token.
+            return JSONResponse(
+                {"csrf": token, "pending": [as_json(iam, a) for a in pending]},
+                headers={"Cache-Control": "no-store"},
+            )
         return HTMLResponse(
-            approvals_page(iam, user, pending, csrf.form_token(session, PURPOSE)),
+            approvals_page(iam, user, pending, token),
             headers={"Cache-Control": "no-store"},
         )
 
