@@ -22,15 +22,24 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from iam_core.approval_policy import ApprovalLimits, describe, money
 from iam_core.audit import AuditEvent
+from iam_core.clock import Clock
 from iam_core.policy import format_scope, parse_scope
 from iam_core.quota import Quota
+from iam_core.store import Store
 
-if TYPE_CHECKING:
-    from iam_core.iam import IAM
+
+class Host(Protocol):
+    """What approvals need of the IAM (a Protocol: the IAM builds them, no import cycle)."""
+
+    store: Store
+    clock: Clock
+
+    def record(self, event: AuditEvent) -> None: ...
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -102,7 +111,7 @@ def binding_message_problem(message: str, details: tuple[dict[str, Any], ...]) -
 class Approvals:
     """The approval requests of one IAM (CIBA Core 1.0, poll mode)."""
 
-    def __init__(self, iam: IAM, limits: ApprovalLimits) -> None:
+    def __init__(self, iam: Host, limits: ApprovalLimits) -> None:
         self._iam = iam
         self.limits = limits
         iam.store.ensure_schema(SCHEMA)
