@@ -209,6 +209,13 @@ def _parser() -> argparse.ArgumentParser:
         "--db", type=checks.output_file, help="database (default ./.agent-iam/iam.db)"
     )
     reset.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    # A person answers CIBA approval requests from a terminal (agent_iam/approvals.py).
+    appr = _add(sub, "approvals", "list, approve or deny an agent's approval requests")
+    appr.add_argument("action", choices=["list", "approve", "deny"])
+    appr.add_argument("auth_req_id", nargs="?")
+    appr.add_argument("--user", default="alice")
+    _target(appr)
+
     bench = _add(sub, "bench", "run the benchmarks; each figure with its goal")
     bench.add_argument(
         "suite", nargs="?", default="all", choices=["iam", "hotel", "agents", "run", "all"]
@@ -249,6 +256,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agent_iam.token_cmd import run_token
 
         return asyncio.run(run_token(args))
+    if command == "approvals":
+        from agent_iam.approvals import approvals
+
+        return asyncio.run(
+            approvals(
+                console, args.action, args.user, args.auth_req_id, server=args.server, db=args.db
+            )
+        )
     if command == "chat":
         return _chat(args)
     if command == "demo":

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from hotel.access import GUEST_AGENT, HUMAN, STAFF_AGENT, Access, Guard, Rule, rule_scopes
+from hotel.approvals import UsedApprovals, approval_detail, approved_detail, challenge, mismatch
 from hotel.authorization_details import PaymentDetail
 from hotel.service import service_app
 from hotel.world import Booking, HotelWorld
@@ -75,6 +76,7 @@ def create_app(
         scopes=rule_scopes(RULES),
         description="Charges within the delegated amount; refunds for managers.",
     )
+    used = UsedApprovals(world.store)
     charge: Any = Depends(guard.require(CHARGE))
     refund: Any = Depends(guard.require(REFUND))
     cards: Any = Depends(guard.require(CARDS))
@@ -99,6 +101,25 @@ def create_app(
                 object_id=body.booking_id,
             )
         agent = access.acting_agent
+        approved = approved_detail(access.token) if agent is not None else None
+        if approved is not None and agent is not None:
+            # A person approved exactly one payment (CIBA): this one, once.
+            claim, detail = approved
+            wanted = approval_detail(world, "payment", booking, amount_cents=body.amount_cents)
+            reason = mismatch(detail, wanted)
+            if reason is not None:
+                access.details.update(approved=dict(detail), attempted_cents=body.amount_cents)
+                raise access.deny(reason, object_id=body.booking_id)
+            with world.store.transaction():
+                if not used.consume(
+                    access.token, claim, body.booking_id, body.amount_cents, str(world.clock.now())
+                ):
+                    raise access.deny("approval already used (replay)", object_id=body.booking_id)
+                access.allow(f"charge approved by {claim.get('approved_by')}", body.booking_id)
+                payment = world.charge(
+                    body.booking_id, body.amount_cents, body.payment_method_id, charged_by=agent
+                )
+            return payment.as_dict()
         if agent is not None and rar:
             grant = PaymentDetail.in_token(access.token)
             if grant is None:
@@ -115,15 +136,25 @@ def create_app(
             earlier = sum(
                 p.amount_cents for p in world.payments_of(body.booking_id) if p.charged_by == agent
             )
-            if cap is None or earlier + body.amount_cents > cap:
+            rules = access.guard.policy.approvals
+            threshold = rules.payment_threshold_cents
+            over = cap is None or earlier + body.amount_cents > cap
+            if over or (threshold is not None and body.amount_cents >= threshold):
                 access.details.update(authorised_cents=cap, attempted_cents=body.amount_cents)
                 if earlier:
                     access.details["already_charged_cents"] = earlier
-                raise access.deny(
+                reason = (
                     f"amount above grant: {f'{earlier} + ' if earlier else ''}"
-                    f"{body.amount_cents} > {cap}",
-                    object_id=body.booking_id,
+                    f"{body.amount_cents} > {cap}"
+                    if over
+                    else f"payment of {body.amount_cents} at or above {threshold}"
                 )
+                asks = rules.payments_above_cap if over else True
+                denial = access.deny(reason, object_id=body.booking_id)
+                if not asks:
+                    raise denial
+                detail = approval_detail(world, "payment", booking, amount_cents=body.amount_cents)
+                raise challenge(reason, detail, issuer)
         access.allow("charge within the grant" if agent else "charge by the owner", body.booking_id)
         payment = world.charge(
             body.booking_id,

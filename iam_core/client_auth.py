@@ -25,6 +25,7 @@ from iam_core.errors import InvalidClient, InvalidRequest, TokenError
 from iam_core.iam import IAM
 from iam_core.keys import VerificationKey, verification_key_from_jwk
 from iam_core.registry import (
+    GRANT_CIBA,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_TOKEN_EXCHANGE,
     Agent,
@@ -57,7 +58,7 @@ class Client:
     app: App | None = None
 
 
-AGENT_GRANTS = frozenset({GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE})
+AGENT_GRANTS = frozenset({GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, GRANT_CIBA})
 
 
 class ClientAuthenticator:

@@ -25,6 +25,8 @@ Every error that reaches a client carries its wire code and HTTP status, as in a
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def description_text(text: str, limit: int = 300) -> str:
     """``text`` within the characters RFC 6749 §5.2 / RFC 6750 §3 allow in error_description.
@@ -52,7 +54,7 @@ class OAuthError(IAMError):
         # Set once the refusal is in the audit log, so that the HTTP layer records the rest.
         self.audited = False
 
-    def body(self) -> dict[str, str]:
+    def body(self) -> dict[str, Any]:
         return {"error": self.error, "error_description": description_text(self.description)}
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
+from iam_core.approval_policy import ApprovalLimits
+from iam_core.approvals import Approvals
 from iam_core.audit import AuditEvent, AuditKey, AuditLog, AuditWitness
 from iam_core.audit_files import serving_key
 from iam_core.audit_witness import witness_path
@@ -75,6 +77,8 @@ class IAMConfig:
     # and agent (approvals are rate-limited so that a flood cannot be rubber-stamped).
     agent_token_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(120, 60))
     approval_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(5, 600))
+    # CIBA approval requests: expiry, polling interval, per-agent rate (approval_policy.py).
+    approval_limits: ApprovalLimits = field(default_factory=ApprovalLimits)
     # Requests per agent at each resource server (the services read it from here).
     agent_request_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(300, 60))
     # Failed logins before POST /login answers 429 (login_guard.py; None: off).
@@ -148,6 +152,7 @@ class IAM:
         self.approval_quota = (
             Quota(approvals, self.clock, store=store, name="approval") if approvals else None
         )
+        self.approvals = Approvals(self, self.config.approval_limits)
 
     @classmethod
     def open(cls, path: str | Path, **kwargs: Any) -> IAM:

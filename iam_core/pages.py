@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
+from iam_core.approval_policy import describe
 from iam_core.policy import SCOPES
 
 _STYLE = (
@@ -77,9 +78,8 @@ def consent_page(
             f" run by {escape(actor['owner'])}. Its actions will be recorded as the agent's,"
             " on your behalf, and you can withdraw this consent at any time.</div>"
         )
-    details = "".join(
-        f"<li><code>{escape(str(dict(d)))}</code></li>" for d in authorization_details
-    )
+    # RFC 9396 §2 details in words (the amount, the payee, the dates), never a raw dict.
+    details = "".join(f"<li>{escape(describe(d))}</li>" for d in authorization_details)
     details_box = f"<p>Limited to:</p><ul>{details}</ul>" if details else ""
     withheld_list = list(withheld)
     withheld_box = (

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from iam_core.approval_policy import ApprovalPolicy
+
 POLICY_VERSION = "2026-11-28.1"
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -117,6 +119,8 @@ class Policy:
     )
     max_delegation_depth: int = 3
     version: str = POLICY_VERSION
+    # What an agent may only do with the person's approval of exactly it (CIBA).
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     def user_scopes(self, roles: Iterable[str]) -> frozenset[str]:
         """Everything a user with ``roles`` may do; unknown roles grant nothing."""

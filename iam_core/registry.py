@@ -36,6 +36,7 @@ AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANT_CIBA = "urn:openid:params:grant-type:ciba"  # OpenID CIBA Core 1.0 §10.1
 
 # RFC 9106 §4 second recommended option (64 MiB, t=3) for deployments; simulations build
 # hundreds of fresh worlds and use a cheaper, still memory-hard setting.

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from iam_core.approval_pages import approvals_router
 from iam_core.audit import AuditEvent
 from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
@@ -36,6 +37,7 @@ from iam_core.errors import (
     description_text,
 )
 from iam_core.grants import TokenEndpoint
+from iam_core.grants.ciba import backchannel_request
 from iam_core.http import (
     MAX_FORM_BYTES,
     NO_STORE,
@@ -58,6 +60,7 @@ from iam_core.limits import (
 from iam_core.policy import SCOPES
 from iam_core.registry import (
     GRANT_AUTHORIZATION_CODE,
+    GRANT_CIBA,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_TOKEN_EXCHANGE,
 )
@@ -140,7 +143,12 @@ def create_app(iam: IAM) -> FastAPI:
                 GRANT_AUTHORIZATION_CODE,
                 GRANT_CLIENT_CREDENTIALS,
                 GRANT_TOKEN_EXCHANGE,
+                GRANT_CIBA,
             ],
+            # OpenID CIBA Core 1.0 §4: poll mode only; requests are not signed (§7.1.1).
+            "backchannel_authentication_endpoint": f"{iam.issuer}/bc-authorize",
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "backchannel_user_code_parameter_supported": False,
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "private_key_jwt",
@@ -158,7 +166,13 @@ def create_app(iam: IAM) -> FastAPI:
             ],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
-            "authorization_details_types_supported": ["hotel_booking", "payment"],
+            "authorization_details_types_supported": [
+                "hotel_booking",
+                "payment",
+                "refund",
+                "booking_cancellation",
+                "rate_override",
+            ],
             "resources": {r.name: r.uri for r in iam.resources.values()},
             "scim_endpoint": f"{iam.issuer}/scim/v2",
             "audit_endpoint": f"{iam.issuer}/audit",
@@ -197,6 +211,32 @@ def create_app(iam: IAM) -> FastAPI:
         return JSONResponse(body, headers={**NO_STORE, "DPoP-Nonce": nonces.current()})
 
     app.router.add_route("/token", token, methods=["POST"])
+
+    @app.post("/bc-authorize")
+    async def bc_authorize(request: Request) -> Response:
+        """OpenID CIBA Core 1.0 §7.1 backchannel authentication endpoint (poll mode)."""
+        form = await read_form(request)
+        client = None
+        try:
+            with iam.store.transaction():
+                client = clients.authenticate(form, request.headers.get("authorization"))
+                body = backchannel_request(iam, client, form)
+        except OAuthError as exc:
+            if not exc.audited:
+                iam.record(
+                    AuditEvent(
+                        event="approval.refused",
+                        outcome="denied",
+                        reason=f"{exc.error}: {exc.description}"[:300],
+                        sub=(form.get("login_hint") or "")[:64] or None,
+                        act=(client.id,) if client else (),
+                        client_id=client.id if client else None,
+                        path="/bc-authorize",
+                    )
+                )
+                exc.audited = True
+            raise
+        return JSONResponse(body, headers=NO_STORE)
 
     @app.post("/introspect")
     async def introspection(request: Request) -> Response:
@@ -373,6 +413,7 @@ def create_app(iam: IAM) -> FastAPI:
             raise
 
     app.include_router(browser_router(iam, flow))
+    app.include_router(approvals_router(iam, flow))
     app.include_router(scim_router(iam), prefix="/scim/v2")
     _install_fallbacks(app, iam)
     describe(app)  # the complete OpenAPI document, and /docs (server_openapi.py)

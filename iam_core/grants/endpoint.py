@@ -25,6 +25,7 @@ from iam_core.errors import (
     UnsupportedGrantType,
 )
 from iam_core.grants.authorization_code import authorization_code
+from iam_core.grants.ciba import ciba_grant
 from iam_core.grants.client_credentials import client_credentials
 from iam_core.grants.issue import ACCESS_TOKEN_TYPE, Issued
 from iam_core.grants.token_exchange import token_exchange
@@ -32,6 +33,7 @@ from iam_core.iam import IAM
 from iam_core.policy import act_chain, format_scope
 from iam_core.registry import (
     GRANT_AUTHORIZATION_CODE,
+    GRANT_CIBA,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_TOKEN_EXCHANGE,
 )
@@ -78,6 +80,7 @@ class TokenEndpoint:
                     GRANT_CLIENT_CREDENTIALS,
                     GRANT_AUTHORIZATION_CODE,
                     GRANT_TOKEN_EXCHANGE,
+                    GRANT_CIBA,
                 ):
                     raise UnsupportedGrantType(f"grant_type {grant[:80]!r} is not supported")
                 client = self._clients.authenticate(form, authorization)
@@ -98,6 +101,8 @@ class TokenEndpoint:
                     issued = client_credentials(self._iam, client, form, dpop)
                 elif grant == GRANT_AUTHORIZATION_CODE:
                     issued = authorization_code(self._iam, self._flow, client, form, dpop)
+                elif grant == GRANT_CIBA:
+                    issued = ciba_grant(self._iam, client, form, dpop)
                 else:
                     issued = token_exchange(self._iam, client, form, dpop)
                 return self._respond(grant, issued)

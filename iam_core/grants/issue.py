@@ -73,11 +73,17 @@ class Grant:
     user: UserClaims | None = None
 
 
-def mint(iam: IAM, grant: Grant, dpop: DPoPProof | None) -> Issued:
-    """Sign ``grant``; with a DPoP proof, bind the token to its key (``cnf.jkt``, RFC 9449 §6)."""
-    extra: dict[str, Any] | None = grant.user.as_claims() if grant.user else None
+def mint(
+    iam: IAM, grant: Grant, dpop: DPoPProof | None, *, extra: Mapping[str, Any] | None = None
+) -> Issued:
+    """Sign ``grant``; with a DPoP proof, bind the token to its key (``cnf.jkt``, RFC 9449 §6).
+
+    ``extra``: further claims a grant adds (the CIBA grant's ``approval``)."""
+    added: dict[str, Any] = dict(extra or {})
+    if grant.user:
+        added.update(grant.user.as_claims())
     if dpop is not None:
-        extra = {**(extra or {}), "cnf": {"jkt": dpop.jkt}}
+        added["cnf"] = {"jkt": dpop.jkt}
     token, claims = iam.minter.mint(
         grant.token_type,
         sub=grant.sub,
@@ -85,7 +91,7 @@ def mint(iam: IAM, grant: Grant, dpop: DPoPProof | None) -> Issued:
         audience=grant.resource.uri,
         scopes=grant.scopes,
         act=grant.act,
-        extra=extra,
+        extra=added or None,
     )
     return Issued(token, claims, grant.requested)
 

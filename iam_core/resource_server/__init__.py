@@ -16,6 +16,7 @@ claims of the acting agent).
 
 from __future__ import annotations
 
+from iam_core.approval_policy import ApprovalPolicy, ApprovalRequired
 from iam_core.audit import AuditEvent
 from iam_core.clock import Clock, ManualClock, SystemClock
 from iam_core.dpop import (
@@ -74,6 +75,8 @@ from iam_core.trace import current_trace_id, parse_traceparent
 __all__ = [
     "ACTOR_ROLES_CLAIM",
     "STORAGE_ERRORS",
+    "ApprovalPolicy",
+    "ApprovalRequired",
     "AuditEvent",
     "AuditSink",
     "BearerError",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from iam_core.approval_policy import ApprovalPolicy
 from iam_core.policy import SCOPES, Policy, scope_service
 
 
@@ -27,6 +28,7 @@ class ResourcePolicy:
     )
     max_delegation_depth: int = 3
     version: str = ""
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     @classmethod
     def of(cls, policy: Policy, catalogue: Mapping[str, str] = SCOPES) -> ResourcePolicy:
@@ -36,6 +38,7 @@ class ResourcePolicy:
             role_scopes=MappingProxyType(dict(policy.role_scopes)),
             max_delegation_depth=policy.max_delegation_depth,
             version=policy.version,
+            approvals=policy.approvals,
         )
 
     def scopes_of(self, service: str) -> tuple[str, ...]:

@@ -548,8 +548,9 @@ async def test_a_charge_above_the_granted_amount_is_refused(dep: Deployment) -> 
         dep,
         response,
         status=403,
-        error="insufficient_scope",
+        error="approval_required",  # the agent may ask alice to approve exactly this
         reason="amount above grant: 48000 > 10000",
+        description="approval required: amount above grant: 48000 > 10000",
         service="payment",
         sub="alice",
         act=(BA,),

@@ -1,0 +1,102 @@
+"""The hotel's side of a person's approval (OpenID CIBA Core 1.0; RFC 9396 §7).
+
+When the issuer's :class:`~iam_core.resource_server.ApprovalPolicy` says an agent's action
+needs approval, the service does not do it: it answers :class:`ApprovalRequired` (403
+``approval_required``) with the exact ``authorization_details`` to ask for — the booking,
+the amount and currency, the hotel (the payee) and the dates, all from the service's own
+records, so the person is asked about the real action.
+
+A token from an approval (its ``approval`` claim) is then checked against the request:
+every field of the approved detail must equal the action now asked for, and its ``jti`` is
+recorded as consumed together with the action, in the same transaction — one approval,
+one action, once (a replay or a second payment is refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hotel.world import Booking, HotelWorld
+from iam_core.resource_server import ApprovalRequired, SQLStore, Token
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hotel_used_approvals (
+    jti TEXT PRIMARY KEY, auth_req_id TEXT NOT NULL, action TEXT NOT NULL,
+    object_id TEXT NOT NULL, amount_cents INTEGER, used_at TEXT NOT NULL
+);
+"""
+
+
+def approval_detail(
+    world: HotelWorld, kind: str, booking: Booking, **fields: Any
+) -> dict[str, Any]:
+    """The RFC 9396 detail that describes ``kind`` on ``booking`` in the service's own terms."""
+    return {
+        "type": kind,
+        "booking_id": booking.id,
+        **fields,
+        "currency": booking.currency,
+        "hotel_id": booking.hotel_id,
+        "hotel_name": world.hotel(booking.hotel_id).name,
+        "check_in": booking.check_in.isoformat(),
+        "check_out": booking.check_out.isoformat(),
+    }
+
+
+def challenge(reason: str, detail: dict[str, Any], issuer: str) -> ApprovalRequired:
+    return ApprovalRequired(
+        f"approval required: {reason}",
+        authorization_details=[detail],
+        endpoint=f"{issuer}/bc-authorize",
+    )
+
+
+def approved_detail(token: Token) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """The token's ``approval`` claim and its one approved detail, if it is an approval."""
+    claim = token.claims.get("approval")
+    details = token.claims.get("authorization_details")
+    if not isinstance(claim, Mapping) or not isinstance(details, list) or len(details) != 1:
+        return None
+    detail = details[0]
+    return (claim, detail) if isinstance(detail, Mapping) else None
+
+
+def mismatch(approved: Mapping[str, Any], wanted: Mapping[str, Any]) -> str | None:
+    """Why the approved detail is not exactly this action, or None."""
+    for name in ("type", "booking_id", "amount_cents", "nightly_rate_cents", "hotel_id"):
+        if approved.get(name) != wanted.get(name):
+            if name == "booking_id":
+                return "approval for another booking"
+            if name == "amount_cents":
+                return (
+                    f"amount differs from the approved one: {wanted.get(name)} "
+                    f"!= {approved.get(name)}"
+                )
+            return f"approval for another action ({name} differs)"
+    return None
+
+
+class UsedApprovals:
+    """Approval tokens already spent: one row per ``jti``, written with the action."""
+
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+        store.ensure_schema(SCHEMA)
+
+    def consume(
+        self, token: Token, claim: Mapping[str, Any], object_id: str, amount: int | None, now: str
+    ) -> bool:
+        """Record the token as used for this action; False if it was used before (replay)."""
+        cur = self._store.execute(
+            "INSERT OR IGNORE INTO hotel_used_approvals VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                token.jti,
+                str(claim.get("auth_req_id", "")),
+                str(claim.get("action", "")),
+                object_id,
+                amount,
+                now,
+            ),
+        )
+        return cur.rowcount == 1
