@@ -28,10 +28,12 @@ Secrets are never written: every string of an event passes through :func:`scrub`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,12 @@ def _matches(doc: dict[str, Any], agent: str | None, wanted: dict[str, str]) -> 
     except (KeyError, TypeError):
         return False
     return agent is None or doc["sub"] == agent or agent_token(agent) in str(agents).split(" ")
+
+
+def _batches(cursor: sqlite3.Cursor, size: int = 4096) -> Iterable[tuple[Any, ...]]:
+    """The cursor's rows, fetched ``size`` at a time: streamed, never the whole table at once."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 def _entry(doc: dict[str, Any], digest: str) -> AuditEntry:
@@ -245,6 +253,7 @@ class AuditLog:
         """
         # The witness first: each line follows its commit, so the snapshot taken after it holds
         # every head it names, even while appends go on.
+        started = time.perf_counter()
         seen = None if self._witness is None else self._witness.read(self._key)
         try:
             with self._snapshot() as conn:
@@ -255,8 +264,9 @@ class AuditLog:
                     return AuditVerification(False, 0, 0, None, f"audit table damaged: {why}")
                 checkpoints = dict(conn.execute(_SELECT_CHECKPOINTS).fetchall())
                 head = conn.execute(_SELECT_HEAD_BLOBS).fetchone()
-                entries = conn.execute(SELECT_ENTRIES)
-                return verify_log(self._key, entries, checkpoints, head, seen)
+                entries = _batches(conn.execute(SELECT_ENTRIES))
+                result = verify_log(self._key, entries, checkpoints, head, seen)
+                return dataclasses.replace(result, seconds=time.perf_counter() - started)
         except sqlite3.Error as exc:
             return AuditVerification(False, 0, 0, None, f"audit tables unreadable: {exc}")
 
