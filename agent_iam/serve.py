@@ -30,7 +30,7 @@ from iam_core.audit_files import serving_key
 from iam_core.audit_witness import witness_path
 from iam_core.clock import SystemClock
 from iam_core.policy import Policy
-from iam_core.resource_server import ResourcePolicy, SetPoller, polling
+from iam_core.resource_server import GroupCommitAppender, ResourcePolicy, SetPoller, polling
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
 from scenarios.deployment import (
@@ -83,7 +83,7 @@ def standalone_service(
     http = httpx.AsyncClient(timeout=30.0)
     hotel = build_hotel(
         world=world,
-        audit=audit,
+        audit=GroupCommitAppender(audit),
         clock=clock,
         issuer=issuer,
         http=http,

@@ -33,7 +33,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -176,47 +176,70 @@ class AuditLog:
         return None if row is None else str(row[0])
 
     def append(self, event: AuditEvent) -> AuditEntry:
-        """Record ``event`` as the next entry; notify subscribers once it is committed.
+        """Record ``event`` as the next entry; notify subscribers once it is committed."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """Record ``events`` as the next entries, in order, in one transaction (group commit:
+        :mod:`iam_core.audit_group`); notify subscribers once they are committed.
 
         The head is read inside the write transaction, never cached, because other processes
         may append to the same file. Its seal is checked first (unless it is the very row this
         object last sealed): extending a head an attacker rewrote would seal their rewrite.
+        An event that cannot be recorded fails the whole batch, which is then rolled back.
         """
-        fields = fields_of(event)
-        agrees = agrees_with_jcs(fields["details"])
-        row = indexed_columns(fields)
+        prepared = []
+        for event in events:
+            fields = fields_of(event)
+            prepared.append((fields, agrees_with_jcs(fields["details"]), indexed_columns(fields)))
+        done: list[tuple[dict[str, Any], str]] = []
         with self._store.transaction() as conn:
             head = conn.execute(_SELECT_HEAD).fetchone()
             if head is None:
-                seq, prev = 1, GENESIS_HASH
+                seq, prev = 0, GENESIS_HASH
             elif tuple(head) == self._sealed or self._key.head_seal_valid(*head):
-                seq, prev = head[0] + 1, head[1]
+                seq, prev = head[0], head[1]
             else:
                 raise AuditError("audit head seal invalid: refusing to extend a tampered log")
-            now = round(self._clock.now(), 6)
-            when: float | int = int(now) if now.is_integer() else now
-            # Python and ECMAScript print floats alike only in this range (see audit_keys).
-            agrees = agrees and (type(when) is int or 1e-4 <= abs(now) < 1e16)
-            doc = {"seq": seq, "time": when, **fields, "prev_hash": prev}
-            body = canonical_bytes(doc, agrees=agrees)
-            digest = chain_hash(prev, body)
             if not self._kid_recorded:
                 conn.execute(
                     "INSERT OR IGNORE INTO audit_meta (id, kid) VALUES (1, ?)", (self._key.kid,)
                 )
-                self._kid_recorded = True
-            conn.execute(_INSERT_ENTRY, (seq, *row, body.decode(), digest))
-            self._sealed = sealed = (seq, digest, self._key.seal_head(seq, digest))
+            rows = []
+            for fields, agrees, row in prepared:
+                seq += 1
+                now = round(self._clock.now(), 6)
+                when: float | int = int(now) if now.is_integer() else now
+                # Python and ECMAScript print floats alike only in this range (see audit_keys).
+                fast = agrees and (type(when) is int or 1e-4 <= abs(now) < 1e16)
+                doc = {"seq": seq, "time": when, **fields, "prev_hash": prev}
+                body = canonical_bytes(doc, agrees=fast)
+                prev = chain_hash(prev, body)
+                rows.append((seq, *row, body.decode(), prev))
+                done.append((doc, prev))
+            conn.executemany(_INSERT_ENTRY, rows)
+            sealed = (seq, prev, self._key.seal_head(seq, prev))
             conn.execute(_UPSERT_HEAD, sealed)
-            token = self._write_checkpoint(conn, seq, digest) if seq % self._every == 0 else None
+            token = None
+            for doc, digest in done:
+                at = doc["seq"]
+                if at % self._every == 0:
+                    token = self._write_checkpoint(conn, at, digest)
+                    if at != seq:  # the last one goes with the head below
+                        head_at = (at, digest, self._key.seal_head(at, digest))
+                        self._witness_after_commit(head_at, token)
+                        token = None
             self._witness_after_commit(sealed, token)
-        entry = _entry(doc, digest)
-        for _, callback in self._subscribers:
-            try:
-                callback(entry)
-            except Exception:  # noqa: BLE001 -- a failing subscriber must not fail the append
-                _log.exception("audit subscriber %r failed on entry %d", callback, seq)
-        return entry
+            self._sealed = sealed
+        self._kid_recorded = True
+        entries = [_entry(doc, digest) for doc, digest in done]
+        for entry in entries:
+            for _, callback in self._subscribers:
+                try:
+                    callback(entry)
+                except Exception:  # noqa: BLE001 -- a failing subscriber must not fail the append
+                    _log.exception("audit subscriber %r failed on entry %d", callback, entry.seq)
+        return entries
 
     def checkpoint(self) -> int:
         """Sign the current head now; returns the seq it covers (0 for an empty log)."""

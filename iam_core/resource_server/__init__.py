@@ -16,6 +16,7 @@ claims of the acting agent).
 from __future__ import annotations
 
 from iam_core.audit import AuditEvent
+from iam_core.audit_group import GroupCommitAppender
 from iam_core.clock import Clock, ManualClock, SystemClock
 from iam_core.dpop import DPoPProof, DPoPVerifier, ReplayCache, check_binding
 from iam_core.errors import (
@@ -59,6 +60,7 @@ __all__ = [
     "CredentialsRequired",
     "DPoPProof",
     "DPoPVerifier",
+    "GroupCommitAppender",
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",
