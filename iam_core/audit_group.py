@@ -7,8 +7,9 @@ commits it with ``AuditLog.append_many`` (one transaction, the chain computed in
 resolves each future with its entry, or with the exception that made the batch fail. A caller
 answers only after awaiting its future, so a response can never overtake its entry.
 
-The writer runs on the loop itself, once the requests that were ready in the same turn have
-queued theirs: no thread, and a lone request pays one loop turn. Several processes appending to
+The writer runs on the loop itself, ``turns`` loop turns after the first entry was queued, so
+that the requests that were ready together have queued theirs: no thread, and a lone request
+pays a couple of loop turns (no sleep, no timer). Several processes appending to
 one file stay serialised by the database transaction, as with ``append``; this object batches
 within its own process only. Sync callers (and callers with no running loop) use
 :meth:`append`, which commits at once as ``AuditLog.append`` does.
@@ -29,9 +30,10 @@ _log = logging.getLogger(__name__)
 class GroupCommitAppender:
     """Batches the appends of one event loop into one transaction each (module doc)."""
 
-    def __init__(self, log: AuditLog, *, max_batch: int = 256) -> None:
+    def __init__(self, log: AuditLog, *, max_batch: int = 256, turns: int = 2) -> None:
         self.log = log
         self._max = max_batch
+        self._turns = turns
         self._queue: list[tuple[AuditEvent, asyncio.Future[AuditEntry]]] = []
         self._scheduled = False
         self.batches = 0  # commits made, for tests and benchmarks
@@ -50,14 +52,17 @@ class GroupCommitAppender:
             self._scheduled = True
             # call_soon runs after the callbacks already ready in this turn, i.e. after the
             # other requests that were ready together have queued their entries too.
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush, self._turns - 1)
         return future
 
     async def append_async(self, event: AuditEvent, /) -> AuditEntry:
         """Queue ``event`` and return once the batch holding it is committed."""
         return await self.submit(event)
 
-    def _flush(self) -> None:
+    def _flush(self, turns: int = 0) -> None:
+        if turns > 0:  # let requests that reach their decision a turn later join the batch
+            asyncio.get_running_loop().call_soon(self._flush, turns - 1)
+            return
         self._scheduled = False
         while self._queue:
             batch, self._queue = self._queue[: self._max], self._queue[self._max :]

@@ -52,7 +52,7 @@ def test_a_bad_event_fails_alone() -> None:
     log = _log()
     group = GroupCommitAppender(log)
 
-    async def main() -> list[object]:
+    async def main() -> tuple[object, ...]:
         return await asyncio.gather(
             group.append_async(_event(1)),
             group.append_async(_event(2, outcome="maybe")),
@@ -60,7 +60,7 @@ def test_a_bad_event_fails_alone() -> None:
             return_exceptions=True,
         )
 
-    first, bad, third = asyncio.run(main())
+    _, bad, _ = asyncio.run(main())
     assert isinstance(bad, AuditError)
     assert [e.reason for e in log.query()] == ["r1", "r3"]
     assert log.verify().ok
