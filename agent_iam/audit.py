@@ -39,6 +39,7 @@ def audit_verify(console: Console, db: Path | None) -> int:
             f"[green]intact[/green]: {result.entries_checked} entries, "
             f"{result.checkpoints_checked} signed checkpoints"
             + (" (checked against the witness)" if "witnessed" in result.reason else "")
+            + f"; {result.entries_per_second:,.0f} entries/s"
         )
         return 0
     if result.first_bad_seq is None:

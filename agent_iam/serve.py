@@ -42,7 +42,13 @@ from iam_core.audit_witness import witness_path
 from iam_core.clock import SystemClock
 from iam_core.iam import IAMConfig
 from iam_core.policy import Policy
-from iam_core.resource_server import ResourcePolicy, SetPoller, polling, probe_storage
+from iam_core.resource_server import (
+    GroupCommitAppender,
+    ResourcePolicy,
+    SetPoller,
+    polling,
+    probe_storage,
+)
 from iam_core.retention import prune_iam, prune_security_state
 from iam_core.seed import DEMO_SECRETS
 from iam_core.store import Store
@@ -168,7 +174,7 @@ def standalone_service(
     http = httpx.AsyncClient(timeout=30.0)
     hotel = build_hotel(
         world=world,
-        audit=audit,
+        audit=GroupCommitAppender(audit),
         clock=clock,
         issuer=issuer,
         http=http,

@@ -24,9 +24,11 @@ through.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -62,8 +64,18 @@ from iam_core.resource_server import (
 REALM = "hotel"
 
 
+# The audit writes a check has queued with a group-commit sink, awaited before it answers.
+_QUEUED: ContextVar[list[Awaitable[object]] | None] = ContextVar("audit_queued", default=None)
+
+
 class TokenGuard:
-    """The :class:`hotel.access.Guard` that trusts the IAM's access tokens."""
+    """The :class:`hotel.access.Guard` that trusts the IAM's access tokens.
+
+    With a sink that has ``submit`` (``iam_core.resource_server.GroupCommitAppender``), the
+    decisions of :meth:`check` are group-committed: queued, then awaited before the check
+    returns or raises, so no answer leaves before its entry is committed. Decisions recorded
+    later from sync code (``Access.allow`` in a route body) commit at once.
+    """
 
     def __init__(
         self,
@@ -113,6 +125,19 @@ class TokenGuard:
         return deciding(self.check, rule)
 
     async def check(self, request: Request, rule: Rule) -> Access:
+        submit = getattr(self._audit, "submit", None)
+        if submit is None:
+            return await self._check(request, rule)
+        queued: list[Awaitable[object]] = []
+        reset = _QUEUED.set(queued)
+        try:
+            return await self._check(request, rule)
+        finally:
+            _QUEUED.reset(reset)
+            if queued:  # raises the audit failure, if any, instead of answering
+                await asyncio.gather(*queued)
+
+    async def _check(self, request: Request, rule: Rule) -> Access:
         scheme, raw = _credentials(request)
         if raw is None:
             self.record(request, None, "denied", "no access token", None, {})
@@ -255,25 +280,28 @@ class TokenGuard:
         ``details`` only, since ``sub`` and ``client_id`` hold verified identities."""
         if token is None and claimed != (None, None):
             details = {**details, "claimed_sub": claimed[0], "claimed_client_id": claimed[1]}
-        self._audit.append(
-            AuditEvent(
-                event="access.decision",
-                outcome="allowed" if outcome == "allowed" else "denied",
-                reason=reason,
-                sub=token.sub if token else None,
-                act=token.actors if token else (),
-                client_id=token.client_id if token else None,
-                token_type=token.token_type.value if token else None,
-                jti=token.jti if token else None,
-                scope=format_scope(token.scopes) if token else None,
-                service=self.service,
-                method=request.method,
-                path=request.url.path,
-                object_id=object_id,
-                trace_id=trace_of(request),
-                details=dict(details),
-            )
+        event = AuditEvent(
+            event="access.decision",
+            outcome="allowed" if outcome == "allowed" else "denied",
+            reason=reason,
+            sub=token.sub if token else None,
+            act=token.actors if token else (),
+            client_id=token.client_id if token else None,
+            token_type=token.token_type.value if token else None,
+            jti=token.jti if token else None,
+            scope=format_scope(token.scopes) if token else None,
+            service=self.service,
+            method=request.method,
+            path=request.url.path,
+            object_id=object_id,
+            trace_id=trace_of(request),
+            details=dict(details),
         )
+        queued = _QUEUED.get()
+        if queued is None:
+            self._audit.append(event)
+        else:
+            queued.append(self._audit.submit(event))  # type: ignore[attr-defined]
 
 
 def rule_violation(

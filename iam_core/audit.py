@@ -28,10 +28,12 @@ Secrets are never written: every string of an event passes through :func:`scrub`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,12 @@ def _matches(doc: dict[str, Any], agent: str | None, wanted: dict[str, str]) -> 
     return agent is None or doc["sub"] == agent or agent_token(agent) in str(agents).split(" ")
 
 
+def _batches(cursor: sqlite3.Cursor, size: int = 4096) -> Iterable[tuple[Any, ...]]:
+    """The cursor's rows, fetched ``size`` at a time: streamed, never the whole table at once."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
+
+
 def _entry(doc: dict[str, Any], digest: str) -> AuditEntry:
     return AuditEntry(**{**doc, "time": float(doc["time"]), "act": tuple(doc["act"])}, hash=digest)
 
@@ -168,47 +176,70 @@ class AuditLog:
         return None if row is None else str(row[0])
 
     def append(self, event: AuditEvent) -> AuditEntry:
-        """Record ``event`` as the next entry; notify subscribers once it is committed.
+        """Record ``event`` as the next entry; notify subscribers once it is committed."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        """Record ``events`` as the next entries, in order, in one transaction (group commit:
+        :mod:`iam_core.audit_group`); notify subscribers once they are committed.
 
         The head is read inside the write transaction, never cached, because other processes
         may append to the same file. Its seal is checked first (unless it is the very row this
         object last sealed): extending a head an attacker rewrote would seal their rewrite.
+        An event that cannot be recorded fails the whole batch, which is then rolled back.
         """
-        fields = fields_of(event)
-        agrees = agrees_with_jcs(fields["details"])
-        row = indexed_columns(fields)
+        prepared = []
+        for event in events:
+            fields = fields_of(event)
+            prepared.append((fields, agrees_with_jcs(fields["details"]), indexed_columns(fields)))
+        done: list[tuple[dict[str, Any], str]] = []
         with self._store.transaction() as conn:
             head = conn.execute(_SELECT_HEAD).fetchone()
             if head is None:
-                seq, prev = 1, GENESIS_HASH
+                seq, prev = 0, GENESIS_HASH
             elif tuple(head) == self._sealed or self._key.head_seal_valid(*head):
-                seq, prev = head[0] + 1, head[1]
+                seq, prev = head[0], head[1]
             else:
                 raise AuditError("audit head seal invalid: refusing to extend a tampered log")
-            now = round(self._clock.now(), 6)
-            when: float | int = int(now) if now.is_integer() else now
-            # Python and ECMAScript print floats alike only in this range (see audit_keys).
-            agrees = agrees and (type(when) is int or 1e-4 <= abs(now) < 1e16)
-            doc = {"seq": seq, "time": when, **fields, "prev_hash": prev}
-            body = canonical_bytes(doc, agrees=agrees)
-            digest = chain_hash(prev, body)
             if not self._kid_recorded:
                 conn.execute(
                     "INSERT OR IGNORE INTO audit_meta (id, kid) VALUES (1, ?)", (self._key.kid,)
                 )
-                self._kid_recorded = True
-            conn.execute(_INSERT_ENTRY, (seq, *row, body.decode(), digest))
-            self._sealed = sealed = (seq, digest, self._key.seal_head(seq, digest))
+            rows = []
+            for fields, agrees, row in prepared:
+                seq += 1
+                now = round(self._clock.now(), 6)
+                when: float | int = int(now) if now.is_integer() else now
+                # Python and ECMAScript print floats alike only in this range (see audit_keys).
+                fast = agrees and (type(when) is int or 1e-4 <= abs(now) < 1e16)
+                doc = {"seq": seq, "time": when, **fields, "prev_hash": prev}
+                body = canonical_bytes(doc, agrees=fast)
+                prev = chain_hash(prev, body)
+                rows.append((seq, *row, body.decode(), prev))
+                done.append((doc, prev))
+            conn.executemany(_INSERT_ENTRY, rows)
+            sealed = (seq, prev, self._key.seal_head(seq, prev))
             conn.execute(_UPSERT_HEAD, sealed)
-            token = self._write_checkpoint(conn, seq, digest) if seq % self._every == 0 else None
+            token = None
+            for doc, digest in done:
+                at = doc["seq"]
+                if at % self._every == 0:
+                    token = self._write_checkpoint(conn, at, digest)
+                    if at != seq:  # the last one goes with the head below
+                        head_at = (at, digest, self._key.seal_head(at, digest))
+                        self._witness_after_commit(head_at, token)
+                        token = None
             self._witness_after_commit(sealed, token)
-        entry = _entry(doc, digest)
-        for _, callback in self._subscribers:
-            try:
-                callback(entry)
-            except Exception:  # noqa: BLE001 -- a failing subscriber must not fail the append
-                _log.exception("audit subscriber %r failed on entry %d", callback, seq)
-        return entry
+            self._sealed = sealed
+        self._kid_recorded = True
+        entries = [_entry(doc, digest) for doc, digest in done]
+        for entry in entries:
+            for _, callback in self._subscribers:
+                try:
+                    callback(entry)
+                except Exception:  # noqa: BLE001 -- a failing subscriber must not fail the append
+                    _log.exception("audit subscriber %r failed on entry %d", callback, entry.seq)
+        return entries
 
     def checkpoint(self) -> int:
         """Sign the current head now; returns the seq it covers (0 for an empty log)."""
@@ -245,6 +276,7 @@ class AuditLog:
         """
         # The witness first: each line follows its commit, so the snapshot taken after it holds
         # every head it names, even while appends go on.
+        started = time.perf_counter()
         seen = None if self._witness is None else self._witness.read(self._key)
         try:
             with self._snapshot() as conn:
@@ -255,8 +287,9 @@ class AuditLog:
                     return AuditVerification(False, 0, 0, None, f"audit table damaged: {why}")
                 checkpoints = dict(conn.execute(_SELECT_CHECKPOINTS).fetchall())
                 head = conn.execute(_SELECT_HEAD_BLOBS).fetchone()
-                entries = conn.execute(SELECT_ENTRIES)
-                return verify_log(self._key, entries, checkpoints, head, seen)
+                entries = _batches(conn.execute(SELECT_ENTRIES))
+                result = verify_log(self._key, entries, checkpoints, head, seen)
+                return dataclasses.replace(result, seconds=time.perf_counter() - started)
         except sqlite3.Error as exc:
             return AuditVerification(False, 0, 0, None, f"audit tables unreadable: {exc}")
 

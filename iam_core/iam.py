@@ -224,8 +224,7 @@ class IAM:
         return f"identity {identity} no longer exists"
 
     def _agent_roles(self, agent_id: str) -> tuple[str, ...]:
-        agent = self.registry.get_agent(agent_id)
-        return agent.roles if agent is not None else ()
+        return self.registry.agent_roles(agent_id)
 
     def verify_active(self, token: str, *, audience: str | None) -> Token:
         """Verify a token and check that it is still active; raises InvalidToken."""

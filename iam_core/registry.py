@@ -238,6 +238,12 @@ class Registry:
         row = self._store.one("SELECT * FROM agents WHERE id = ?", (agent_id,))
         return _agent(row) if row else None
 
+    def agent_roles(self, agent_id: str) -> tuple[str, ...]:
+        """The roles of agent ``agent_id`` (none when unknown): one column, not the whole agent
+        (its keys are parsed on every token minted otherwise)."""
+        row = self._store.one("SELECT roles FROM agents WHERE id = ?", (agent_id,))
+        return _split(row["roles"]) if row else ()
+
     def agents(self) -> list[Agent]:
         return [_agent(r) for r in self._store.all("SELECT * FROM agents ORDER BY id")]
 

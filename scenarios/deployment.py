@@ -33,7 +33,7 @@ from iam_core.registry import (
     STRONG_HASHER,
     App,
 )
-from iam_core.resource_server import ResourcePolicy
+from iam_core.resource_server import GroupCommitAppender, ResourcePolicy
 from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, DEMO_USERS, seed_demo_world
 from iam_core.server import create_app
 from iam_core.store import Store
@@ -141,7 +141,7 @@ def build_stack(
     )
     hotel = build_hotel(
         world=world,
-        audit=iam.audit,
+        audit=GroupCommitAppender(iam.audit),
         clock=iam.clock,
         issuer=iam.issuer,
         http=inner,

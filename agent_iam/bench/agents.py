@@ -25,7 +25,7 @@ from typing import Any
 from agent_iam.bench.harness import Figure, Settings, percentile
 
 SUITE = "agents"
-GOALS = {"median_ms": 50.0}
+GOALS = {"median_ms": 20.0}
 REQUEST = "Book a double room at the Grand Meridian from {} to {} and pay for it"
 EXPECTED = ["search_availability", "list_payment_methods", "book_room", "pay_booking"]
 NIGHTS = 2

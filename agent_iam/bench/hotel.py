@@ -36,7 +36,7 @@ from agent_iam.bench.load import encode_request, load, new_loop
 from agent_iam.bench.servers import ServerProcess, free_port, running
 
 SUITE = "hotel"
-GOALS = {"cached_ratio": 1.5, "new_token_ratio": 2.5, "revocation_p99_ms": 100.0}
+GOALS = {"cached_ratio": 1.3, "new_token_ratio": 2.0, "revocation_p99_ms": 100.0}
 ISSUER = "http://127.0.0.1:8000"
 PATH = f"/hotels/{HOTEL_ID}"
 _REQUEST = {"type": "http.request", "body": b"", "more_body": False}

@@ -36,7 +36,7 @@ from agent_iam.bench.load import encode_request, load
 from agent_iam.bench.servers import ServerProcess, running
 
 SUITE = "iam"
-GOALS = {"mint_ratio": 1.5, "verify_ratio": 2.0, "tokens_per_s": 1500.0, "audit_per_s": 10000.0}
+GOALS = {"mint_ratio": 1.3, "verify_ratio": 1.5, "tokens_per_s": 2500.0, "audit_per_s": 300_000.0}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 

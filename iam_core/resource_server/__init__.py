@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from iam_core.approval_policy import ApprovalPolicy, ApprovalRequired
 from iam_core.audit import AuditEvent
+from iam_core.audit_group import GroupCommitAppender
 from iam_core.clock import Clock, ManualClock, SystemClock
 from iam_core.dpop import (
     DPoPNonces,
@@ -88,6 +89,7 @@ __all__ = [
     "DPoPNonces",
     "DPoPProof",
     "DPoPVerifier",
+    "GroupCommitAppender",
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToken",

@@ -253,7 +253,7 @@ def test_verify_picks_each_databases_own_key(tmp_path: Path) -> None:
     """``--db hotel.db`` beside the IAM's ``audit-key.json``: its own key, by kid."""
     _file_log(tmp_path / "iam.db", 3)
     _file_log(tmp_path / "hotel.db", 4, key_name="hotel-audit-key.json")
-    assert _cli(tmp_path / "hotel.db") == (0, _cli(tmp_path / "hotel.db")[1])
+    assert _cli(tmp_path / "hotel.db")[0] == 0
     assert "intact: 4 entries" in _cli(tmp_path / "hotel.db")[1]
     assert "intact: 3 entries" in _cli(tmp_path / "iam.db")[1]
     assert open_to_verify(tmp_path / "hotel.db").verify().ok
