@@ -20,21 +20,18 @@ from starlette.concurrency import run_in_threadpool
 
 from iam_core.approval_pages import approvals_router
 from iam_core.audit import AuditEvent
+from iam_core.audit_routes import audit_router
 from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
-from iam_core.dpop import DPoPNonces, DPoPVerifier, NonceRequired, ReplayCache, check_binding
+from iam_core.dpop import DPoPNonces, DPoPVerifier, NonceRequired, ReplayCache
 from iam_core.errors import (
-    BearerError,
-    DPoPNonceChallenge,
     InvalidClient,
     InvalidDPoPProof,
     InvalidRequest,
-    InvalidToken,
     OAuthError,
     TokenError,
     UseDPoPNonce,
-    description_text,
 )
 from iam_core.grants import TokenEndpoint
 from iam_core.grants.ciba import backchannel_request
@@ -44,14 +41,12 @@ from iam_core.http import (
     oauth_error_response,
     parse_json_object,
     read_form,
-    read_json_object,
 )
 from iam_core.iam import IAM
 from iam_core.introspection import introspect, revoke
 from iam_core.limits import (
     STORAGE_ERRORS,
     BodyLimit,
-    bounded_int,
     find_cause,
     health_response,
     record_if_possible,
@@ -67,16 +62,11 @@ from iam_core.registry import (
 from iam_core.scim import scim_router
 from iam_core.scim.service import MAX_BODY_BYTES as SCIM_MAX_BODY
 from iam_core.server_openapi import describe
-from iam_core.tokens import TokenType
 from iam_core.trace import TraceContextMiddleware
 
-MAX_SQL_INT = 2**63 - 1
 # Per-path body limits over the default MAX_FORM_BYTES: SCIM, and the embedded model API
 # that ``agent-iam serve`` mounts at /llm (agents/llm/embedded.py, MAX_BODY).
 BODY_LIMITS = {"/scim/v2": SCIM_MAX_BODY, "/llm/": 512 * 1024}
-
-# What an agent may report to the audit log about what it saw (POST /audit/report).
-REPORTABLE_EVENTS = ("message_rejected", "handoff_refused")
 
 
 def create_app(iam: IAM) -> FastAPI:
@@ -287,131 +277,7 @@ def create_app(iam: IAM) -> FastAPI:
         )
         return JSONResponse({"sets": sets, "moreAvailable": more}, headers=NO_STORE)
 
-    # -- audit ---------------------------------------------------------------------------
-    @app.get("/audit")
-    async def audit(
-        request: Request,
-        agent: str | None = None,
-        user: str | None = None,
-        actor_kind: str | None = None,
-        event: str | None = None,
-        trace_id: str | None = None,
-    ) -> Response:
-        params = request.query_params
-        # Integer parameters are bounded here (an SQLite INTEGER is 64-bit), never a 500.
-        since = bounded_int(
-            params.get("since"), "since", default=0, low=0, high=MAX_SQL_INT, error=InvalidRequest
-        )
-        limit = bounded_int(
-            params.get("limit"), "limit", default=1000, low=1, high=10_000, error=InvalidRequest
-        )
-        caller = _audit_reader(request)
-        entries = iam.audit.query(
-            agent=agent,
-            user=user,
-            actor_kind=actor_kind,
-            event=event,
-            trace_id=trace_id,
-            since_seq=since,
-            limit=limit,
-        )
-        iam.record(
-            AuditEvent(
-                event="audit.read",
-                outcome="allowed",
-                reason="audit:read",
-                sub=caller.sub,
-                client_id=caller.client_id,
-                token_type=caller.token_type.value,
-                jti=caller.jti,
-            )
-        )
-        return JSONResponse({"entries": [e.to_dict() for e in entries]})
-
-    @app.post("/audit/report")
-    async def audit_report(request: Request) -> Response:
-        """An agent reports a security event it saw (a rejected message, …) to the audit log.
-
-        Only an agent, with its own DPoP-bound identity token for this issuer (RFC 9449 §7);
-        the entry names the agent as subject and is marked ``reported_by``: the IAM records
-        what the agent says it saw, it does not vouch for it.
-        """
-        scheme, _, raw = request.headers.get("authorization", "").partition(" ")
-        proofs = request.headers.getlist("dpop")
-        try:
-            if scheme.lower() != "dpop" or len(proofs) != 1:
-                raise InvalidToken("a DPoP-bound agent token and one DPoP proof are required")
-            token = iam.verify_active(raw.strip(), audience=iam.issuer)
-            proof = dpop.verify(
-                proofs[0], method="POST", url=str(request.url), access_token=raw.strip()
-            )
-            check_binding(token.claims, proof)
-            if token.token_type is not TokenType.AGENT:
-                raise InvalidToken("only an agent's own token may report")
-        except (OAuthError, TokenError) as exc:
-            reason = exc.description if isinstance(exc, OAuthError) else str(exc)
-            iam.record(AuditEvent(event="audit.report", outcome="denied", reason=reason))
-            denial: BearerError = (
-                DPoPNonceChallenge(reason)
-                if isinstance(exc, NonceRequired)
-                else InvalidToken(reason)
-            )
-            return JSONResponse(
-                denial.body(),
-                401,
-                headers={
-                    "WWW-Authenticate": denial.www_authenticate("DPoP"),
-                    "DPoP-Nonce": nonces.current(),  # RFC 9449 §9
-                },
-            )
-        body = await read_json_object(request)
-        event = str(body.get("event", ""))
-        if event not in REPORTABLE_EVENTS:
-            raise InvalidRequest(f"event must be one of {', '.join(REPORTABLE_EVENTS)}")
-        iam.record(
-            AuditEvent(
-                event=f"agent.{event}",
-                outcome="denied",
-                reason=description_text(str(body.get("reason", "")))[:300],
-                sub=token.sub,
-                client_id=token.client_id,
-                token_type=token.token_type.value,
-                jti=token.jti,
-                details={"reported_by": token.sub, "from": str(body.get("from", ""))[:64]},
-            )
-        )
-        return Response(status_code=204, headers={"DPoP-Nonce": nonces.current()})
-
-    @app.get("/audit/verify")
-    async def audit_verify(request: Request) -> Response:
-        _audit_reader(request)
-        result = iam.audit.verify()
-        return JSONResponse(
-            {
-                "ok": result.ok,
-                "entries_checked": result.entries_checked,
-                "checkpoints_checked": result.checkpoints_checked,
-                "first_bad_seq": result.first_bad_seq,
-                "reason": result.reason,
-            }
-        )
-
-    def _audit_reader(request: Request) -> Any:
-        try:
-            return iam.authorize_bearer(request.headers.get("authorization"), "audit:read")
-        except OAuthError as exc:
-            iam.record(
-                AuditEvent(
-                    event="audit.read",
-                    outcome="denied",
-                    reason=exc.description,
-                    path=request.url.path,
-                    method=request.method,
-                )
-            )
-            exc.audited = True
-            raise
-
+    app.include_router(audit_router(iam, dpop, nonces))
     app.include_router(browser_router(iam, flow))
     app.include_router(approvals_router(iam, flow))
     app.include_router(scim_router(iam), prefix="/scim/v2")
