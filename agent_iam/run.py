@@ -208,6 +208,17 @@ def run_scenarios(
         f"profile {names[0]} · model {s['model']}"
     )
     _print_errors(console, errors)
+    _write_reports(console, result, json_path, junit_path, html_path)
+    return 2 if errors else 0 if s["failed"] == 0 else 1
+
+
+def _write_reports(
+    console: Console,
+    result: CatalogueResult,
+    json_path: Path | None,
+    junit_path: Path | None,
+    html_path: Path | None,
+) -> None:
     for path, write in (
         (json_path, report.write_json),
         (junit_path, report.write_junit),
@@ -216,7 +227,6 @@ def run_scenarios(
         if path is not None:
             write(result, path)
             console.print(f"wrote {path}")
-    return 2 if errors else 0 if s["failed"] == 0 else 1
 
 
 def _print_errors(console: Console, errors: list[Outcome]) -> None:
@@ -260,14 +270,7 @@ def _matrix_report(
         console.print(f"[red]✗[/red] {o.id} ({o.profile}, {o.model}): {'; '.join(bad)}")
     console.print(f"{len(result.outcomes)} runs in {result.seconds:.1f} s")
     _print_errors(console, errors)
-    for path, write in (
-        (json_path, report.write_json),
-        (junit_path, report.write_junit),
-        (html_path, report.write_html),
-    ):
-        if path is not None:
-            write(result, path)
-            console.print(f"wrote {path}")
+    _write_reports(console, result, json_path, junit_path, html_path)
     return 2 if errors else 1 if failed else 0
 
 

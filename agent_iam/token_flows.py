@@ -51,21 +51,8 @@ async def app_token(
 async def user_token(
     dep: Deployment, user: str, app: str, scope: str, resource: str | None
 ) -> dict[str, Any]:
-    redirect = REDIRECT_URIS[app]
-    code, verifier = await dep.oauth.authorize(
-        dep.app(app),
-        user=user,
-        password=DEMO_PASSWORDS[user],
-        scope=scope,
-        redirect_uri=redirect,
-    )
-    return await dep.oauth.redeem_code(
-        dep.app(app),
-        code,
-        verifier,
-        redirect_uri=redirect,
-        resource=resource_for(dep, resource, scope),
-    )
+    """The user logs in and consents through ``app``; no agent acts (code + PKCE)."""
+    return await _code_flow(dep, user, app, scope, resource)
 
 
 async def obo_token(
@@ -78,6 +65,20 @@ async def obo_token(
     authorization_details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The user logs in and consents to ``agent``; the code is redeemed with its actor token."""
+    return await _code_flow(dep, user, app, scope, resource, agent, authorization_details)
+
+
+async def _code_flow(
+    dep: Deployment,
+    user: str,
+    app: str,
+    scope: str,
+    resource: str | None,
+    agent: str | None = None,
+    authorization_details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Code + PKCE through ``app`` (RFC 6749 §4.1, RFC 7636); with ``agent``, draft-02's
+    ``requested_actor`` and the agent's actor token at redemption."""
     redirect = REDIRECT_URIS[app]
     code, verifier = await dep.oauth.authorize(
         dep.app(app),
@@ -93,7 +94,7 @@ async def obo_token(
         code,
         verifier,
         redirect_uri=redirect,
-        actor_token=await actor_token(dep, agent),
+        actor_token=await actor_token(dep, agent) if agent else None,
         resource=resource_for(dep, resource, scope),
     )
 
