@@ -44,7 +44,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from agents.dpop import DPoPKey
+from agents.dpop import DPoPKey, asks_for_nonce
 from agents.oauth import OAuthClientError, decode_unverified
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from hotel.world import DEFAULT_START
@@ -246,6 +246,14 @@ class MToken:
     kid: str
     key: DPoPKey | None = None
     origin: str = "issued"
+    # What the authorization behind this token granted: its own scopes when it was issued,
+    # inherited by every exchange of it (an exchange is bounded by it, never by the union of
+    # standing consents).
+    authorized: frozenset[str] | None = None
+
+    @property
+    def bound(self) -> frozenset[str]:
+        return self.scopes if self.authorized is None else self.authorized
 
     @property
     def digest(self) -> str:
@@ -609,6 +617,7 @@ class DeploymentMachine(RuleBasedStateMachine):
         key: DPoPKey | None,
         data: st.DataObject,
         origin: str = "issued",
+        authorized: frozenset[str] | None = None,
     ) -> MToken:
         """Check an issued token against the model's expectation and record it."""
         raw = str(response["access_token"])
@@ -628,6 +637,7 @@ class DeploymentMachine(RuleBasedStateMachine):
             kid=str(header["kid"]),
             key=key,
             origin=origin,
+            authorized=authorized,
         )
         got = (
             _kind_of(claims),
@@ -944,6 +954,7 @@ class DeploymentMachine(RuleBasedStateMachine):
             key=key,
             data=data,
             origin="exchanged",
+            authorized=subject.bound,
         )
 
     def _expect_exchange(
@@ -968,7 +979,7 @@ class DeploymentMachine(RuleBasedStateMachine):
             if consent is None:
                 return None
             wanted = requested or consent
-            scopes = wanted & user_scopes(user.roles) & agent.delegable & consent
+            scopes = wanted & user_scopes(user.roles) & agent.delegable & consent & subject.bound
             act = subject.act or (aid,)
         elif subject.act[0] == aid:
             scopes = (requested or subject.scopes) & subject.scopes & agent.delegable
@@ -1112,7 +1123,13 @@ class DeploymentMachine(RuleBasedStateMachine):
             self._call(token, route, how)
 
     def _headers(
-        self, token: MToken | None, route: Route, how: str, url: str, tamper: str | None
+        self,
+        token: MToken | None,
+        route: Route,
+        how: str,
+        url: str,
+        tamper: str | None,
+        nonce: httpx.Response | None = None,
     ) -> tuple[str | None, dict[str, str]]:
         if how == NO_TOKEN or token is None:
             return None, {}
@@ -1121,15 +1138,20 @@ class DeploymentMachine(RuleBasedStateMachine):
             raw = _tampered(token.raw, tamper or "scope")
         assert raw is not None
         if how == WRONG_SCHEME:
+            fresh = DPoPKey(clock=self.clock)
+            if nonce is not None:
+                fresh.observe(url, nonce)
             return raw, {
                 "Authorization": f"DPoP {raw}",
-                "DPoP": DPoPKey(clock=self.clock).proof(route.method, url, raw),
+                "DPoP": fresh.proof(route.method, url, raw),
             }
         if token.key is None or how == NO_PROOF:
             return raw, {"Authorization": f"Bearer {raw}"}
         if how == REPLAY:
             return raw, {"Authorization": f"DPoP {raw}", "DPoP": self.proofs[token.jti]}
         signer = DPoPKey(clock=self.clock) if how == STOLEN_KEY else token.key
+        if nonce is not None:
+            signer.observe(url, nonce)  # nonces are public: a thief can have one too
         proof = signer.proof(route.method, url, raw)
         self.proofs[token.jti] = proof
         return raw, {"Authorization": f"DPoP {raw}", "DPoP": proof}
@@ -1145,6 +1167,13 @@ class DeploymentMachine(RuleBasedStateMachine):
         response = self.run(
             lambda: self.dep.http.request(route.method, url, headers=headers, json=body)
         )
+        if how != REPLAY and asks_for_nonce(response):
+            # RFC 9449 §9: a client asked for a (new) nonce sends the request once more with it,
+            # as agents/ does; the handshake itself is no decision and leaves no audit entry.
+            raw, headers = self._headers(token, route, how, url, tamper, nonce=response)
+            response = self.run(
+                lambda: self.dep.http.request(route.method, url, headers=headers, json=body)
+            )
         status = response.status_code
         allowed = expected.status == 200
         self.count(f"{'allowed' if allowed else expected.status} {how}")
