@@ -52,15 +52,25 @@ class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413 while they stream (plain ASGI).
 
     ``limits`` maps a path prefix to its own limit (e.g. the model API's larger bodies);
-    the longest matching prefix wins.
+    the longest matching prefix wins. ``on_refused`` (method, path, limit) is told of every
+    refusal, so that a deployment with an audit log records it.
     """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY, limits: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        limits: dict[str, int] | None = None,
+        on_refused: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.limits = sorted((limits or {}).items(), key=lambda item: -len(item[0]))
+        self.on_refused = on_refused
+
+    def _refused(self, scope: Scope, limit: int) -> None:
+        if self.on_refused is not None:
+            self.on_refused(str(scope.get("method", "")), str(scope.get("path", ""))[:200], limit)
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.limits:
@@ -75,6 +85,7 @@ class BodyLimit:
         limit = self.limit_for(scope.get("path", ""))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                self._refused(scope, limit)
                 await _too_large(limit)(scope, receive, send)
                 return
         received = 0
@@ -98,6 +109,7 @@ class BodyLimit:
         try:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge:
+            self._refused(scope, limit)
             if not started:
                 await _too_large(limit)(scope, receive, send)
 

@@ -83,7 +83,9 @@ def create_app(iam: IAM) -> FastAPI:
 
     app.add_middleware(TraceContextMiddleware)
     # Bodies are counted while they stream (README, "Security limits").
-    app.add_middleware(BodyLimit, max_bytes=MAX_FORM_BYTES, limits=BODY_LIMITS)
+    app.add_middleware(
+        BodyLimit, max_bytes=MAX_FORM_BYTES, limits=BODY_LIMITS, on_refused=_body_refused(iam)
+    )
 
     @app.exception_handler(OAuthError)
     async def on_oauth_error(request: Request, exc: OAuthError) -> Response:
@@ -287,6 +289,24 @@ def create_app(iam: IAM) -> FastAPI:
 
 
 MAX_DELIVERY_WAIT = 10.0
+
+
+def _body_refused(iam: IAM) -> Any:
+    """Audit a body refused for its size (413) before any endpoint read it."""
+
+    def record(method: str, path: str, limit: int) -> None:
+        record_if_possible(
+            iam.record,
+            AuditEvent(
+                event="request.refused",
+                outcome="denied",
+                reason=f"request body larger than {limit} bytes",
+                method=method,
+                path=path,
+            ),
+        )
+
+    return record
 
 
 def _preferred_wait(prefer: list[str]) -> float | None:

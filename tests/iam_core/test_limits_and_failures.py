@@ -83,6 +83,22 @@ async def test_chunked_oversized_bodies_without_a_token_are_413(
     assert body.sent < 40  # SCIM's limit is 256 kB; nothing near the 3 MB offered
 
 
+@pytest.mark.parametrize("chunked", [True, False])
+async def test_a_body_refused_for_its_size_at_the_iam_is_audited(
+    dep: Deployment, chunked: bool
+) -> None:
+    """Every refusal is audited, the 413 of the body limit included (before any endpoint)."""
+    content = Counted(chunks=200).__aiter__() if chunked else b"x" * (200 * CHUNK)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await dep.http.post("/token", content=content, headers=headers)
+    assert response.status_code == 413, response.text
+    entries = iam_of(dep).audit.query(event="request.refused")
+    assert entries, "the 413 was not audited"
+    last = entries[-1]
+    assert (last.outcome, last.path, last.method) == ("denied", "/token", "POST")
+    assert "larger than" in (last.reason or "")
+
+
 def _full_disk(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
