@@ -31,7 +31,10 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
     router = APIRouter()
     passwords = PasswordChecker(iam.registry)
     throttle = LoginThrottle(
-        iam.config.login_failures_per_account, iam.config.login_failures_per_address, iam.clock
+        iam.config.login_failures_per_account,
+        iam.config.login_failures_per_address,
+        iam.clock,
+        store=iam.store,
     )
 
     def refused(form: str, request: Request, why: str, sub: str | None = None) -> Response:

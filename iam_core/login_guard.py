@@ -14,7 +14,8 @@ the process — the IAM and the hotel services share it under ``agent-iam serve`
   A success clears its account's failures, never the address's: otherwise an attacker could
   interleave logins to an account of their own to keep spraying passwords from one address.
   Defaults (``IAMConfig.login_failures_per_account`` / ``_per_address``): 5 and 20 failures
-  per 300 s. Unknown user ids are counted like known ones (no account enumeration).
+  per 300 s. Unknown user ids are counted like known ones (no account enumeration). The
+  failures are kept in the store: one limit for every worker and process, across restarts.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from iam_core.clock import Clock
+from iam_core.quota import SCHEMA as QUOTA_SCHEMA
 from iam_core.quota import QuotaSpec
 from iam_core.registry import Registry, User
+from iam_core.store import SQLStore, Store
 
 HASH_WORKERS = max(1, (os.cpu_count() or 2) // 2)
-MAX_KEYS = 10_000  # distinct accounts/addresses tracked before expired ones are pruned
 
 
 class Overloaded(Exception):
@@ -64,52 +65,72 @@ class PasswordChecker:
 
 
 class LoginThrottle:
-    """Sliding logs of failed logins, per account and per client address."""
+    """Sliding logs of failed logins, per account and per client address, in the store.
+
+    The failures live in ``quota_events`` (:mod:`iam_core.quota`, names ``login.account`` and
+    ``login.address``), so that every worker of ``serve --workers N`` and every process on
+    the database counts against one limit, a restart does not reset it, and retention prunes
+    windows that have passed (:func:`iam_core.quota.prune_quotas`). Without a store (one-off
+    tools) the log is an in-memory database.
+    """
 
     def __init__(
-        self, per_account: QuotaSpec | None, per_address: QuotaSpec | None, clock: Clock
+        self,
+        per_account: QuotaSpec | None,
+        per_address: QuotaSpec | None,
+        clock: Clock,
+        *,
+        store: SQLStore | None = None,
     ) -> None:
         self._specs = {"account": per_account, "address": per_address}
         self._clock = clock
-        self._logs: dict[tuple[str, str], deque[float]] = {}
+        self._store: SQLStore = store if store is not None else Store()
+        self._store.ensure_schema(QUOTA_SCHEMA)
 
     def blocked(self, account: str, address: str) -> tuple[str, int] | None:
         """Which limit this login is past ("account" or "address") and seconds to wait."""
         now = self._clock.now()
         for kind, key in (("account", account.lower()), ("address", address)):
             spec = self._specs[kind]
-            log = self._logs.get((kind, key))
-            if spec is None or not log:
+            if spec is None:
                 continue
-            self._expire(log, spec, now)
-            if len(log) >= spec.limit:
+            row = self._store.one(
+                "SELECT COUNT(*), MIN(at) FROM quota_events "
+                "WHERE name = ? AND qkey = ? AND expires_at > ?",
+                (f"login.{kind}", key, now),
+            )
+            if row is not None and int(row[0]) >= spec.limit:
                 # The oldest failure in the window leaves it first.
-                return kind, max(1, int(log[0] + spec.window - now + 0.999))
+                return kind, max(1, int(float(row[1]) + spec.window - now + 0.999))
         return None
 
     def failed(self, account: str, address: str) -> None:
         now = self._clock.now()
-        if len(self._logs) > MAX_KEYS:
-            self._prune(now)
-        for kind, key in (("account", account.lower()), ("address", address)):
-            spec = self._specs[kind]
-            if spec is not None:
-                log = self._logs.setdefault((kind, key), deque())
-                self._expire(log, spec, now)
-                log.append(now)
-                while len(log) > spec.limit:  # bounded: only the last ``limit`` matter
-                    log.popleft()
+        # One write transaction: two workers failing at once serialise (BEGIN IMMEDIATE).
+        with self._store.transaction() as tx:
+            for kind, key in (("account", account.lower()), ("address", address)):
+                spec = self._specs[kind]
+                if spec is None:
+                    continue
+                name = f"login.{kind}"
+                tx.execute(
+                    "DELETE FROM quota_events WHERE name = ? AND qkey = ? AND expires_at <= ?",
+                    (name, key, now),
+                )
+                tx.execute(
+                    "INSERT INTO quota_events (name, qkey, at, expires_at) VALUES (?, ?, ?, ?)",
+                    (name, key, now, now + spec.window),
+                )
+                # Bounded: only the last ``limit`` failures of a key matter.
+                tx.execute(
+                    "DELETE FROM quota_events WHERE name = ? AND qkey = ? AND at < ("
+                    "SELECT MIN(at) FROM (SELECT at FROM quota_events WHERE name = ? AND "
+                    "qkey = ? ORDER BY at DESC LIMIT ?))",
+                    (name, key, name, key, spec.limit),
+                )
 
     def succeeded(self, account: str) -> None:
-        self._logs.pop(("account", account.lower()), None)
-
-    @staticmethod
-    def _expire(log: deque[float], spec: QuotaSpec, now: float) -> None:
-        while log and log[0] <= now - spec.window:
-            log.popleft()
-
-    def _prune(self, now: float) -> None:
-        for (kind, key), log in list(self._logs.items()):
-            spec = self._specs[kind]
-            if spec is None or not log or log[-1] <= now - spec.window:
-                del self._logs[(kind, key)]
+        self._store.execute(
+            "DELETE FROM quota_events WHERE name = 'login.account' AND qkey = ?",
+            (account.lower(),),
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from iam_core.registry import User
 from iam_core.seed import DEMO_PASSWORDS
 from iam_core.server import create_app
 from iam_core.store import Store
-from scenarios.deployment import Deployment
+from scenarios.deployment import Deployment, agent_keystore, build_iam
 from tests.iam_core.helpers import audit, form_token, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +122,47 @@ def test_the_window_slides_and_a_success_keeps_the_address_count() -> None:
     throttle.failed("carol", "10.0.0.1")
     assert throttle.blocked("dave", "10.0.0.1") == ("address", 29)
     assert throttle.blocked("dave", "10.0.0.9") is None
+
+
+async def test_two_iam_processes_on_one_database_enforce_one_login_limit(tmp_path: Path) -> None:
+    """Two IAM stacks on one SQLite file (as ``serve --workers 2``): failures at either count
+    against one limit, so the 6th failure, wherever it lands, is throttled at both."""
+    keystore = agent_keystore(in_memory=True)
+    iams = [build_iam(tmp_path / "iam.db", keystore=keystore) for _ in range(2)]
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(i)), base_url=i.issuer)
+        for i in iams
+    ]
+    try:
+        for n in range(5):  # alternating: three failures at one worker, two at the other
+            assert (await sign_in(clients[n % 2], "alice", "guess-123")).status_code == 401
+        for client in clients:
+            response = await sign_in(client, "alice", DEMO_PASSWORDS["alice"])
+            assert response.status_code == 429, response.text
+        # A success at one worker clears the account's failures at both.
+        for n in range(4):
+            await sign_in(clients[n % 2], "bob", "guess-123")
+        assert (await sign_in(clients[1], "bob", DEMO_PASSWORDS["bob"])).status_code == 303
+        for n in range(5):  # without the clearing, the last of these would be the 9th: 429
+            assert (await sign_in(clients[n % 2], "bob", "guess-123")).status_code == 401
+    finally:
+        for client in clients:
+            await client.aclose()
+        for iam in iams:
+            iam.store.close()
+
+
+def test_a_restart_keeps_the_failures_counted(tmp_path: Path) -> None:
+    """The failures are in the store: a new throttle on the same database still blocks."""
+    clock = ManualClock(1_000.0)
+    store = Store(tmp_path / "iam.db")
+    first = LoginThrottle(QuotaSpec(2, 60), None, clock, store=store)
+    first.failed("alice", "10.0.0.1")
+    first.failed("alice", "10.0.0.1")
+    store.close()
+    again = Store(tmp_path / "iam.db")
+    try:
+        restarted = LoginThrottle(QuotaSpec(2, 60), None, clock, store=again)
+        assert restarted.blocked("alice", "10.0.0.2") == ("account", 60)
+    finally:
+        again.close()
