@@ -159,7 +159,7 @@ async def keys_rotate(console: Console, *, server: str | None, db: Path | None) 
             )
         )
     console.print(f"new signing key {kid}; earlier keys stay published until their tokens expire")
-    console.print("a running server picks it up on restart")
+    console.print("running servers on this database sign with it within 0.5 s")
     return 0
 
 

@@ -7,6 +7,13 @@ the agent runtime, and the registry only holds their public JWKs.
 Rotation (RFC 7517 §5, RFC 8725 §3.1): :meth:`KeyRing.rotate` makes a new key the signer;
 retired keys stay in the JWKS for ``retain_for`` seconds (the longest token lifetime plus
 leeway), so every token they signed still verifies until it has expired.
+
+Every process on the store sees a rotation made by another (a worker of ``serve --workers
+N``, ``agent-iam admin keys rotate``): a ring compares a fingerprint of the stored key set at
+most every ``refresh_every`` seconds (:data:`REFRESH_EVERY`) and at once, at most every
+:data:`MISS_REFRESH` seconds, when asked for a ``kid`` it does not hold; it then reloads.
+Within that bound every process signs with the new key and stops accepting a key once its
+retention has passed.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from iam_core.clock import Clock
 from iam_core.store import Store
 
 SUPPORTED_ALGS = ("ES256", "RS256")
+REFRESH_EVERY = 0.5  # seconds between checks of the stored key set for another's rotation
+MISS_REFRESH = 0.05  # at most this often on an unknown kid: a flood of them costs no queries
 _ALGORITHMS = get_default_algorithms()
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -161,26 +170,42 @@ class KeyRing:
         purpose: str = "access-token",
         alg: str = "ES256",
         retain_for: float = 3600.0,
+        refresh_every: float = REFRESH_EVERY,
     ) -> None:
         self._store = store
         self._clock = clock
         self._purpose = purpose
         self._retain_for = retain_for
+        self._refresh_every = refresh_every
         store.ensure_schema(SCHEMA)
         self._keys: dict[str, _Key] = {}
+        self._fingerprint: tuple[Any, ...] = ()
+        self._checked_at = clock.now()
         # One write transaction: processes starting together on a fresh database agree on
         # one signing key instead of each making its own (docs/design.md).
         with store.transaction():
-            self._load_and_fill(alg)
+            self._keys = self._load()
+            if self._signer() is None:
+                self.rotate(alg)
+            self._fill_ahead(self._current().alg)
+            self._fingerprint = self._stored_fingerprint()
 
-    def _load_and_fill(self, alg: str) -> None:
-        purpose, store = self._purpose, self._store
-        for row in store.all(
-            "SELECT * FROM signing_keys WHERE purpose = ? ORDER BY created_at, rowid", (purpose,)
+    def _load(self) -> dict[str, _Key]:
+        """The stored keys, reusing the parsed private keys already held."""
+        keys: dict[str, _Key] = {}
+        for row in self._store.all(
+            "SELECT kid, alg, private_pem, created_at, retired_at, activated_at FROM "
+            "signing_keys WHERE purpose = ? ORDER BY created_at, kid",
+            (self._purpose,),
         ):
-            private = serialization.load_pem_private_key(row["private_pem"], password=None)
-            assert isinstance(private, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
-            self._keys[row["kid"]] = _key(
+            held = self._keys.get(row["kid"])
+            if held is not None:
+                private = held.private
+            else:
+                loaded = serialization.load_pem_private_key(row["private_pem"], password=None)
+                assert isinstance(loaded, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
+                private = loaded
+            keys[row["kid"]] = _key(
                 row["kid"],
                 row["alg"],
                 private,
@@ -188,9 +213,31 @@ class KeyRing:
                 row["retired_at"],
                 row["activated_at"],
             )
-        if self._signer() is None:
-            self.rotate(alg)
-        self._fill_ahead(self._current().alg)
+        return keys
+
+    def _stored_fingerprint(self) -> tuple[Any, ...]:
+        # Rotation adds a key and sets activated_at and retired_at: any of these changes it.
+        row = self._store.one(
+            "SELECT COUNT(*), MAX(created_at), MAX(activated_at), MAX(retired_at) "
+            "FROM signing_keys WHERE purpose = ?",
+            (self._purpose,),
+        )
+        return tuple(row) if row is not None else ()
+
+    def refresh(self) -> bool:
+        """Reload the key set if another process changed it; True if it did."""
+        self._checked_at = self._clock.now()
+        fingerprint = self._stored_fingerprint()
+        if fingerprint == self._fingerprint:
+            return False
+        # Swapped whole: a reader on another thread sees the old set or the new one.
+        self._keys, self._fingerprint = self._load(), fingerprint
+        return True
+
+    def _fresh(self, every: float) -> None:
+        elapsed = self._clock.now() - self._checked_at
+        if elapsed >= every or elapsed < 0:
+            self.refresh()
 
     @property
     def current_kid(self) -> str:
@@ -201,6 +248,7 @@ class KeyRing:
         return max(live, key=lambda k: k.activated_at or 0.0) if live else None
 
     def _current(self) -> _Key:
+        self._fresh(self._refresh_every)
         signer = self._signer()
         assert signer is not None  # the constructor always makes one
         return signer
@@ -239,10 +287,12 @@ class KeyRing:
     def rotate(self, alg: str | None = None) -> str:
         """Make the next key the signer (or a new one, for another ``alg``), retire the old
         signer, and publish a fresh next key; returns the new signer's ``kid``."""
-        old = self._signer()
-        alg = alg or (old.alg if old else "ES256")
         now = self._clock.now()
         with self._store.transaction() as tx:
+            # Under the write lock, from the stored set: another process may have rotated.
+            self._keys = self._load()
+            old = self._signer()
+            alg = alg or (old.alg if old else "ES256")
             upcoming = self._next()
             if upcoming is not None and upcoming.alg == alg:
                 upcoming.activated_at = now
@@ -256,6 +306,7 @@ class KeyRing:
                 old.retired_at = now
                 tx.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = ?", (now, old.kid))
             self._fill_ahead(alg)
+            self._fingerprint = self._stored_fingerprint()
         return signer.kid
 
     def _published(self, key: _Key) -> bool:
@@ -271,7 +322,12 @@ class KeyRing:
         return f"{signing_input.decode()}.{_b64(signature)}"
 
     def get_key(self, kid: str) -> VerificationKey | None:
+        self._fresh(self._refresh_every)
         key = self._keys.get(kid)
+        if key is None:
+            # Perhaps a key another process just made: look now, but not on every miss.
+            self._fresh(MISS_REFRESH)
+            key = self._keys.get(kid)
         if key is None or not self._published(key):
             return None
         return key.public
@@ -279,6 +335,7 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The public JWK Set (RFC 7517 §5): the signer, the next keys, and retired keys still
         within their window."""
+        self._fresh(self._refresh_every)
         keys = []
         for key in self._keys.values():
             if self._published(key):
