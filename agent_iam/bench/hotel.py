@@ -10,9 +10,12 @@
   per request against the twin's, which contention distorts less than requests/s.
 * **revocation, in-process** — ``iam.revocations.revoke_jti`` returns, then requests until
   the first denial: none may be accepted after the call returns.
-* **revocation, across processes** — ``agent-iam serve`` and ``agent-iam serve --only
-  availability``; RFC 7009 ``/revoke`` at the IAM, then requests to the service in a tight loop
-  until the first 401 (RFC 8936 long-poll delivery of the SET): p99 of that window.
+* **revocation, across processes** — ``agent-iam serve --workers 2`` and ``agent-iam serve
+  --only availability``; RFC 7009 ``/revoke`` at the IAM without ``Prefer: wait`` (it answers
+  before delivery), then requests in a tight loop, all at once, over four keep-alive
+  connections to the workers' own availability service and one to the standalone service,
+  until every one of them has refused once (RFC 8936 long-poll delivery of the SET, and the
+  store for the other worker): p99 of that window.
 """
 
 from __future__ import annotations
@@ -225,32 +228,59 @@ def _agent_iam_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "agent_iam"]
 
 
+WORKERS = 2  # ``serve --workers`` of the cross-process revocation figure
+CONNECTIONS = 4  # keep-alive connections to the workers' port: the kernel spreads them
+
+
+async def _refused_everywhere(
+    targets: list[httpx.AsyncClient], headers: dict[str, str], returned: float
+) -> tuple[float, int]:
+    """Ask every target at once, again and again, until each has refused once; returns the
+    ms from ``returned`` to the last first refusal, and the requests accepted meanwhile."""
+    pending, accepted, last = list(targets), 0, 0.0
+    while pending:
+        answers = await asyncio.gather(*(t.get(PATH, headers=headers) for t in pending))
+        now = (time.perf_counter() - returned) * 1000
+        accepted += sum(a.status_code == 200 for a in answers)
+        still = [t for t, a in zip(pending, answers, strict=True) if a.status_code == 200]
+        if len(still) < len(pending):
+            last = now
+        pending = still
+        if now > 5000:
+            break
+    return last, accepted
+
+
 async def _revoke_rounds(iam_url: str, svc_url: str, rounds: int) -> tuple[list[float], int]:
     from scenarios.deployment import deployment
 
     denial_ms: list[float] = []
     accepted = 0
-    async with (
-        deployment(server=iam_url) as dep,
-        httpx.AsyncClient(base_url=svc_url, timeout=10.0) as service,
-    ):
+    limits = httpx.Limits(max_connections=1)
+    targets = [
+        httpx.AsyncClient(base_url=f"{iam_url}/hotel/availability", timeout=10.0, limits=limits)
+        for _ in range(CONNECTIONS)
+    ]
+    targets.append(httpx.AsyncClient(base_url=svc_url, timeout=10.0, limits=limits))
+    async with deployment(server=iam_url) as dep:
         agent = dep.agent(AGENT)
         resource = dep.resource("availability")
-        for i in range(rounds + 3):  # the first 3 rounds warm up
-            answer = await dep.oauth.agent_token(agent, scope=SCOPE, resource=resource)
-            headers = {"Authorization": f"Bearer {answer['access_token']}"}
-            if (await service.get(PATH, headers=headers)).status_code != 200:
-                raise RuntimeError("request before the revocation refused")
-            await dep.oauth.revoke(answer["access_token"], as_agent=agent)
-            returned = time.perf_counter()
-            late = 0
-            while (await service.get(PATH, headers=headers)).status_code == 200:
-                late += 1
-                if time.perf_counter() - returned > 5:
-                    break
-            if i >= 3:
-                denial_ms.append((time.perf_counter() - returned) * 1000)
-                accepted += late
+        try:
+            for i in range(rounds + 3):  # the first 3 rounds warm up
+                answer = await dep.oauth.agent_token(agent, scope=SCOPE, resource=resource)
+                headers = {"Authorization": f"Bearer {answer['access_token']}"}
+                for target in targets:
+                    if (await target.get(PATH, headers=headers)).status_code != 200:
+                        raise RuntimeError("request before the revocation refused")
+                # No ``Prefer: wait``: /revoke answers at once, delivery goes on behind it.
+                await dep.oauth.revoke(answer["access_token"], as_agent=agent)
+                late_ms, late = await _refused_everywhere(targets, headers, time.perf_counter())
+                if i >= 3:
+                    denial_ms.append(late_ms)
+                    accepted += late
+        finally:
+            for target in targets:
+                await target.aclose()
     return denial_ms, accepted
 
 
@@ -263,7 +293,13 @@ def revocation_cross_process(folder: Path, settings: Settings) -> Figure:
     iam_port, svc_port = free_port(), free_port()
     iam_url = f"http://127.0.0.1:{iam_port}"
     command = [*_agent_iam_command(), "serve"]
-    iam = ServerProcess("iam-serve", [*command, "--port", str(iam_port)], iam_port, work, env=env)
+    iam = ServerProcess(
+        "iam-serve",
+        [*command, "--port", str(iam_port), "--workers", str(WORKERS)],
+        iam_port,
+        work,
+        env=env,
+    )
     svc = ServerProcess(
         "availability-serve",
         [*command, "--only", "availability", "--issuer", iam_url, "--port", str(svc_port)],
@@ -285,13 +321,16 @@ def revocation_cross_process(folder: Path, settings: Settings) -> Figure:
     p99, goal = percentile(denial_ms, 0.99), GOALS["revocation_p99_ms"]
     return Figure(
         SUITE,
-        "revocation across processes (RFC 7009 /revoke → first 401 at the service)",
-        f"p50 {percentile(denial_ms, 0.5):.1f} ms, p99 {p99:.1f} ms over {rounds} rounds",
-        f"{accepted} requests accepted in the window (tight loop)",
+        f"revocation across processes, no delivery wait (serve --workers {WORKERS} + serve "
+        "--only availability; /revoke → refused at every target)",
+        f"p50 {percentile(denial_ms, 0.5):.1f} ms, p99 {p99:.1f} ms over {rounds} rounds "
+        "(to the answer of each target's first refusal, its round trip included)",
+        f"{accepted} requests accepted after /revoke returned ({CONNECTIONS} connections to the "
+        "workers + the standalone service, polled together)",
         f"{p99:.1f} ms",
         f"≤ {goal:g} ms",
         p99 <= goal,
-        {"first_denial_ms": denial_ms, "accepted": accepted, "goal_ms": goal},
+        {"last_first_denial_ms": denial_ms, "accepted": accepted, "goal_ms": goal},
     )
 
 
