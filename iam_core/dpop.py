@@ -76,6 +76,7 @@ class DPoPNonces:
         self._clock = clock
         self._secret = secret
         self.window = window
+        self._issued: tuple[int, str] = (-1, "")  # the current window's nonce, made once
 
     @classmethod
     def from_store(cls, store: SQLStore, clock: Clock, *, window: int = 60) -> DPoPNonces:
@@ -104,7 +105,12 @@ class DPoPNonces:
     def current(self) -> str:
         """The nonce to hand out now (in every ``DPoP-Nonce`` header)."""
         index = self._index()
-        return f"{index:x}.{self._mac(index)}"
+        cached = self._issued
+        if cached[0] == index:  # one HMAC per window, not one per response
+            return cached[1]
+        nonce = f"{index:x}.{self._mac(index)}"
+        self._issued = (index, nonce)
+        return nonce
 
     def window_of(self, nonce: object) -> tuple[float, float]:
         """``(start, end)`` of the window a valid nonce was issued in and the time it stops

@@ -17,10 +17,19 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 async def read_form(request: Request) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body; repeated parameters are refused (§3.2)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    content_type = request.headers.get("content-type", "")
+    if not is_form(content_type):
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    body = await request.body()
+    return parse_form(await request.body())
+
+
+def is_form(content_type: str) -> bool:
+    """Whether a ``Content-Type`` value is ``application/x-www-form-urlencoded``."""
+    return content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The parameters of a form body (:func:`read_form`), empty values dropped."""
     if len(body) > MAX_FORM_BYTES:
         raise InvalidRequest("request body too large")
     try:

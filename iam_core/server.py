@@ -24,13 +24,11 @@ from iam_core.audit_routes import audit_router
 from iam_core.authorization import AuthorizationFlow, RedirectableError
 from iam_core.browser import browser_router
 from iam_core.client_auth import ClientAuthenticator
-from iam_core.dpop import DPoPNonces, DPoPVerifier, NonceRequired, ReplayCache
+from iam_core.dpop import DPoPNonces, DPoPVerifier, ReplayCache
 from iam_core.errors import (
     InvalidClient,
-    InvalidDPoPProof,
     InvalidRequest,
     OAuthError,
-    TokenError,
     UseDPoPNonce,
 )
 from iam_core.grants import TokenEndpoint
@@ -62,6 +60,7 @@ from iam_core.registry import (
 from iam_core.scim import scim_router
 from iam_core.scim.service import MAX_BODY_BYTES as SCIM_MAX_BODY
 from iam_core.server_openapi import describe
+from iam_core.token_route import REPLAY, IAMApp, TokenRoute
 from iam_core.trace import TraceContextMiddleware
 
 # Per-path body limits over the default MAX_FORM_BYTES: SCIM, and the embedded model API
@@ -70,7 +69,7 @@ BODY_LIMITS = {"/scim/v2": SCIM_MAX_BODY, "/llm/": 512 * 1024}
 
 
 def create_app(iam: IAM) -> FastAPI:
-    app = FastAPI(title="agent-iam-lab IAM", version="0.1.0", docs_url=None, redoc_url=None)
+    app = IAMApp(title="agent-iam-lab IAM", version="0.1.0", docs_url=None, redoc_url=None)
     flow = AuthorizationFlow(iam)
     token_endpoint_url = f"{iam.issuer}/token"
     clients = ClientAuthenticator(iam, token_endpoint_url)
@@ -79,6 +78,8 @@ def create_app(iam: IAM) -> FastAPI:
     replay = ReplayCache(iam.clock, store=iam.store, scope="iam")
     dpop = DPoPVerifier(iam.clock, replay, nonces=nonces)
     tokens = TokenEndpoint(iam, flow, clients, dpop=dpop)
+    route = TokenRoute(tokens, dpop, nonces, token_endpoint_url)
+    app.token_route = route  # POST /token's fast path (token_route.py)
     app.state.iam = iam
 
     app.add_middleware(TraceContextMiddleware)
@@ -182,25 +183,14 @@ def create_app(iam: IAM) -> FastAPI:
 
     # -- token endpoints -----------------------------------------------------------------
     async def token(request: Request) -> Response:
-        """RFC 6749 §3.2 token endpoint (a plain Starlette route: it is the hot path)."""
+        """RFC 6749 §3.2 token endpoint; :class:`IAMApp` answers its successes directly."""
+        failed = request.scope.get(REPLAY)
+        if failed is not None:
+            raise failed  # a refusal of the fast path, answered by the handlers here
         form = await read_form(request)
-        proof = None
         dpop_headers = request.headers.getlist("dpop")
-        if len(dpop_headers) > 1:
-            raise InvalidDPoPProof("one DPoP header at most")
-        if dpop_headers:
-            # Checked before client authentication, recorded only after it (TokenEndpoint):
-            # an unauthenticated client adds nothing to the replay store.
-            try:
-                proof = dpop.verify(
-                    dpop_headers[0], method="POST", url=token_endpoint_url, record=False
-                )
-            except NonceRequired as exc:
-                raise UseDPoPNonce(str(exc)) from exc
-            except TokenError as exc:
-                raise InvalidDPoPProof(str(exc)) from exc
-        body = tokens.handle(form, request.headers.get("authorization"), proof)
-        return JSONResponse(body, headers={**NO_STORE, "DPoP-Nonce": nonces.current()})
+        body = route.answer(form, request.headers.get("authorization"), dpop_headers)
+        return JSONResponse(body, headers=route.headers())
 
     app.router.add_route("/token", token, methods=["POST"])
 
