@@ -202,7 +202,7 @@ class KeyRing:
         keys: dict[str, _Key] = {}
         for row in self._store.all(
             "SELECT kid, alg, private_pem, created_at, retired_at, activated_at FROM "
-            "signing_keys WHERE purpose = ? ORDER BY created_at, kid",
+            "signing_keys WHERE purpose = ? ORDER BY created_at, rowid",
             (self._purpose,),
         ):
             held = self._keys.get(row["kid"])
