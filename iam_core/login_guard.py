@@ -125,7 +125,7 @@ class LoginThrottle:
                 tx.execute(
                     "DELETE FROM quota_events WHERE name = ? AND qkey = ? AND at < ("
                     "SELECT MIN(at) FROM (SELECT at FROM quota_events WHERE name = ? AND "
-                    "qkey = ? ORDER BY at DESC LIMIT ?))",
+                    "qkey = ? ORDER BY at DESC LIMIT ?) AS recent)",
                     (name, key, name, key, spec.limit),
                 )
 
