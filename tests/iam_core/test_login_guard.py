@@ -166,3 +166,19 @@ def test_a_restart_keeps_the_failures_counted(tmp_path: Path) -> None:
         assert restarted.blocked("alice", "10.0.0.2") == ("account", 60)
     finally:
         again.close()
+
+
+def test_the_store_keeps_only_the_last_limit_failures_of_a_key() -> None:
+    """Bounded storage: past the limit only the newest ``limit`` failures of a key are kept."""
+    clock = ManualClock(1_000.0)
+    store = Store()
+    throttle = LoginThrottle(QuotaSpec(3, 60), QuotaSpec(5, 60), clock, store=store)
+    for _ in range(10):
+        clock.advance(1)
+        throttle.failed("alice", "10.0.0.1")
+    counts = dict(
+        (str(row[0]), int(row[1]))
+        for row in store.all("SELECT name, COUNT(*) FROM quota_events GROUP BY name")
+    )
+    assert counts == {"login.account": 3, "login.address": 5}
+    assert throttle.blocked("alice", "10.0.0.2") == ("account", 58)
