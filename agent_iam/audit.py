@@ -15,13 +15,13 @@ from rich.table import Table
 
 from iam_core.audit import AuditError, AuditLog
 from iam_core.audit_files import open_to_verify
-from scenarios.deployment import default_db
+from scenarios.deployment import default_db, state_dir
 
 
-def _open(console: Console, db: Path | None) -> AuditLog | None:
+def _open(console: Console, db: Path | str | None) -> AuditLog | None:
     path = db or default_db()
     try:
-        return open_to_verify(path)
+        return open_to_verify(path, home=state_dir())
     except FileNotFoundError:
         console.print(f"[red]no audit log at {path}")
     except AuditError as exc:  # AuditKeyMissing above all: a lost key is no verdict
@@ -29,7 +29,7 @@ def _open(console: Console, db: Path | None) -> AuditLog | None:
     return None
 
 
-def audit_verify(console: Console, db: Path | None) -> int:
+def audit_verify(console: Console, db: Path | str | None) -> int:
     log = _open(console, db)
     if log is None:
         return 2
@@ -51,7 +51,7 @@ def audit_verify(console: Console, db: Path | None) -> int:
 
 def audit_show(
     console: Console,
-    db: Path | None,
+    db: Path | str | None,
     agent: str | None,
     user: str | None,
     limit: int,

@@ -26,7 +26,7 @@ from iam_core.clock import Clock
 from iam_core.keys import KeyRing
 from iam_core.revocation import Revocation, RevocationRegistry
 from iam_core.revoked import SET_TYP, RevokedTokens
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 __all__ = ["SET_TYP", "RevokedTokens", "SecurityEvent", "SecurityEventPublisher"]
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
@@ -72,7 +72,7 @@ class SecurityEventPublisher:
 
     def __init__(
         self,
-        store: Store,
+        store: AnyStore,
         clock: Clock,
         keys: KeyRing,
         revocations: RevocationRegistry,

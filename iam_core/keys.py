@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
 from iam_core.clock import Clock
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 SUPPORTED_ALGS = ("ES256", "RS256")
 _ALGORITHMS = get_default_algorithms()
@@ -155,7 +155,7 @@ class KeyRing:
 
     def __init__(
         self,
-        store: Store,
+        store: AnyStore,
         clock: Clock,
         *,
         purpose: str = "access-token",
