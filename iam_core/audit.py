@@ -160,11 +160,17 @@ class AuditLog:
                 f"the audit log in {store.path} is sealed with key {kid}, not {key.kid}: "
                 "its own audit key file is missing or was replaced"
             )
-        if witness is not None and not witness.exists() and len(self):
+        if witness is not None and not witness.exists() and self._has_entries():
             raise AuditError(
                 f"the audit witness {witness.path} is missing while the log in {store.path} "
                 "has entries: a rollback cannot be ruled out (see `agent-iam audit verify`)"
             )
+
+    def _has_entries(self) -> bool:
+        # Under the write lock: another process that just committed its first entries
+        # publishes their witness before it lets the next writer in (PGStore.transaction).
+        with self._store.transaction() as conn:
+            return conn.execute("SELECT 1 FROM audit_entries LIMIT 1").fetchone() is not None
 
     def attach_witness(self, witness: AuditWitness) -> None:
         """Check ``verify()`` against ``witness`` from now on; for a verifier, which must

@@ -4,10 +4,11 @@ Same protocol and semantics as the SQLite :class:`~iam_core.store.Store`:
 
 * one connection, in autocommit mode, guarded by a lock, so one process's statements and
   transactions never interleave (several processes or machines each hold their own);
-* :meth:`PGStore.transaction` takes a transaction-scoped advisory lock first, so writers
-  serialise across processes exactly as SQLite's ``BEGIN IMMEDIATE`` makes them do: the
-  read-then-write units of work (the audit chain's head, quota counts, one-time codes)
-  stay correct under READ COMMITTED without retry loops;
+* :meth:`PGStore.transaction` takes an advisory lock first, so writers serialise across
+  processes as SQLite's ``BEGIN IMMEDIATE`` makes them do: the read-then-write units of work
+  (the audit chain's head, quota counts, one-time codes) stay correct under READ COMMITTED
+  without retry loops. The lock is held past ``COMMIT`` until the after-commit callbacks
+  have run, so the next writer anywhere sees the audit witness of what it reads;
 * statements are written in SQLite's dialect and rewritten once each
   (:mod:`iam_core.store_sql`); rows answer by position and by column name like ``sqlite3.Row``;
   Python booleans are stored as the integers SQLite keeps them as.
@@ -175,25 +176,34 @@ class PGStore:
                 finally:
                     self._in_tx -= 1
                 return
-            self._conn.execute(b"BEGIN")
-            self._in_tx = 1
+            self._conn.execute(b"SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
             try:
-                self._conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                yield self._tx
-            except BaseException:
+                self._conn.execute(b"BEGIN")
+                self._in_tx = 1
+                try:
+                    yield self._tx
+                except BaseException:
+                    self._in_tx = 0
+                    self._after_commit.clear()
+                    self._rollback()
+                    raise
                 self._in_tx = 0
-                self._after_commit.clear()
-                self._rollback()
-                raise
-            self._in_tx = 0
-            try:
-                self._conn.execute(b"COMMIT")
-            except BaseException:
-                self._after_commit.clear()
-                raise
-            callbacks, self._after_commit = self._after_commit, []
-            for callback in callbacks:
-                callback()
+                try:
+                    self._conn.execute(b"COMMIT")
+                except BaseException:
+                    self._after_commit.clear()
+                    raise
+                callbacks, self._after_commit = self._after_commit, []
+                for callback in callbacks:
+                    callback()
+            finally:
+                self._unlock()
+
+    def _unlock(self) -> None:
+        try:
+            self._conn.execute(b"SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
+        except psycopg.Error:  # a broken connection: its session, and the lock, are gone
+            _log.warning("advisory unlock failed on %s", self.path)
 
     def _rollback(self) -> None:
         try:
@@ -303,8 +313,11 @@ class PGStore:
 
 
 def with_schema(url: str, schema: str) -> str:
-    """``url`` with ``schema`` first on the search path (every table is created there)."""
-    return make_conninfo(url, options=f"-csearch_path={schema}")
+    """``url`` (a ``postgresql://`` URL) with ``schema`` as its search path: every table is
+    created there. Still a URL, so that ``--store`` and ``AGENT_IAM_STORE`` take it."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return make_conninfo(url, options=f"-csearch_path={schema}")
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
 def create_scratch_schema(url: str, prefix: str = "test") -> tuple[str, str]:
