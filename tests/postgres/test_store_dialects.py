@@ -46,7 +46,8 @@ def test_insert_or_ignore_and_upserts_report_rowcounts_alike(any_store: AnyStore
     assert any_store.execute(insert, ("a",)).rowcount == 1
     assert any_store.execute(insert, ("a",)).rowcount == 0
     any_store.execute(
-        "INSERT INTO things VALUES (?, 5, 0, NULL, NULL) ON CONFLICT (id) DO UPDATE SET n = excluded.n",
+        "INSERT INTO things VALUES (?, 5, 0, NULL, NULL)"
+        " ON CONFLICT (id) DO UPDATE SET n = excluded.n",
         ("a",),
     )
     assert any_store.one("SELECT n FROM things")[0] == 5  # type: ignore[index]
@@ -64,11 +65,16 @@ def test_identity_columns_number_rows_and_returning_gives_the_id(any_store: AnyS
 def test_a_failed_transaction_leaves_nothing_and_no_after_commit_runs(any_store: AnyStore) -> None:
     any_store.ensure_schema(DDL)
     ran: list[str] = []
-    with pytest.raises(INTEGRITY_ERRORS), any_store.transaction() as tx:
-        tx.execute("INSERT INTO things VALUES ('a', 1, 0, NULL, NULL)")
-        any_store.after_commit(lambda: ran.append("committed"))
-        with any_store.transaction() as inner:  # nested: joins the outer one
-            inner.execute("INSERT INTO things VALUES ('a', 2, 0, NULL, NULL)")
+
+    def clash() -> None:
+        with any_store.transaction() as tx:
+            tx.execute("INSERT INTO things VALUES ('a', 1, 0, NULL, NULL)")
+            any_store.after_commit(lambda: ran.append("committed"))
+            with any_store.transaction() as inner:  # nested: joins the outer one
+                inner.execute("INSERT INTO things VALUES ('a', 2, 0, NULL, NULL)")
+
+    with pytest.raises(INTEGRITY_ERRORS):
+        clash()
     assert any_store.all("SELECT * FROM things") == []
     assert ran == []
     with any_store.transaction() as tx:
