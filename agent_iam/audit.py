@@ -33,7 +33,10 @@ def audit_verify(console: Console, db: Path | str | None) -> int:
     log = _open(console, db)
     if log is None:
         return 2
-    result = log.verify()
+    try:
+        result = log.verify()
+    finally:
+        log.close_store()
     if result.ok:
         console.print(
             f"[green]intact[/green]: {result.entries_checked} entries, "
@@ -60,7 +63,10 @@ def audit_show(
     log = _open(console, db)
     if log is None:
         return 2
-    entries = log.query(agent=agent, user=user)[-limit:]
+    try:
+        entries = log.query(agent=agent, user=user)[-limit:]
+    finally:
+        log.close_store()
     if as_json:
         print(json.dumps([e.to_dict() for e in entries], indent=2))
         return 0

@@ -172,6 +172,10 @@ class AuditLog:
         with self._store.transaction() as conn:
             return conn.execute("SELECT 1 FROM audit_entries LIMIT 1").fetchone() is not None
 
+    def close_store(self) -> None:
+        """Close the store; for a log that owns it (``audit_files.open_to_verify``)."""
+        self._store.close()
+
     def attach_witness(self, witness: AuditWitness) -> None:
         """Check ``verify()`` against ``witness`` from now on; for a verifier, which must
         report a missing witness rather than refuse to open the log."""
