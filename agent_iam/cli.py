@@ -61,6 +61,7 @@ def _add(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     return parser
 
 
+BENCH_SUITES = ("iam", "hotel", "agents", "run", "stores")  # agent_iam.bench.SUITES
 STORE_HELP = (
     "a SQLite file or postgresql:// URL (default $AGENT_IAM_STORE, else ./.agent-iam/iam.db)"
 )
@@ -235,7 +236,10 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = _add(sub, "bench", "run the benchmarks; each figure with its goal")
     bench.add_argument(
-        "suite", nargs="?", default="all", choices=["iam", "hotel", "agents", "run", "all"]
+        "suite",
+        nargs="?",
+        default="all",
+        choices=["iam", "hotel", "agents", "run", "stores", "all"],
     )
     bench.add_argument("--quick", action="store_true", help="smaller runs (all: < 2 minutes)")
     bench.add_argument(

@@ -43,8 +43,13 @@ from iam_core.store_sql import is_script, split_script, translate
 __all__ = ["PGStore", "create_scratch_schema", "drop_schema", "redact"]
 
 _log = logging.getLogger(__name__)
-# One advisory lock for every writer of a deployment ("agentiam" in ASCII): see above.
-WRITE_LOCK = 0x6167656E7469616D
+# One advisory lock for every writer of a deployment, which is one schema: see above.
+
+
+def write_lock(schema: str) -> int:
+    """The advisory lock key of ``schema`` (a signed 64-bit integer, as PostgreSQL takes)."""
+    digest = hashlib.sha256(f"agent-iam:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 _MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " id TEXT PRIMARY KEY, statements INTEGER NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
@@ -134,6 +139,11 @@ class PGStore:
         self._owned_schema = owned_schema
         self._conn = _connect(url)
         self._tx = _Tx(self._conn)
+        # Stores on other schemas of the same database never wait for each other.
+        schema = self._conn.execute(b"SELECT current_schema()").fetchone()
+        if schema is None or schema[0] is None:
+            raise psycopg.OperationalError(f"no schema to create tables in on {self.path}")
+        self._write_lock = write_lock(str(schema[0]))
         self._lock = threading.RLock()
         self._in_tx = 0
         self._after_commit: list[Callable[[], None]] = []
@@ -176,7 +186,7 @@ class PGStore:
                 finally:
                     self._in_tx -= 1
                 return
-            self._conn.execute(b"SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+            self._conn.execute(b"SELECT pg_advisory_lock(%s)", (self._write_lock,))
             try:
                 self._conn.execute(b"BEGIN")
                 self._in_tx = 1
@@ -201,7 +211,7 @@ class PGStore:
 
     def _unlock(self) -> None:
         try:
-            self._conn.execute(b"SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
+            self._conn.execute(b"SELECT pg_advisory_unlock(%s)", (self._write_lock,))
         except psycopg.Error:  # a broken connection: its session, and the lock, are gone
             _log.warning("advisory unlock failed on %s", self.path)
 
