@@ -36,6 +36,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.string import StrDumperUnknown
 
 from iam_core.store import Params
 from iam_core.store_sql import is_script, split_script, translate
@@ -50,6 +51,8 @@ def write_lock(schema: str) -> int:
     """The advisory lock key of ``schema`` (a signed 64-bit integer, as PostgreSQL takes)."""
     digest = hashlib.sha256(f"agent-iam:{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
 _MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " id TEXT PRIMARY KEY, statements INTEGER NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
@@ -91,6 +94,15 @@ class _BoolAsInt(Dumper):
         return b"1" if obj else b"0"
 
 
+class _TextWithoutNul(StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL (SQLite's can): it is sent as U+FFFD, the character
+    for "could not be represented". A value with NUL is then stored as U+FFFD and compares
+    equal to nothing stored but that; the audit log scrubs NUL the same way on both stores."""
+
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+
+
 def redact(url: str) -> str:
     """``url`` without its password, for messages and logs."""
     parts = conninfo_to_dict(url)
@@ -104,6 +116,7 @@ def redact(url: str) -> str:
 def _connect(conninfo: str) -> psycopg.Connection[Any]:
     conn = psycopg.connect(conninfo, autocommit=True, row_factory=_rows)
     conn.adapters.register_dumper(bool, _BoolAsInt)
+    conn.adapters.register_dumper(str, _TextWithoutNul)
     return conn
 
 

@@ -131,3 +131,16 @@ def test_the_audit_chain_is_the_same_on_both_stores(pg_url: str) -> None:
         result = log.verify()
         assert result.ok and result.entries_checked == 4 and result.checkpoints_checked == 1
     pg.close()
+
+
+async def test_a_nul_in_a_claimed_client_id_is_refused_and_audited_not_a_storage_error(
+    pg_url: str, home: Path
+) -> None:
+    async with deployment(db=pg_url) as dep:
+        assert dep.iam is not None
+        response = await dep.http.post(
+            "/token", data={"grant_type": "client_credentials", "client_id": "hotel-web\x00"}
+        )
+        assert response.status_code == 401, response.text
+        assert dep.iam.audit.query(event="token.refused")[-1].client_id == "hotel-web\ufffd"
+        assert dep.iam.audit.verify().ok

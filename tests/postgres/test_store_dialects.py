@@ -147,3 +147,16 @@ def test_sqlite_stays_the_embedded_default() -> None:
     store = open_store(None)
     assert isinstance(store, Store) and store.dialect == "sqlite" and store.is_memory
     store.close()
+
+
+def test_nul_which_postgresql_text_cannot_hold_is_stored_as_u_fffd(any_store: AnyStore) -> None:
+    any_store.ensure_schema(DDL)
+    any_store.execute("INSERT INTO things VALUES (?, 1, 0, NULL, NULL)", ("a\x00b",))
+    stored = any_store.one("SELECT id FROM things")[0]  # type: ignore[index]
+    assert stored == ("a\x00b" if any_store.dialect == "sqlite" else "a\ufffdb")
+    # The audit log scrubs it the same way on both, so an entry hashes alike and verifies.
+    log = AuditLog(any_store, AuditKey.generate(), ManualClock(1_700_000_000.0))
+    entry = log.append(AuditEvent("token.refused", "denied", "bad\x00", client_id="a\x00b"))
+    assert entry.client_id == "a\ufffdb" and entry.reason == "bad\ufffd"
+    assert log.query(agent=None)[0].client_id == "a\ufffdb"
+    assert log.verify().ok
