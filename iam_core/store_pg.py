@@ -157,6 +157,7 @@ class PGStore:
         if schema is None or schema[0] is None:
             raise psycopg.OperationalError(f"no schema to create tables in on {self.path}")
         self._write_lock = write_lock(str(schema[0]))
+        self._begin = b"SELECT pg_advisory_lock(%d); BEGIN" % self._write_lock
         self._lock = threading.RLock()
         self._in_tx = 0
         self._after_commit: list[Callable[[], None]] = []
@@ -199,9 +200,10 @@ class PGStore:
                 finally:
                     self._in_tx -= 1
                 return
-            self._conn.execute(b"SELECT pg_advisory_lock(%s)", (self._write_lock,))
+            # One round trip for both (the simple query protocol takes several statements;
+            # the key is our own integer): round trips are what a PostgreSQL store costs.
+            self._conn.execute(self._begin)
             try:
-                self._conn.execute(b"BEGIN")
                 self._in_tx = 1
                 try:
                     yield self._tx
