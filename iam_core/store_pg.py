@@ -38,12 +38,13 @@ from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import StrDumperUnknown
 
-from iam_core.store import Params
 from iam_core.store_sql import is_script, split_script, translate
 
 __all__ = ["PGStore", "create_scratch_schema", "drop_schema", "redact"]
 
 _log = logging.getLogger(__name__)
+# As iam_core.store.Params (not imported: iam_core.store imports this module).
+Params = Sequence[Any] | dict[str, Any]
 # One advisory lock for every writer of a deployment, which is one schema: see above.
 
 
