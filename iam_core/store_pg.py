@@ -4,14 +4,15 @@ Same protocol and semantics as the SQLite :class:`~iam_core.store.Store`:
 
 * one connection, in autocommit mode, guarded by a lock, so one process's statements and
   transactions never interleave (several processes or machines each hold their own);
-* :meth:`PGStore.transaction` takes an advisory lock first, so writers serialise across
+* :meth:`PGStore.transaction` takes its schema's advisory lock first, so writers serialise across
   processes as SQLite's ``BEGIN IMMEDIATE`` makes them do: the read-then-write units of work
   (the audit chain's head, quota counts, one-time codes) stay correct under READ COMMITTED
   without retry loops. The lock is held past ``COMMIT`` until the after-commit callbacks
   have run, so the next writer anywhere sees the audit witness of what it reads;
 * statements are written in SQLite's dialect and rewritten once each
   (:mod:`iam_core.store_sql`); rows answer by position and by column name like ``sqlite3.Row``;
-  Python booleans are stored as the integers SQLite keeps them as.
+  Python booleans are stored as the integers SQLite keeps them as, and NUL (which PostgreSQL
+  text cannot hold) as U+FFFD.
 
 Migrations: each module's DDL is applied at start-up, once per schema, inside one locked
 transaction (so simultaneous cold starts cannot race on ``CREATE TABLE``), and recorded by
