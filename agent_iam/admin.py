@@ -169,7 +169,8 @@ STATE_FILES = ("audit-key.json", "hotel.db", "hotel-audit-key.json")
 def reset_targets(db: Path | None) -> list[Path]:
     """What ``reset`` deletes: the database with its journal files, the audit keys, the
     services' world and the agents' private keys (they are made again on first use)."""
-    db = db or default_db()
+    default = default_db()  # a PostgreSQL store is never dropped by reset: only the files go
+    db = db or (default if isinstance(default, Path) else state_dir() / "iam.db")
     found = [Path(f"{db}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
     found += [db.parent / name for name in STATE_FILES]
     found += [Path(f"{db.parent / 'hotel.db'}{s}") for s in ("-wal", "-shm", "-journal")]

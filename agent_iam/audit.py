@@ -15,13 +15,13 @@ from rich.table import Table
 
 from iam_core.audit import AuditError, AuditLog
 from iam_core.audit_files import open_to_verify
-from scenarios.deployment import default_db
+from scenarios.deployment import default_db, state_dir
 
 
-def _open(console: Console, db: Path | None) -> AuditLog | None:
+def _open(console: Console, db: Path | str | None) -> AuditLog | None:
     path = db or default_db()
     try:
-        return open_to_verify(path)
+        return open_to_verify(path, home=state_dir())
     except FileNotFoundError:
         console.print(f"[red]no audit log at {path}")
     except AuditError as exc:  # AuditKeyMissing above all: a lost key is no verdict
@@ -29,11 +29,14 @@ def _open(console: Console, db: Path | None) -> AuditLog | None:
     return None
 
 
-def audit_verify(console: Console, db: Path | None) -> int:
+def audit_verify(console: Console, db: Path | str | None) -> int:
     log = _open(console, db)
     if log is None:
         return 2
-    result = log.verify()
+    try:
+        result = log.verify()
+    finally:
+        log.close_store()
     if result.ok:
         console.print(
             f"[green]intact[/green]: {result.entries_checked} entries, "
@@ -51,7 +54,7 @@ def audit_verify(console: Console, db: Path | None) -> int:
 
 def audit_show(
     console: Console,
-    db: Path | None,
+    db: Path | str | None,
     agent: str | None,
     user: str | None,
     limit: int,
@@ -60,7 +63,10 @@ def audit_show(
     log = _open(console, db)
     if log is None:
         return 2
-    entries = log.query(agent=agent, user=user)[-limit:]
+    try:
+        entries = log.query(agent=agent, user=user)[-limit:]
+    finally:
+        log.close_store()
     if as_json:
         print(json.dumps([e.to_dict() for e in entries], indent=2))
         return 0

@@ -104,8 +104,10 @@ def input_file(text: str) -> Path:
     return path
 
 
-def database(text: str) -> Path:
-    """``--db``: a SQLite file, or a place where one can be created."""
+def database(text: str) -> Path | str:
+    """``--db``/``--store``: a SQLite file (or a place for one), or a ``postgresql://`` URL."""
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
     path = output_file(text)
     problem = _not_sqlite(path)
     if problem:
@@ -126,14 +128,20 @@ def _not_sqlite(path: Path) -> str | None:
     return None
 
 
-def local_state(db: Path, *, writing: bool = True) -> None:
+def local_state(db: Path | str, *, writing: bool = True) -> None:
     """Refuse, in one line, a corrupt database, audit key or agent key in the state folder."""
-    problem = _writable_place(db) if writing else None
-    if problem:
-        raise CLIError(f"database {db} {problem}")
-    problem = _not_sqlite(db)
-    if problem:
-        raise CLIError(problem)
+    from scenarios.deployment import state_dir  # heavy: only for commands that need state
+
+    if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
+        db = state_dir() / "iam.db"  # the server checks itself; its key files live here
+    else:
+        db = Path(db)
+        problem = _writable_place(db) if writing else None
+        if problem:
+            raise CLIError(f"database {db} {problem}")
+        problem = _not_sqlite(db)
+        if problem:
+            raise CLIError(problem)
     key = db.parent / "audit-key.json"
     if key.is_file():
         try:
@@ -143,8 +151,6 @@ def local_state(db: Path, *, writing: bool = True) -> None:
                 f"audit key {key} is unreadable ({type(exc).__name__}); restore it, "
                 "or start afresh with agent-iam reset"
             ) from None
-    from scenarios.deployment import state_dir  # heavy: only for commands that need state
-
     folder = state_dir() / "agent-keys"
     if folder.is_dir():
         for pem in sorted(folder.glob("*.pem")):

@@ -61,10 +61,22 @@ def _add(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     return parser
 
 
+BENCH_SUITES = ("iam", "hotel", "agents", "run", "stores")  # agent_iam.bench.SUITES
+STORE_HELP = (
+    "a SQLite file or postgresql:// URL (default $AGENT_IAM_STORE, else ./.agent-iam/iam.db)"
+)
+
+
 def _target(parser: argparse.ArgumentParser) -> None:
     """``--server`` or ``--db``: a running IAM, or the local state folder in-process."""
     parser.add_argument("--server", type=checks.url, help="a running IAM's URL")
-    parser.add_argument("--db", type=checks.database, help="database (default ./.agent-iam/iam.db)")
+    parser.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        type=checks.database,
+        help=STORE_HELP,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,7 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = _add(sub, "serve", "run the IAM and the hotel services over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=checks.port, default=8000)
-    serve.add_argument("--db", type=checks.database, help="database (default ./.agent-iam/iam.db)")
+    serve.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        type=checks.database,
+        help=STORE_HELP,
+    )
     serve.add_argument(
         "--issuer", type=checks.url, help="public issuer URL (default http://HOST:PORT)"
     )
@@ -172,9 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     audit = _add(sub, "audit", "verify or read the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check the hash chain and checkpoints")
-    verify.add_argument("--db", type=checks.database)
+    verify.add_argument("--db", "--store", dest="db", type=checks.database)
     show = audit_sub.add_parser("show", help="print audit entries")
-    show.add_argument("--db", type=checks.database)
+    show.add_argument("--db", "--store", dest="db", type=checks.database)
     show.add_argument("--agent")
     show.add_argument("--user")
     show.add_argument("--limit", type=checks.positive, default=50)
@@ -218,7 +236,10 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = _add(sub, "bench", "run the benchmarks; each figure with its goal")
     bench.add_argument(
-        "suite", nargs="?", default="all", choices=["iam", "hotel", "agents", "run", "all"]
+        "suite",
+        nargs="?",
+        default="all",
+        choices=["iam", "hotel", "agents", "run", "stores", "all"],
     )
     bench.add_argument("--quick", action="store_true", help="smaller runs (all: < 2 minutes)")
     bench.add_argument(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ import httpx
 
 from agents.oauth import OAuthClientError
 from iam_core.errors import IAMError, OAuthError
+from iam_core.store import DATABASE_ERRORS
 
 USAGE = 2
 FAILURE = 1
@@ -57,7 +57,7 @@ def explain(exc: BaseException) -> tuple[str, int]:
         return f"cannot reach {where}: {type(exc).__name__}: {exc or 'no answer'}", FAILURE
     if isinstance(exc, httpx.HTTPError):
         return f"HTTP error: {exc}", FAILURE
-    if isinstance(exc, sqlite3.DatabaseError):
+    if isinstance(exc, DATABASE_ERRORS):
         return (
             f"the database is unusable ({exc}); check --db, or start afresh with agent-iam reset",
             FAILURE,

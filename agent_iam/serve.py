@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -51,13 +50,14 @@ from iam_core.resource_server import (
 )
 from iam_core.retention import prune_iam, prune_security_state
 from iam_core.seed import DEMO_SECRETS
-from iam_core.store import Store
+from iam_core.store import DATABASE_ERRORS, AnyStore, is_url, open_store
 from scenarios.deployment import (
     agent_keystore,
     build_iam,
     build_stack,
     default_db,
     hotel_people,
+    state_dir,
 )
 
 SETTINGS_ENV = "AGENT_IAM_SERVE_SETTINGS"  # how the parent hands its options to workers
@@ -69,7 +69,7 @@ def serve_all(
     *,
     host: str,
     port: int,
-    db: Path | None,
+    db: Path | str | None,
     issuer: str | None,
     baseline: bool,
     workers: int = 1,
@@ -84,7 +84,7 @@ def serve_all(
     except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
         err.print(f"[red]agent-iam serve: {exc}")
         return 2
-    except sqlite3.Error as exc:  # e.g. a read-only database file: one clear line
+    except DATABASE_ERRORS as exc:  # e.g. a read-only file, no server: one clear line
         err.print(f"[red]agent-iam serve: cannot use the database: {exc}")
         return 2
     problem = unwritable(iam.store)
@@ -116,7 +116,7 @@ def worker_app() -> FastAPI:
     """One worker's app: the IAM and the services over the shared database."""
     settings = json.loads(os.environ[SETTINGS_ENV])
     try:
-        iam = build_iam(Path(settings["db"]), issuer=settings["issuer"], keystore=agent_keystore())
+        iam = build_iam(settings["db"], issuer=settings["issuer"], keystore=agent_keystore())
     except AuditError as exc:
         raise SystemExit(f"agent-iam serve: {exc}") from None
     app, _, inner = build_stack(iam, baseline=bool(settings["baseline"]))
@@ -152,13 +152,15 @@ async def retention(prune: Callable[[], object]) -> AsyncIterator[None]:
 
 
 def standalone_service(
-    name: str, *, issuer: str, base_url: str | None, world_db: Path, baseline: bool
+    name: str, *, issuer: str, base_url: str | None, world_db: Path | str, baseline: bool
 ) -> FastAPI:
     """One service as its own app, with a lifespan that catches up and runs its poller."""
     if name not in SERVICES:
         raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     clock = SystemClock()
-    store = Store(world_db)
+    store = open_store(world_db)
+    # Key and witness beside a database file; in the state folder for a PostgreSQL URL.
+    beside = state_dir() / "iam.db" if is_url(str(world_db)) else Path(world_db)
     problem = unwritable(store)
     if problem:
         raise SystemExit(f"agent-iam serve --only {name}: {problem}")
@@ -166,8 +168,8 @@ def standalone_service(
     try:
         # The audit key beside the database, as the IAM keeps it (IAM.open): on the shared
         # database the service appends to the same chain, under the same key and witness.
-        key = serving_key(store, world_db.parent / "audit-key.json")
-        witness = AuditWitness(witness_path(world_db))
+        key = serving_key(store, beside.parent / "audit-key.json")
+        witness = AuditWitness(witness_path(beside))
         audit = AuditLog(store, key, clock, witness=witness)
     except AuditError as exc:  # a lost audit key or witness: refuse to start (README)
         raise SystemExit(f"agent-iam serve --only {name}: {exc}") from None
@@ -221,7 +223,7 @@ def serve_one(
     issuer: str | None,
     base_url: str | None,
     baseline: bool,
-    db: Path | None = None,
+    db: Path | str | None = None,
 ) -> int:
     if issuer is None:
         raise SystemExit("agent-iam serve --only needs --issuer URL (the IAM it trusts)")
@@ -235,7 +237,7 @@ def serve_one(
     return 0
 
 
-def unwritable(store: Store) -> str | None:
+def unwritable(store: AnyStore) -> str | None:
     """Why ``store`` cannot be served from (read-only file, full disk, …), or None: a write
     probe at start-up, so that a database that cannot write never looks healthy."""
     state = probe_storage(store, time.time())

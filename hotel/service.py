@@ -8,7 +8,6 @@ the kit's RFC 6750 errors and carry the ``WWW-Authenticate`` they build (RFC 675
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -53,10 +52,12 @@ def service_app(
     # Counted while it streams: a chunked body cannot pass the limit (README, "Security limits").
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
-    @app.exception_handler(sqlite3.DatabaseError)
-    async def on_storage(request: Request, exc: sqlite3.DatabaseError) -> Response:
+    async def on_storage(request: Request, exc: Exception) -> Response:
         # Disk full, read-only, locked: JSON 503 + Retry-After, never an allow (fail closed).
         return storage_unavailable(exc)
+
+    for error in STORAGE_ERRORS:  # either driver's (iam_core.store)
+        app.add_exception_handler(error, on_storage)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:

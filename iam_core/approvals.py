@@ -29,13 +29,13 @@ from iam_core.audit import AuditEvent
 from iam_core.clock import Clock
 from iam_core.policy import format_scope, parse_scope
 from iam_core.quota import Quota
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 
 class Host(Protocol):
     """What approvals need of the IAM (a Protocol: the IAM builds them, no import cycle)."""
 
-    store: Store
+    store: AnyStore
     clock: Clock
 
     def record(self, event: AuditEvent) -> None: ...

@@ -53,7 +53,7 @@ from iam_core.audit_keys import (
 from iam_core.audit_verify import SELECT_ENTRIES, agent_token, indexed_columns, verify_log
 from iam_core.audit_witness import AuditWitness
 from iam_core.clock import Clock
-from iam_core.store import Store
+from iam_core.store import DATABASE_ERRORS, AnyStore, Cursor, Tx
 
 __all__ = ["AuditEntry", "AuditError", "AuditEvent", "AuditKey", "AuditKeyMissing", "AuditLog"]
 __all__ += ["AuditVerification", "AuditWitness", "Outcome", "scrub"]
@@ -114,7 +114,7 @@ def _matches(doc: dict[str, Any], agent: str | None, wanted: dict[str, str]) -> 
     return agent is None or doc["sub"] == agent or agent_token(agent) in str(agents).split(" ")
 
 
-def _batches(cursor: sqlite3.Cursor, size: int = 4096) -> Iterable[tuple[Any, ...]]:
+def _batches(cursor: Cursor, size: int = 4096) -> Iterable[tuple[Any, ...]]:
     """The cursor's rows, fetched ``size`` at a time: streamed, never the whole table at once."""
     while rows := cursor.fetchmany(size):
         yield from rows
@@ -129,7 +129,7 @@ class AuditLog:
 
     def __init__(
         self,
-        store: Store,
+        store: AnyStore,
         key: AuditKey,
         clock: Clock,
         *,
@@ -151,7 +151,8 @@ class AuditLog:
         self._sealed: tuple[int, str, str] | None = None
         self._kid_recorded = False
         # Resolved now: a later chdir must not point verify() at another file.
-        self._ro_uri = None if store.is_memory else Path(store.path).resolve().as_uri() + "?mode=ro"
+        file = not store.is_memory and store.dialect == "sqlite"
+        self._ro_uri = Path(store.path).resolve().as_uri() + "?mode=ro" if file else None
         store.ensure_schema(_DDL)
         kid = self.sealed_with()
         if kid is not None and kid != key.kid:
@@ -159,11 +160,21 @@ class AuditLog:
                 f"the audit log in {store.path} is sealed with key {kid}, not {key.kid}: "
                 "its own audit key file is missing or was replaced"
             )
-        if witness is not None and not witness.exists() and len(self):
+        if witness is not None and not witness.exists() and self._has_entries():
             raise AuditError(
                 f"the audit witness {witness.path} is missing while the log in {store.path} "
                 "has entries: a rollback cannot be ruled out (see `agent-iam audit verify`)"
             )
+
+    def _has_entries(self) -> bool:
+        # Under the write lock: another process that just committed its first entries
+        # publishes their witness before it lets the next writer in (PGStore.transaction).
+        with self._store.transaction() as conn:
+            return conn.execute("SELECT 1 FROM audit_entries LIMIT 1").fetchone() is not None
+
+    def close_store(self) -> None:
+        """Close the store; for a log that owns it (``audit_files.open_to_verify``)."""
+        self._store.close()
 
     def attach_witness(self, witness: AuditWitness) -> None:
         """Check ``verify()`` against ``witness`` from now on; for a verifier, which must
@@ -255,7 +266,7 @@ class AuditLog:
                 self._witness_after_commit((seq, digest, str(head[2])), token)
             return seq
 
-    def _write_checkpoint(self, conn: sqlite3.Connection, seq: int, digest: str) -> str:
+    def _write_checkpoint(self, conn: Tx, seq: int, digest: str) -> str:
         token = self._key.sign_checkpoint(seq, digest, int(self._clock.now()))
         conn.execute("INSERT INTO audit_checkpoints (seq, token) VALUES (?, ?)", (seq, token))
         return token
@@ -290,13 +301,19 @@ class AuditLog:
                 entries = _batches(conn.execute(SELECT_ENTRIES))
                 result = verify_log(self._key, entries, checkpoints, head, seen)
                 return dataclasses.replace(result, seconds=time.perf_counter() - started)
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             return AuditVerification(False, 0, 0, None, f"audit tables unreadable: {exc}")
 
     @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+    def _snapshot(self) -> Iterator[Tx]:
         # One consistent read. On a file that is a separate read-only connection, which WAL lets
         # read while appends go on: verifying a long log must not stall the token endpoint.
+        # On PostgreSQL, a REPEATABLE READ transaction on a connection of its own.
+        snapshot = getattr(self._store, "snapshot", None)
+        if snapshot is not None:
+            with snapshot() as conn:
+                yield conn
+            return
         if self._ro_uri is None:
             with self._store.transaction() as conn:
                 yield conn

@@ -88,7 +88,8 @@ def scrub(value: Any) -> Any:
     """``value`` with every token-looking substring of every string replaced by a marker.
 
     Mappings become dicts and lists or tuples lists, recursively. Lone surrogates, which have no
-    UTF-8 form and would make the entry unwritable, become U+FFFD.
+    UTF-8 form and would make the entry unwritable, become U+FFFD, and so does NUL, which
+    PostgreSQL's text columns cannot hold: the entry hashes alike on either store.
     """
     if isinstance(value, str):
         return _scrub_str(value)
@@ -104,6 +105,8 @@ def _scrub_str(text: str) -> str:
         text = _TOKEN.sub(REDACTED, text)
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     return text
 
 

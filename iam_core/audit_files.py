@@ -10,14 +10,13 @@ fresh key (which would make every later check cry tampering) nor a verdict on th
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from iam_core.audit import AuditLog
 from iam_core.audit_keys import AuditKey, AuditKeyMissing
 from iam_core.audit_witness import AuditWitness, witness_path
 from iam_core.clock import Clock, SystemClock
-from iam_core.store import Store
+from iam_core.store import DATABASE_ERRORS, AnyStore, is_url, open_store
 
 __all__ = ["key_candidates", "open_to_verify", "serving_key"]
 
@@ -28,22 +27,22 @@ def key_candidates(db: Path) -> list[Path]:
     return [db.parent / f"{db.stem}-audit-key.json", db.parent / "audit-key.json"]
 
 
-def _has_entries(store: Store) -> bool:
+def _has_entries(store: AnyStore) -> bool:
     try:
         return store.one("SELECT 1 FROM audit_entries LIMIT 1") is not None
-    except sqlite3.OperationalError:  # no audit table yet: a new database
+    except DATABASE_ERRORS:  # no audit table yet: a new database
         return False
 
 
-def _recorded_kid(store: Store) -> str | None:
+def _recorded_kid(store: AnyStore) -> str | None:
     try:
         row = store.one("SELECT kid FROM audit_meta WHERE id = 1")
-    except sqlite3.OperationalError:
+    except DATABASE_ERRORS:
         return None
     return None if row is None else str(row[0])
 
 
-def serving_key(store: Store, path: Path) -> AuditKey:
+def serving_key(store: AnyStore, path: Path) -> AuditKey:
     """The audit key at ``path`` for a server on ``store``: created only for a new log.
 
     A log that already has entries and no key file is refused with :class:`AuditKeyMissing`,
@@ -60,15 +59,21 @@ def serving_key(store: Store, path: Path) -> AuditKey:
     return AuditKey.load_or_create(path)
 
 
-def open_to_verify(db: Path, clock: Clock | None = None) -> AuditLog:
-    """The log in ``db`` with its own key and witness; :class:`AuditKeyMissing` without it.
+def open_to_verify(
+    location: Path | str, clock: Clock | None = None, *, home: Path | None = None
+) -> AuditLog:
+    """The log in ``location`` with its own key and witness; :class:`AuditKeyMissing`
+    without it. For a ``postgresql://`` URL the key and witness are looked for in ``home``.
 
-    Raises ``FileNotFoundError`` when there is no database at ``db``.
+    Raises ``FileNotFoundError`` when there is no database file at ``location``.
     """
-    db = Path(db)
-    if not db.is_file():
-        raise FileNotFoundError(f"no audit log at {db}")
-    store = Store(db)
+    if is_url(str(location)):
+        db = (home or Path()) / "iam.db"
+    else:
+        db = Path(location)
+        if not db.is_file():
+            raise FileNotFoundError(f"no audit log at {db}")
+    store = open_store(location)
     try:
         kid = _recorded_kid(store)
         keys = [AuditKey.load(path) for path in key_candidates(db) if path.exists()]

@@ -315,7 +315,8 @@ def _approval_flood(iam: IAM, user: str, actor: str | None) -> str | None:
     quota = iam.approval_quota
     if quota is None or actor is None:
         return None
-    count = quota.take(f"{user}\x00{actor}")
+    # Identifiers hold no control characters; PostgreSQL text cannot hold NUL, so not \x00.
+    count = quota.take(f"{user}\x1f{actor}")
     if count is None:
         return None
     return (

@@ -20,7 +20,7 @@ from typing import Any
 
 from iam_core.clock import Clock
 from iam_core.policy import format_scope, parse_scope
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consents (
@@ -58,7 +58,7 @@ class Authorization:
 
 
 class ConsentStore:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: AnyStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
         self._recorded = 0
@@ -80,7 +80,10 @@ class ConsentStore:
             user_id, client_id, actor, merged, authorization_details, self._clock.now()
         )
         self._store.execute(
-            "INSERT OR REPLACE INTO consents VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id, actor)"
+            " DO UPDATE SET scopes = excluded.scopes,"
+            " authorization_details = excluded.authorization_details,"
+            " granted_at = excluded.granted_at",
             (
                 user_id,
                 client_id,
@@ -121,7 +124,9 @@ class ConsentStore:
     def record_authorization(self, jti: str, exp: int, authorization: Authorization) -> None:
         """Remember what the authorization behind token ``jti`` granted, until it expires."""
         self._store.execute(
-            "INSERT OR REPLACE INTO token_authorizations VALUES (?, ?, ?, ?)",
+            "INSERT INTO token_authorizations VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO UPDATE SET"
+            " scopes = excluded.scopes, authorization_details = excluded.authorization_details,"
+            " exp = excluded.exp",
             (
                 jti,
                 format_scope(authorization.scopes),

@@ -12,6 +12,11 @@ In-process subscribers receive the SET synchronously, before the revoking call r
 processes poll ``/events/poll`` (RFC 8936), long-polling so that delivery takes milliseconds.
 Each receiver is the client that polls, with its own acknowledgement cursor in the store;
 ``delivered`` lets a revoke wait until every registered receiver has acknowledged.
+
+On PostgreSQL every stored SET is also announced with ``NOTIFY`` (delivered when the revoking
+transaction commits): a long-poll parked in any process or on any machine wakes at once
+instead of at its next look at the store. The stored events and cursors stay the truth; a
+lost notification only delays delivery to that next look (``CROSS_PROCESS_TICK``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from iam_core.clock import Clock
 from iam_core.keys import KeyRing
 from iam_core.revocation import Revocation, RevocationRegistry
 from iam_core.revoked import SET_TYP, RevokedTokens
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 __all__ = ["SET_TYP", "RevokedTokens", "SecurityEvent", "SecurityEventPublisher"]
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
@@ -34,6 +39,7 @@ CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
 # often a revoke waiting for delivery looks at the receivers' acknowledgements (seconds).
 CROSS_PROCESS_TICK = 0.02
 DELIVERY_TICK = 0.005
+EVENTS_CHANNEL = "agent_iam_security_events"  # NOTIFY channel on PostgreSQL
 SESSION_REVOKED = CAEP + "session-revoked"
 TOKEN_CLAIMS_CHANGE = CAEP + "token-claims-change"
 
@@ -72,7 +78,7 @@ class SecurityEventPublisher:
 
     def __init__(
         self,
-        store: Store,
+        store: AnyStore,
         clock: Clock,
         keys: KeyRing,
         revocations: RevocationRegistry,
@@ -89,9 +95,19 @@ class SecurityEventPublisher:
         self._audiences = list(audiences)
         self._longest_lifetime = longest_lifetime
         self._subscribers: list[Callable[[SecurityEvent], None]] = []
-        self._waiters: set[asyncio.Event] = set()
+        # Parked long-polls, each with its event loop (a NOTIFY arrives on another thread).
+        self._waiters: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
         store.ensure_schema(SCHEMA)
         revocations.subscribe(self._on_revocation)
+        store.listen(EVENTS_CHANNEL, self._on_notify)
+
+    def _on_notify(self, _payload: str) -> None:
+        """A SET was stored by some process (PostgreSQL NOTIFY): wake the parked polls."""
+        for waiter, loop in list(self._waiters.items()):
+            try:
+                loop.call_soon_threadsafe(waiter.set)
+            except RuntimeError:  # that poll's loop has closed: nothing to wake
+                self._waiters.pop(waiter, None)
 
     def subscribe(self, callback: Callable[[SecurityEvent], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
@@ -139,6 +155,7 @@ class SecurityEventPublisher:
             "INSERT INTO security_events (jti, token, created_at) VALUES (?, ?, ?)",
             (claims["jti"], token, self._clock.now()),
         )
+        self._store.notify(EVENTS_CHANNEL, str(claims["jti"]))
         return SecurityEvent(str(claims["jti"]), token, claims)
 
     async def poll(
@@ -157,7 +174,7 @@ class SecurityEventPublisher:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
             waiter = asyncio.Event()
-            self._waiters.add(waiter)
+            self._waiters[waiter] = loop
             try:
                 while self.latest_seq() <= cursor and loop.time() < deadline:
                     timeout = min(CROSS_PROCESS_TICK, deadline - loop.time())
@@ -166,7 +183,7 @@ class SecurityEventPublisher:
                     except TimeoutError:
                         continue
             finally:
-                self._waiters.discard(waiter)
+                self._waiters.pop(waiter, None)
             pending = self._pending(receiver, max_events + 1)
         more = len(pending) > max_events
         return {jti: token for jti, token in pending[:max_events]}, more

@@ -33,7 +33,7 @@ from iam_core.policy import Policy, format_scope, scope_service
 from iam_core.quota import Quota, QuotaSpec
 from iam_core.registry import STRONG_HASHER, Registry
 from iam_core.revocation import RevocationRegistry, named_actors
-from iam_core.store import Store
+from iam_core.store import AnyStore, is_url, open_store
 from iam_core.tokens import Lifetimes, Token, TokenMinter, TokenType, TokenVerifier
 from iam_core.trace import current_trace_id
 
@@ -100,7 +100,7 @@ class IAM:
 
     def __init__(
         self,
-        store: Store,
+        store: AnyStore,
         *,
         config: IAMConfig | None = None,
         clock: Clock | None = None,
@@ -155,11 +155,14 @@ class IAM:
         self.approvals = Approvals(self, self.config.approval_limits)
 
     @classmethod
-    def open(cls, path: str | Path, **kwargs: Any) -> IAM:
+    def open(cls, location: str | Path, *, home: Path | None = None, **kwargs: Any) -> IAM:
         """An IAM over a database file, with its audit key in ``audit-key.json`` beside it
-        and its audit witness (:func:`witness_path`); a lost key is refused, never replaced."""
-        path = Path(path)
-        store = Store(path)
+        and its audit witness (:func:`witness_path`); a lost key is refused, never replaced.
+
+        ``location`` may be a ``postgresql://`` URL: the key and the witness are then files in
+        ``home`` (a database server has no "beside"; default: the current directory)."""
+        store = open_store(location)
+        path = (home or Path()) / "iam.db" if is_url(str(location)) else Path(location)
         try:
             key = serving_key(store, path.parent / "audit-key.json")
             witness = AuditWitness(witness_path(path))

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
 from iam_core.clock import Clock
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 SUPPORTED_ALGS = ("ES256", "RS256")
 REFRESH_EVERY = 0.5  # seconds between checks of the stored key set for another's rotation
@@ -171,7 +171,7 @@ class KeyRing:
 
     def __init__(
         self,
-        store: Store,
+        store: AnyStore,
         clock: Clock,
         *,
         purpose: str = "access-token",

@@ -13,12 +13,13 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from iam_core import store as store_errors
 
 if TYPE_CHECKING:
     from iam_core.resource_server.protocols import SQLStore
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BODY = 64 * 1024
 STORAGE_RETRY_AFTER = 30  # seconds
 
-# The sqlite3 errors that mean the store is unusable for now, not that a query was wrong.
-STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError, sqlite3.DatabaseError)
+# The driver errors that mean the store is unusable for now, not that a query was wrong.
+STORAGE_ERRORS = store_errors.STORAGE_ERRORS
 
 
 class BodyTooLarge(BaseException):
@@ -176,7 +177,11 @@ def probe_storage(store: SQLStore, now: float) -> dict[str, object]:
         state["readable"] = True
         with store.transaction() as tx:
             tx.execute(_PROBE_DDL)
-            tx.execute("INSERT OR REPLACE INTO storage_probe VALUES (1, ?)", (now,))
+            tx.execute(
+                "INSERT INTO storage_probe VALUES (1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                (now,),
+            )
         state["writable"] = True
     except STORAGE_ERRORS as exc:
         state["error"] = str(exc)[:120]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from iam_core import identifiers
 from iam_core.clock import Clock
 from iam_core.keys import VerificationKey, verification_key_from_jwk
 from iam_core.registry_schema import migrate
-from iam_core.store import Store
+from iam_core.store import INTEGRITY_ERRORS, AnyStore
 
 AgentKind = Literal["interactive", "background"]
 AgentStatus = Literal["active", "blocked"]
@@ -120,7 +119,9 @@ def secret_digest(secret: str) -> str:
 class Registry:
     """CRUD over users, agents and apps; ids are unique across all three."""
 
-    def __init__(self, store: Store, clock: Clock, hasher: PasswordHasher = STRONG_HASHER) -> None:
+    def __init__(
+        self, store: AnyStore, clock: Clock, hasher: PasswordHasher = STRONG_HASHER
+    ) -> None:
         self._store = store
         self._clock = clock
         self._hasher = hasher
@@ -157,7 +158,7 @@ class Registry:
             marks = ", ".join("?" for _ in row)
             try:
                 tx.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608 - fixed names
-            except sqlite3.IntegrityError as exc:  # another process registered a look-alike
+            except INTEGRITY_ERRORS as exc:  # another process registered a look-alike
                 raise DuplicateIdentity(f"identity {row['id']!r} or a look-alike exists") from exc
 
     def login_id(self, username: str) -> str | None:

@@ -14,7 +14,7 @@ transaction, so two processes sharing the file cannot both register look-alikes.
 from __future__ import annotations
 
 from iam_core.identifiers import skeleton_key
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS users (
@@ -67,7 +67,7 @@ def _guards() -> list[str]:
     return statements
 
 
-def migrate(store: Store) -> None:
+def migrate(store: AnyStore) -> None:
     """Create the tables, add missing columns, fill ``skeleton``, then index and guard it."""
     store.ensure_schema(TABLES)
     with store.transaction() as tx:

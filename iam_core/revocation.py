@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from iam_core.clock import Clock
-from iam_core.store import Store
+from iam_core.store import AnyStore
 from iam_core.tokens import Token
 
 SCHEMA = """
@@ -58,7 +58,7 @@ class Revocation:
 
 
 class RevocationRegistry:
-    def __init__(self, store: Store, clock: Clock, *, leeway: int = 30) -> None:
+    def __init__(self, store: AnyStore, clock: Clock, *, leeway: int = 30) -> None:
         self._store = store
         self._clock = clock
         # Verifiers accept a token until exp + leeway: revocation must reach it until then.

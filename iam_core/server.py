@@ -10,7 +10,6 @@ malformed requests per RFC 6750 §3.1, and every refusal is audited.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,6 +59,7 @@ from iam_core.registry import (
 from iam_core.scim import scim_router
 from iam_core.scim.service import MAX_BODY_BYTES as SCIM_MAX_BODY
 from iam_core.server_openapi import describe
+from iam_core.store import DATABASE_ERRORS
 from iam_core.token_route import REPLAY, IAMApp, TokenRoute
 from iam_core.trace import TraceContextMiddleware
 
@@ -334,9 +334,11 @@ def _install_fallbacks(app: FastAPI, iam: IAM) -> None:
             status_code=exc.status_code,
         )
 
-    @app.exception_handler(sqlite3.DatabaseError)
-    async def on_storage(request: Request, exc: sqlite3.DatabaseError) -> Response:
+    async def on_storage(request: Request, exc: Exception) -> Response:
         return _storage_failure(request, exc)
+
+    for error in DATABASE_ERRORS:  # either driver's (iam_core.store)
+        app.add_exception_handler(error, on_storage)
 
     def _storage_failure(request: Request, exc: BaseException) -> Response:
         """Disk full, read-only or locked: JSON 503 + Retry-After; nothing was allowed."""

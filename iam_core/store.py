@@ -8,6 +8,11 @@ so that two processes sharing the file serialise their writes instead of failing
 File databases use WAL with ``synchronous=NORMAL``: a committed transaction survives a
 crash of the process (it is in the WAL before ``COMMIT`` returns); only a power loss can
 drop the last transactions, which is the trade-off SQLite documents for WAL mode.
+
+PostgreSQL (``postgresql://…``, :mod:`iam_core.store_pg`) sits behind the same protocol:
+:func:`open_store` picks the dialect from the location. Modules write SQLite's dialect; the
+PostgreSQL store rewrites the few differences (:mod:`iam_core.store_sql`). Rows, cursors and
+transactions are typed by the small protocols below, which both drivers' objects fit.
 """
 
 from __future__ import annotations
@@ -22,26 +27,120 @@ from typing import Any, Protocol
 MEMORY = ":memory:"
 
 Params = Sequence[Any] | dict[str, Any]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+STORE_ENV = "AGENT_IAM_STORE"  # a store URL (or file path) for `serve`, `run`, ... (README)
+
+
+class Row(Protocol):
+    """A result row: by position and by column name (``sqlite3.Row`` and the PG row fit)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    """What callers use of a cursor."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ..., /) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Tx(Protocol):
+    """The handle a transaction yields (a ``sqlite3.Connection`` fits)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 
 
 class SQLStore(Protocol):
-    """What a module needs of a store (:class:`Store` fits): schema creation, atomic units of
-    work, and parameterised statements. Resource servers are handed one for their business
-    data and their share of the security state (docs/design.md)."""
+    """What a module needs of a store (:class:`Store` and ``PGStore`` fit): schema creation,
+    atomic units of work, and parameterised statements. Resource servers are handed one for
+    their business data and their share of the security state (docs/design.md)."""
+
+    @property
+    def dialect(self) -> str: ...
 
     def ensure_schema(self, ddl: str, /) -> None: ...
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def transaction(self) -> AbstractContextManager[Tx]: ...
 
-    def execute(self, sql: str, params: Params = (), /) -> sqlite3.Cursor: ...
+    def execute(self, sql: str, params: Params = (), /) -> Cursor: ...
 
-    def one(self, sql: str, params: Params = (), /) -> sqlite3.Row | None: ...
+    def one(self, sql: str, params: Params = (), /) -> Row | None: ...
 
-    def all(self, sql: str, params: Params = (), /) -> list[sqlite3.Row]: ...
+    def all(self, sql: str, params: Params = (), /) -> Sequence[Row]: ...
+
+
+class AnyStore(SQLStore, Protocol):
+    """A whole store as a process opens it: :class:`Store` or ``PGStore``."""
+
+    path: str
+
+    @property
+    def is_memory(self) -> bool: ...
+
+    def after_commit(self, callback: Callable[[], None], /) -> None: ...
+
+    def notify(self, channel: str, payload: str, /) -> None: ...
+
+    def listen(self, channel: str, callback: Callable[[str], None], /) -> None: ...
+
+    def drop_triggers(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def is_url(location: object) -> bool:
+    """Whether ``location`` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def open_store(location: str | Path | None = None) -> AnyStore:
+    """The store at ``location``: a ``postgresql://`` URL, a SQLite file, or None (memory)."""
+    if location is not None and is_url(str(location)):
+        from iam_core.store_pg import PGStore  # psycopg only when PostgreSQL is asked for
+
+        return PGStore(str(location))
+    return Store(MEMORY if location is None else location)
+
+
+def _errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    storage: tuple[type[Exception], ...] = (sqlite3.OperationalError, sqlite3.DatabaseError)
+    integrity: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    try:
+        import psycopg
+    except ImportError:  # the `postgres` extra is not installed
+        return storage, integrity
+    return (*storage, psycopg.OperationalError, psycopg.DatabaseError), (
+        *integrity,
+        psycopg.IntegrityError,
+    )
+
+
+# What "the store is unusable for now" and "a constraint refused the write" raise, whichever
+# driver: callers catch these tuples, never one driver's classes.
+STORAGE_ERRORS, INTEGRITY_ERRORS = _errors()
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, *STORAGE_ERRORS)
 
 
 class Store:
     """A thread-safe SQLite connection with explicit transactions."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str | Path = MEMORY) -> None:
         self.path = str(path)
@@ -127,6 +226,20 @@ class Store:
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return list(self._conn.execute(sql, params).fetchall())
+
+    def notify(self, channel: str, payload: str) -> None:
+        """Nothing to do: SQLite's readers look at the file (``PGStore`` sends NOTIFY)."""
+
+    def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Nothing to listen to: other processes' writes are seen by polling the file."""
+
+    def drop_triggers(self) -> None:
+        """Drop every trigger: what someone holding the file can do (attack scenarios)."""
+        with self._lock:
+            for (name,) in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            ).fetchall():
+                self._conn.execute(f'DROP TRIGGER "{name}"')
 
     def close(self) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 In-process by default — the apps are served through ``httpx.ASGITransport``, so every call
 is real HTTP semantics without a socket — or against a running server (``--server URL``).
 The default state lives in one documented folder under the current directory,
+or in PostgreSQL when ``AGENT_IAM_STORE`` (or ``serve --store``) names a ``postgresql://`` URL;
 ``./.agent-iam/`` (override with ``AGENT_IAM_HOME``): ``iam.db``, ``audit-key.json``, the
 audit witness ``iam-audit-witness.jsonl`` (elsewhere with ``AGENT_IAM_WITNESS_DIR``) and the
 agent runtime's ``agent-keys/``.
@@ -36,18 +37,33 @@ from iam_core.registry import (
 from iam_core.resource_server import GroupCommitAppender, ResourcePolicy
 from iam_core.seed import DEMO_AGENTS, DEMO_SECRETS, DEMO_USERS, seed_demo_world
 from iam_core.server import create_app
-from iam_core.store import Store
+from iam_core.store import STORE_ENV, AnyStore, is_url, open_store
 from scenarios.profiles import AGENT_IAM, Profile, profile
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
+# Tests only: a PostgreSQL URL that in-memory stacks use instead, each in a schema of its
+# own dropped on close, so that the scenario catalogue and property tests run on PostgreSQL.
+TEST_STORE_ENV = "AGENT_IAM_TEST_STORE"
 
 
 def state_dir() -> Path:
     return Path(os.environ.get("AGENT_IAM_HOME", ".agent-iam"))
 
 
-def default_db() -> Path:
-    return state_dir() / "iam.db"
+def default_db() -> Path | str:
+    """``AGENT_IAM_STORE`` (a ``postgresql://`` URL or a file), else ``<home>/iam.db``."""
+    return os.environ.get(STORE_ENV) or state_dir() / "iam.db"
+
+
+def scratch_store() -> AnyStore:
+    """An empty store for an in-memory stack: memory, or a fresh PostgreSQL schema when
+    ``AGENT_IAM_TEST_STORE`` is set (dropped when the store closes)."""
+    url = os.environ.get(TEST_STORE_ENV)
+    if not url:
+        return open_store(None)
+    from iam_core.store_pg import scratch_store as pg_scratch
+
+    return pg_scratch(url, prefix="stack")
 
 
 def agent_keystore(in_memory: bool = False) -> AgentKeyStore:
@@ -55,7 +71,7 @@ def agent_keystore(in_memory: bool = False) -> AgentKeyStore:
 
 
 def build_iam(
-    db: Path | None,
+    db: Path | str | None,
     *,
     issuer: str = DEFAULT_ISSUER,
     keystore: AgentKeyStore,
@@ -64,7 +80,8 @@ def build_iam(
     clock: Clock | None = None,
     quotas: bool = True,
 ) -> IAM:
-    """An IAM on ``db`` (None: in memory) with the demo world registered.
+    """An IAM on ``db`` (a file or a ``postgresql://`` URL; None: in memory) with the demo
+    world registered.
 
     ``quotas=False`` lifts the per-agent quotas (load benchmarks only).
     """
@@ -72,9 +89,10 @@ def build_iam(
     if not quotas:
         config = replace(config, agent_token_quota=None, agent_request_quota=None)
     if db is None:
-        iam = IAM(Store(), config=config, clock=clock, hasher=SIMULATION_HASHER)
+        iam = IAM(scratch_store(), config=config, clock=clock, hasher=SIMULATION_HASHER)
     else:
-        iam = IAM.open(db, config=config, clock=clock, hasher=STRONG_HASHER)
+        home = state_dir() if is_url(str(db)) else None
+        iam = IAM.open(db, home=home, config=config, clock=clock, hasher=STRONG_HASHER)
     seed_demo_world(iam, {a.id: keystore.public_jwk(a.id) for a in DEMO_AGENTS}, seed=seed)
     return iam
 
@@ -193,7 +211,7 @@ class Deployment:
 async def deployment(
     *,
     server: str | None = None,
-    db: Path | None = None,
+    db: Path | str | None = None,
     in_memory: bool = False,
     seed: int = 0,
     config: IAMConfig | None = None,

@@ -2,7 +2,8 @@
 
 Suites: ``iam`` (token mint and verify against raw ES256, audit verify, ``POST /token`` over
 a socket), ``hotel`` (the guard's overhead against the unguarded route, revocation latency),
-``agents`` (one whole agent conversation), ``run`` (one scenario run, and the catalogue).
+``agents`` (one whole agent conversation), ``run`` (one scenario run, and the catalogue),
+``stores`` (``POST /token`` with 1 and 2 workers on SQLite and on PostgreSQL, side by side).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from agent_iam.bench.harness import (
     write_json,
 )
 
-SUITES = ("iam", "hotel", "agents", "run")
+SUITES = ("iam", "hotel", "agents", "run", "stores")
 
 
 def run_suites(

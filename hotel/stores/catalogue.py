@@ -70,11 +70,12 @@ class Catalogue:
         rating = as_int(rating, "rating", 1, 5)
         with self._t.sql.transaction():
             self._t.row("hotel_hotels", hotel_id)
-            cur = self._t.sql.execute(
-                "INSERT INTO hotel_reviews (hotel_id, author, text, rating) VALUES (?, ?, ?, ?)",
+            row = self._t.sql.one(
+                "INSERT INTO hotel_reviews (hotel_id, author, text, rating) VALUES (?, ?, ?, ?)"
+                " RETURNING id",
                 (hotel_id, author, text, rating),
             )
-        return Review(int(cur.lastrowid or 0), hotel_id, author, text, rating)
+        return Review(int(row[0]) if row else 0, hotel_id, author, text, rating)
 
     # -- availability ----------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ values. Errors carry an HTTP-ish status so that routes can map them without a ta
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Literal, Self, cast
+
+from iam_core.resource_server import Row
 
 _DATE_COLUMNS = frozenset({"check_in", "check_out", "date_of_birth"})
 
@@ -56,7 +57,7 @@ class Record:
     __slots__ = ()
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Self:
+    def from_row(cls, row: Row) -> Self:
         """The record from a table row; extra columns (``position``, ...) are left out."""
         names = {f.name for f in fields(cast(Any, cls))}
         values = {k: row[k] for k in row.keys() if k in names}  # noqa: SIM118 - Row iterates values

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,6 +22,7 @@ from datetime import date, timedelta
 from faker import Faker
 
 from hotel.stores.records import Invalid
+from iam_core.resource_server import Tx
 
 CURRENCY = "EUR"
 ROOM_CAPACITY: dict[str, int] = {"single": 1, "double": 2, "suite": 4}
@@ -191,7 +191,7 @@ def _nights(check_in: date, nights: int) -> list[str]:
 
 
 def seed_world(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     people: Sequence[Person],
     seed: int,
@@ -225,7 +225,7 @@ def seed_world(
 
 
 def _seed_hotels(
-    conn: sqlite3.Connection, fake: Faker, rng: random.Random, extra: int, window: list[str]
+    conn: Tx, fake: Faker, rng: random.Random, extra: int, window: list[str]
 ) -> dict[tuple[str, str, str], int]:
     """Hotels, room types and reviews; returns the inventory for the bookings to draw on."""
     taken = {h.id for h in FIXED_HOTELS}
@@ -256,7 +256,7 @@ def _seed_hotels(
 
 
 def _seed_guests(
-    conn: sqlite3.Connection,
+    conn: Tx,
     fake: Faker,
     rng: random.Random,
     people: Sequence[Person],
@@ -297,7 +297,7 @@ def _seed_guests(
 
 
 def _seed_staff(
-    conn: sqlite3.Connection,
+    conn: Tx,
     fake: Faker,
     rng: random.Random,
     people: Sequence[Person],
@@ -322,7 +322,7 @@ def _seed_staff(
 
 
 def _seed_bookings(
-    conn: sqlite3.Connection, inventory: dict[tuple[str, str, str], int], start: date, now: str
+    conn: Tx, inventory: dict[tuple[str, str, str], int], start: date, now: str
 ) -> None:
     """Bob's paid stay at Harbor View and Alice's unpaid one at Alpine Lodge, then inventory."""
     bookings = []

@@ -9,13 +9,12 @@ reproducible for a seed however the calls are spread across the stores.
 from __future__ import annotations
 
 import random
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from hotel.stores.records import Invalid, NotFound, Record
-from iam_core.resource_server import Clock, SQLStore
+from iam_core.resource_server import Clock, Row, SQLStore
 
 MAX_NIGHTS = 30
 MAX_AMOUNT_CENTS = 10_000_000
@@ -114,7 +113,7 @@ class Tables:
         # Ids are reproducible for a seed; a collision with a stored row is drawn again.
         self._ids = random.Random(f"hotel-ids:{seed}")  # noqa: S311 - ids, not secrets
 
-    def row(self, table: str, key: str) -> sqlite3.Row:
+    def row(self, table: str, key: str) -> Row:
         key = as_key(key, f"{_NOUNS[table]} id")
         row = self.sql.one(f"SELECT * FROM {table} WHERE id = ?", (key,))  # noqa: S608
         if row is None:

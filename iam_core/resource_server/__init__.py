@@ -57,8 +57,10 @@ from iam_core.resource_server.policy import ResourcePolicy
 from iam_core.resource_server.protocols import (
     AuditSink,
     QuotaStore,
+    Row,
     SecurityEventSource,
     SQLStore,
+    Tx,
 )
 from iam_core.resource_server.revocation_feed import SetPoller, polling
 from iam_core.safe_json import JSONRefused
@@ -103,6 +105,7 @@ __all__ = [
     "ReplayCache",
     "ResourcePolicy",
     "RevokedTokens",
+    "Row",
     "SQLStore",
     "SecurityEvent",
     "SecurityEventSource",
@@ -113,6 +116,7 @@ __all__ = [
     "TokenError",
     "TokenType",
     "TokenVerifier",
+    "Tx",
     "audience_matches",
     "bounded_int",
     "bounded_json",

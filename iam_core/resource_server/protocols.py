@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from iam_core.audit import AuditEvent
 from iam_core.events import SecurityEvent
 from iam_core.quota import QuotaSpec
-from iam_core.store import SQLStore
+from iam_core.store import Row, SQLStore, Tx
 
 
 class AuditSink(Protocol):
@@ -42,15 +42,17 @@ class SecurityEventSource(Protocol):
     def subscribe(self, callback: Callable[[SecurityEvent], None], /) -> Callable[[], None]: ...
 
 
-__all__ = ["AuditSink", "QuotaStore", "SQLStore", "SecurityEventSource"]
+__all__ = ["AuditSink", "QuotaStore", "Row", "SQLStore", "SecurityEventSource", "Tx"]
 
 if TYPE_CHECKING:  # the IAM's own classes fit these seams as they are (checked by mypy)
     from iam_core.audit import AuditLog
     from iam_core.events import SecurityEventPublisher
     from iam_core.quota import Quota
     from iam_core.store import Store
+    from iam_core.store_pg import PGStore
 
     _audit: type[AuditSink] = AuditLog
     _quota: type[QuotaStore] = Quota
     _events: type[SecurityEventSource] = SecurityEventPublisher
     _store: type[SQLStore] = Store
+    _pg_store: type[SQLStore] = PGStore

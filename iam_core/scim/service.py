@@ -261,7 +261,8 @@ class ScimService:
             if modified_at is None:
                 modified_at = self.iam.clock.now() if row else resource.meta.created.timestamp()
             self.iam.store.execute(
-                "INSERT OR REPLACE INTO scim_meta VALUES (?, ?, ?)",
+                "INSERT INTO scim_meta VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " version = excluded.version, last_modified = excluded.last_modified",
                 (resource_id, version, modified_at),
             )
         owner = getattr(resource, "owner", None)

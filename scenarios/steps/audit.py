@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import rfc8785
 
 from iam_core.audit_keys import GENESIS_HASH, chain_hash
-from iam_core.store import Store
+from iam_core.store import AnyStore
 from scenarios.model import Run, Step
 
 
@@ -38,7 +38,7 @@ class TamperAudit(Step):
         return f"attacker {self.how}s the audit log in the database"
 
 
-def tamper_audit_log(store: Store, seq: int, how: str) -> None:
+def tamper_audit_log(store: AnyStore, seq: int, how: str) -> None:
     """What someone holding the database file (not the audit keys) can do to entry ``seq``.
 
     ``edit``: its outcome "allowed" now reads "denied"; ``delete``: it is gone; ``rewrite``:
@@ -48,8 +48,7 @@ def tamper_audit_log(store: Store, seq: int, how: str) -> None:
     """
     if how not in ("edit", "delete", "rewrite"):
         raise ValueError(f"how must be edit, delete or rewrite, not {how!r}")
-    for (name,) in store.all("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
-        store.execute(f'DROP TRIGGER "{name}"')
+    store.drop_triggers()
     row = store.one("SELECT body FROM audit_entries WHERE seq = ?", (seq,))
     if row is None:
         raise KeyError(f"no audit entry {seq}")

@@ -10,19 +10,22 @@ import pytest
 from iam_core.audit import AuditError, AuditEvent, AuditKey, AuditLog
 from iam_core.audit_group import GroupCommitAppender
 from iam_core.clock import ManualClock
-from iam_core.store import Store
+from iam_core.store import AnyStore
 
 
-def _log() -> AuditLog:
-    return AuditLog(Store(), AuditKey.generate(), ManualClock(1_790_000_000.5), checkpoint_every=3)
+@pytest.fixture
+def log(any_store: AnyStore) -> AuditLog:
+    """On SQLite and on PostgreSQL (tests/conftest.py: any_store)."""
+    return AuditLog(
+        any_store, AuditKey.generate(), ManualClock(1_790_000_000.5), checkpoint_every=3
+    )
 
 
 def _event(i: int, outcome: str = "allowed") -> AuditEvent:
     return AuditEvent("t", outcome, f"r{i}", details={"i": i})  # type: ignore[arg-type]
 
 
-def test_concurrent_appends_commit_in_one_batch_in_order() -> None:
-    log = _log()
+def test_concurrent_appends_commit_in_one_batch_in_order(log: AuditLog) -> None:
     group = GroupCommitAppender(log)
 
     async def main() -> list[int]:
@@ -35,8 +38,7 @@ def test_concurrent_appends_commit_in_one_batch_in_order() -> None:
     assert log.verify().ok and log.verify().checkpoints_checked == 3
 
 
-def test_a_caller_is_answered_only_after_its_commit() -> None:
-    log = _log()
+def test_a_caller_is_answered_only_after_its_commit(log: AuditLog) -> None:
     group = GroupCommitAppender(log)
 
     async def main() -> None:
@@ -48,8 +50,7 @@ def test_a_caller_is_answered_only_after_its_commit() -> None:
     asyncio.run(main())
 
 
-def test_a_bad_event_fails_alone() -> None:
-    log = _log()
+def test_a_bad_event_fails_alone(log: AuditLog) -> None:
     group = GroupCommitAppender(log)
 
     async def main() -> tuple[object, ...]:
@@ -66,8 +67,7 @@ def test_a_bad_event_fails_alone() -> None:
     assert log.verify().ok
 
 
-def test_the_sync_path_commits_at_once() -> None:
-    log = _log()
+def test_the_sync_path_commits_at_once(log: AuditLog) -> None:
     assert GroupCommitAppender(log).append(_event(1)).seq == 1 == len(log)
     with pytest.raises(AuditError):
         GroupCommitAppender(log).append(_event(2, outcome="maybe"))

@@ -32,13 +32,16 @@ def free_port() -> int:
 class Processes:
     """Starts serve processes in one AGENT_IAM_HOME and ends every one it started."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, store: str | None = None) -> None:
         self.home = home
+        self.store = store  # a postgresql:// URL (AGENT_IAM_STORE), else iam.db in home
         self._procs: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
     def start(self, *args: str, port: int) -> subprocess.Popen[bytes]:
         env = {**os.environ, "AGENT_IAM_HOME": str(self.home)}
+        if self.store is not None:
+            env["AGENT_IAM_STORE"] = self.store
         log = open(self.home / f"serve-{port}-{len(self._procs)}.log", "wb")  # noqa: SIM115
         self._logs.append(log)
         proc = subprocess.Popen(
@@ -82,8 +85,8 @@ class Processes:
 
 
 @contextmanager
-def processes(home: Path) -> Iterator[Processes]:
-    procs = Processes(home)
+def processes(home: Path, store: str | None = None) -> Iterator[Processes]:
+    procs = Processes(home, store)
     try:
         yield procs
     finally:

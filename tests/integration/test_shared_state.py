@@ -25,6 +25,15 @@ from tests.integration.processes import (
 pytestmark = pytest.mark.slow  # several cold starts of real servers: well over 20 s
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> str | None:
+    """Each test on the SQLite file in AGENT_IAM_HOME and on a PostgreSQL schema of its own
+    (``AGENT_IAM_STORE``), which every process of the test shares."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
 def until(condition: object, timeout: float = 20.0) -> bool:
     assert callable(condition)
     deadline = time.monotonic() + timeout
@@ -35,11 +44,13 @@ def until(condition: object, timeout: float = 20.0) -> bool:
     return bool(condition())
 
 
-def test_kill9_and_restart_keep_revocations_dpop_replay_and_quotas(tmp_path: Path) -> None:
+def test_kill9_and_restart_keep_revocations_dpop_replay_and_quotas(
+    tmp_path: Path, store: str | None
+) -> None:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     availability = f"{issuer}/hotel/availability"
-    with processes(tmp_path) as procs:
+    with processes(tmp_path, store) as procs:
         server = procs.start(port=port)
         procs.wait_ready(server, f"{issuer}/jwks.json")
         revoked = asyncio.run(agent_token(issuer, tmp_path, availability, None))
@@ -79,12 +90,14 @@ async def _try_token(issuer: str, home: Path, resource: str) -> bool:
     return False
 
 
-def test_two_workers_and_a_standalone_service_share_revocations(tmp_path: Path) -> None:
+def test_two_workers_and_a_standalone_service_share_revocations(
+    tmp_path: Path, store: str | None
+) -> None:
     port, alone = free_port(), free_port()
     issuer = f"http://127.0.0.1:{port}"
     availability = f"{issuer}/hotel/availability"
     standalone = f"http://127.0.0.1:{alone}"
-    with processes(tmp_path) as procs:
+    with processes(tmp_path, store) as procs:
         server = procs.start("--workers", "2", port=port)
         procs.wait_ready(server, f"{issuer}/jwks.json")
         service = procs.start("--only", "availability", "--issuer", issuer, port=alone)
@@ -121,9 +134,9 @@ def test_two_workers_and_a_standalone_service_share_revocations(tmp_path: Path) 
         assert taken == 120
 
 
-def test_simultaneous_cold_starts_on_a_fresh_folder(tmp_path: Path) -> None:
+def test_simultaneous_cold_starts_on_a_fresh_folder(tmp_path: Path, store: str | None) -> None:
     ports = [free_port() for _ in range(3)]
-    with processes(tmp_path) as procs:
+    with processes(tmp_path, store) as procs:
         servers = [procs.start(port=p) for p in ports]
         for server, p in zip(servers, ports, strict=True):
             procs.wait_ready(server, f"http://127.0.0.1:{p}/jwks.json")
