@@ -93,6 +93,13 @@ class SecurityEventPublisher:
         store.ensure_schema(SCHEMA)
         revocations.subscribe(self._on_revocation)
 
+    def reset_state(self) -> None:
+        """Wake and forget the long-polls of the last run; the subscribers (the in-process
+        services) belong to the stack and stay."""
+        for waiter in list(self._waiters):
+            waiter.set()
+        self._waiters.clear()
+
     def subscribe(self, callback: Callable[[SecurityEvent], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)

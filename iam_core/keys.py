@@ -173,6 +173,13 @@ class KeyRing:
         with store.transaction():
             self._load_and_fill(alg)
 
+    def reset_state(self) -> None:
+        """Reload the keys from the (restored) store (iam_core/state_reset.py)."""
+        alg = self._current().alg
+        with self._store.transaction():
+            self._keys = {}
+            self._load_and_fill(alg)
+
     def _load_and_fill(self, alg: str) -> None:
         purpose, store = self._purpose, self._store
         for row in store.all(

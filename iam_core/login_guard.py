@@ -73,6 +73,9 @@ class LoginThrottle:
         self._clock = clock
         self._logs: dict[tuple[str, str], deque[float]] = {}
 
+    def reset_state(self) -> None:
+        self._logs.clear()
+
     def blocked(self, account: str, address: str) -> tuple[str, int] | None:
         """Which limit this login is past ("account" or "address") and seconds to wait."""
         now = self._clock.now()
