@@ -73,7 +73,7 @@ def walk(roots: Iterable[object], limit: int = 2_000_000) -> Iterator[object]:
     stack = list(roots)
     while stack:
         obj = stack.pop()
-        if isinstance(obj, _LEAVES) or isinstance(obj, _SKIP) or id(obj) in seen:
+        if isinstance(obj, _LEAVES + _SKIP) or id(obj) in seen:
             continue
         seen.add(id(obj))
         if len(seen) > limit:

@@ -321,7 +321,10 @@ async def _play_jobs(
     config: IAMConfig | None,
     found: dict[str, Scenario],
     done: Callable[[Outcome], None],
+    stacks: Stacks | None = None,
 ) -> None:
+    """The jobs, each on a fresh state of a stack built once per profile in this process
+    (``stack.py``); ``stacks`` default: this worker process's own."""
     stacks = _STACKS if stacks is None else stacks
     by_model: dict[str, list[Job]] = {}
     for job in jobs:
