@@ -174,7 +174,16 @@ class KeyRing:
             self._load_and_fill(alg)
 
     def reset_state(self) -> None:
-        """Reload the keys from the (restored) store (iam_core/state_reset.py)."""
+        """Hold the keys of the (restored) store (iam_core/state_reset.py); reloaded only when
+        they differ from those held (a run rotated or retired one)."""
+        rows = self._store.all(
+            "SELECT kid, retired_at, activated_at FROM signing_keys WHERE purpose = ?"
+            " ORDER BY created_at, rowid",
+            (self._purpose,),
+        )
+        held = [(k.kid, k.retired_at, k.activated_at) for k in self._keys.values()]
+        if [tuple(row) for row in rows] == held:
+            return
         alg = self._current().alg
         with self._store.transaction():
             self._keys = {}

@@ -29,6 +29,9 @@ _SKIP = (types.ModuleType, type, types.CodeType, types.FrameType, types.BuiltinF
 # Attributes that change while a run works but carry nothing from one run to the next.
 TRANSIENT = {
     ("Store", "_in_tx"),  # 0 between transactions: runs never reset mid-transaction
+    # The run's model is the caller's (a model per batch of runs), its statistics too.
+    ("ChatModel", "calls"),
+    ("ChatModel", "seconds"),
 }
 
 

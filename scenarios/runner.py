@@ -41,6 +41,7 @@ from scenarios.stack import Stacks
 
 if TYPE_CHECKING:
     from agents.runtime import AgentRuntime, Conversation
+    from hotel.world import WorldSnapshot
 
 KINDS: tuple[Kind, ...] = ("attack", "benign")
 WORST_CASE_MODEL = "embedded-obedient"  # follows any instruction it reads
@@ -139,7 +140,7 @@ async def live_run(
     if stacks is not None:
         stack = await stacks.get(prof, config, seed, model)
         async with stack.fresh(model) as (dep, agents):
-            yield await play(scenario, kind, dep, agents, model, started, threat)
+            yield await play(scenario, kind, dep, agents, model, started, threat, stack.before)
         return
     async with (
         deployment(in_memory=True, seed=seed, prof=prof, config=config) as dep,
@@ -156,13 +157,14 @@ async def play(
     model: ChatModel,
     started: float,
     threat: str | None = None,
+    before: WorldSnapshot | None = None,
 ) -> tuple[Outcome, Run]:
-    """Play a scenario's steps in a fresh deployment, then judge the run."""
+    """Play a scenario's steps in a fresh deployment, then judge the run; ``before`` is the
+    world's snapshot now, when known (a reused stack took it once, from its template)."""
     assert dep.iam is not None
     assert dep.hotel is not None
-    run = Run(
-        dep, agents, model, dep.profile, dep.hotel.world.snapshot(), first_seq=len(dep.iam.audit)
-    )
+    before = before or dep.hotel.world.snapshot()
+    run = Run(dep, agents, model, dep.profile, before, first_seq=len(dep.iam.audit))
     sequence: list[dict[str, Any]] = []
     error = None
     compromised = threat == COMPROMISED

@@ -21,21 +21,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from starlette.applications import Starlette
 
 from iam_core.iam import IAMConfig
 from iam_core.state_reset import Resettable, resettables, walk
-from scenarios.crew import crew
-from scenarios.deployment import Deployment, deployment
+from scenarios.crew import build_crew
+from scenarios.deployment import Deployment, agent_keystore, close, in_process
 from scenarios.profiles import Profile
 
 if TYPE_CHECKING:
     from agents.llm.client import ChatModel
     from agents.runtime import AgentRuntime
+    from hotel.world import WorldSnapshot
 
 
 class _ClientReset:
@@ -57,8 +59,8 @@ class Stack:
     dep: Deployment
     agents: dict[str, AgentRuntime]
     template: sqlite3.Connection
+    before: WorldSnapshot  # the world's snapshot in the template: each run's ``before``
     parts: list[Resettable] = field(default_factory=list)
-    exits: AsyncExitStack = field(default_factory=AsyncExitStack)
     runs: int = 0
 
     @property
@@ -78,34 +80,36 @@ class Stack:
         """The deployment and crew on a fresh state, playing with ``model``."""
         if self.runs:
             self.reset()
-        self.runs += 1
+        self.runs += 1  # build() reset the stack for the first run
         for runtime in self.agents.values():
             runtime.model = model
         yield self.dep, self.agents
 
     async def aclose(self) -> None:
         self.template.close()
-        await self.exits.aclose()
+        for runtime in self.agents.values():
+            await runtime.aclose()
+        await close(self.dep)
 
 
 async def build(prof: Profile, config: IAMConfig | None, seed: int, model: ChatModel) -> Stack:
     """Build a deployment and its crew as a fresh run would, and take the template."""
-    exits = AsyncExitStack()
-    try:
-        dep = await exits.enter_async_context(
-            deployment(in_memory=True, seed=seed, prof=prof, config=config)
-        )
-        agents = await exits.enter_async_context(crew(dep, model))
-    except BaseException:
-        await exits.aclose()
-        raise
+    # Built without context managers: a stack outlives the event loop it was built in (a
+    # worker process runs each batch in its own), and asyncio.run closes suspended ones.
+    dep = in_process(None, keystore=agent_keystore(True), seed=seed, config=config, prof=prof)
+    agents = build_crew(dep, model)
     assert dep.iam is not None
-    stack = Stack(dep, agents, dep.iam.store.snapshot(), exits=exits)
+    assert dep.hotel is not None
+    stack = Stack(dep, agents, dep.iam.store.snapshot(), dep.hotel.world.snapshot())
     found: list[Resettable] = []
     for obj in walk(stack.roots):
         if isinstance(obj, httpx.AsyncClient):
             found.append(_ClientReset(obj))
+        elif isinstance(obj, Starlette) and obj.middleware_stack is None:
+            # What Starlette builds at an app's first request, built now: part of the stack.
+            obj.middleware_stack = obj.build_middleware_stack()
     stack.parts = [*resettables(stack.roots), *found]
+    stack.reset()  # every run, the first too, starts from the same reset state
     return stack
 
 
