@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from agents.json_limits import JSONRefused
 from agents.json_limits import loads as bounded_json
-from agents.llm.planner import Susceptibility
+from agents.llm.planner import Susceptibility, respond
 
 MODELS: dict[str, Susceptibility] = {
     "embedded-obedient": "obedient",
@@ -118,3 +119,14 @@ def _well_formed(message: dict[str, Any]) -> bool:
     ):
         return False
     return isinstance(message.get("tool_call_id", ""), str)
+
+
+async def answer(request: Request, *args: Any) -> Any:
+    """The model's answer (``agents.llm.planner.respond``). Bounded and linear, yet CPU
+    work: served to others (``agent-iam serve``), a worker thread keeps the event loop —
+    which the IAM and the services share — answering meanwhile. ``inline`` (an in-process
+    client that awaits each answer, as the simulations' is) computes it right here, without
+    the two thread hand-offs per answer."""
+    if getattr(request.app.state, "inline", False):
+        return respond(*args)
+    return await run_in_threadpool(respond, *args)
