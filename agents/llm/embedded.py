@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from agents.llm.planner import respond
 from agents.llm.requests import (
     CREATED,
     DEFAULT_MODEL,
@@ -79,7 +80,7 @@ async def chat_completions(request: Request) -> Response:
     usage = include_usage(body)
     if not isinstance(stream, bool) or usage is None:
         return _error(400, "stream must be a boolean, stream_options an object", param="stream")
-    message = await answer(request, messages, tools, MODELS[model])
+    message = await answer(request, respond, messages, tools, MODELS[model])
     prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
     completion_tokens = len(json.dumps(message).split())
     digest = hashlib.sha256(raw).hexdigest()[:24]

@@ -7,6 +7,7 @@ JSON body and check the conversation the same way; errors have the OpenAI API's 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +16,7 @@ from starlette.responses import JSONResponse
 
 from agents.json_limits import JSONRefused
 from agents.json_limits import loads as bounded_json
-from agents.llm.planner import Susceptibility, respond
+from agents.llm.planner import Susceptibility
 
 MODELS: dict[str, Susceptibility] = {
     "embedded-obedient": "obedient",
@@ -121,12 +122,12 @@ def _well_formed(message: dict[str, Any]) -> bool:
     return isinstance(message.get("tool_call_id", ""), str)
 
 
-async def answer(request: Request, *args: Any) -> Any:
-    """The model's answer (``agents.llm.planner.respond``). Bounded and linear, yet CPU
-    work: served to others (``agent-iam serve``), a worker thread keeps the event loop —
-    which the IAM and the services share — answering meanwhile. ``inline`` (an in-process
-    client that awaits each answer, as the simulations' is) computes it right here, without
-    the two thread hand-offs per answer."""
+async def answer(request: Request, respond: Callable[..., Any], *args: Any) -> Any:
+    """The model's answer, ``respond(*args)`` (``agents.llm.planner.respond``). Bounded
+    and linear, yet CPU work: served to others (``agent-iam serve``), a worker thread keeps
+    the event loop — which the IAM and the services share — answering meanwhile.
+    ``inline`` (an in-process client that awaits each answer, as the simulations' is)
+    computes it right here, without the two thread hand-offs per answer."""
     if getattr(request.app.state, "inline", False):
         return respond(*args)
     return await run_in_threadpool(respond, *args)
