@@ -62,6 +62,7 @@ class Stack:
     before: WorldSnapshot  # the world's snapshot in the template: each run's ``before``
     parts: list[Resettable] = field(default_factory=list)
     runs: int = 0
+    busy: bool = False
 
     @property
     def roots(self) -> tuple[object, ...]:
@@ -78,12 +79,18 @@ class Stack:
     @asynccontextmanager
     async def fresh(self, model: ChatModel) -> AsyncIterator[tuple[Deployment, dict[str, Any]]]:
         """The deployment and crew on a fresh state, playing with ``model``."""
+        if self.busy:
+            raise RuntimeError("a stack serves one run at a time (another run holds it)")
         if self.runs:
             self.reset()
         self.runs += 1  # build() reset the stack for the first run
         for runtime in self.agents.values():
             runtime.model = model
-        yield self.dep, self.agents
+        self.busy = True
+        try:
+            yield self.dep, self.agents
+        finally:
+            self.busy = False
 
     async def aclose(self) -> None:
         self.template.close()
