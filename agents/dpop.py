@@ -36,6 +36,10 @@ class DPoPKey:
         self.jkt = public.thumbprint()  # RFC 7638, what the server puts in cnf.jkt
         self.nonces: dict[str, str] = {}  # the latest DPoP-Nonce of each origin (§8.1)
 
+    def reset_state(self) -> None:
+        """Forget the servers' nonces; the key pair stays (a client keeps its key)."""
+        self.nonces.clear()
+
     def proof(
         self, method: str, url: str, access_token: str | None = None, *, nonce: str | None = None
     ) -> str:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from agents.json_limits import loads as bounded_json
@@ -60,21 +62,37 @@ class ChatState(TypedDict):
     messages: Annotated[list[dict[str, Any]], operator.add]
 
 
-def build_graph(
-    model: ChatModel,
-    tools: ToolBox,
-    authorize: Authorizer | None,
-    events: list[dict[str, Any]],
-) -> Any:
-    """The compiled graph; ``authorize`` None skips the delegation step (autonomous run).
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What one conversation brings to the graph: compiled once per runtime, the graph reads
+    the model, tools, authorizer and transcript of the conversation it serves from here."""
 
-    ``events`` receives one entry per model answer, in order, for the transcript.
-    """
+    model: ChatModel
+    tools: ToolBox
+    authorize: Authorizer | None
+    events: list[dict[str, Any]]
 
-    async def ask_authorization(state: ChatState) -> dict[str, Any]:
-        assert authorize is not None
-        message = await model.complete(state["messages"], [AUTHORIZE_TOOL])
-        _note(events, message)
+    def config(self) -> RunnableConfig:
+        return {"recursion_limit": RECURSION_LIMIT, "configurable": {"turn": self}}
+
+
+def _turn(config: RunnableConfig) -> Turn:
+    turn = (config.get("configurable") or {}).get("turn")
+    if not isinstance(turn, Turn):
+        raise TypeError("the graph runs with a Turn in its config (Turn.config())")
+    return turn
+
+
+def build_graph(authorize: bool) -> Any:
+    """The compiled graph; without ``authorize`` it skips the delegation step (autonomous
+    run). Each invocation passes its :class:`Turn` (``config=turn.config()``); every model
+    answer goes to the turn's ``events``, in order, for the transcript."""
+
+    async def ask_authorization(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
+        turn = _turn(config)
+        assert turn.authorize is not None
+        message = await turn.model.complete(state["messages"], [AUTHORIZE_TOOL])
+        _note(turn.events, message)
         out: list[dict[str, Any]] = [message]
         for call in message.get("tool_calls") or ():
             try:
@@ -82,18 +100,20 @@ def build_graph(
             except ValueError:
                 args = {}
             if call["function"]["name"] == "request_authorization" and isinstance(args, dict):
-                result = await authorize(args)
+                result = await turn.authorize(args)
             else:
                 result = {"ok": False, "error": "only request_authorization is available now"}
             out.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)})
         return {"messages": out}
 
-    async def call_model(state: ChatState) -> dict[str, Any]:
-        message = await model.complete(state["messages"], tools.definitions())
-        _note(events, message)
+    async def call_model(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
+        turn = _turn(config)
+        message = await turn.model.complete(state["messages"], turn.tools.definitions())
+        _note(turn.events, message)
         return {"messages": [message]}
 
-    async def call_tools(state: ChatState) -> dict[str, Any]:
+    async def call_tools(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
+        tools = _turn(config).tools
         out = []
         for call in state["messages"][-1].get("tool_calls") or ():
             content = await tools.run(call["function"]["name"], call["function"]["arguments"])
@@ -106,7 +126,7 @@ def build_graph(
     graph = StateGraph(ChatState)
     graph.add_node("model", call_model)
     graph.add_node("tools", call_tools)
-    if authorize is not None:
+    if authorize:
         graph.add_node("authorize", ask_authorization)
         graph.add_edge(START, "authorize")
         graph.add_edge("authorize", "model")

@@ -109,6 +109,13 @@ class AgentIdentity:
         self.acquired: list[dict[str, Any]] = []  # token acquisitions, for the transcript
         self.seconds = 0.0  # time spent getting tokens
 
+    def reset_state(self) -> None:
+        """Forget every token held and every task's delegation (a reused stack's next run)."""
+        self._own.clear()
+        self._delegations.clear()
+        self.acquired = []
+        self.seconds = 0.0
+
     # -- delegations ----------------------------------------------------------------------
     async def accept_delegation(
         self,
@@ -338,6 +345,10 @@ class SharedKeyIdentity:
         self.credentials = credentials
         self.api_key = api_key
         self.acquired: list[dict[str, Any]] = []
+        self.seconds = 0.0
+
+    def reset_state(self) -> None:
+        self.acquired = []
         self.seconds = 0.0
 
     async def headers(

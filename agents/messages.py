@@ -84,6 +84,9 @@ class MessageVerifier:
         self._clock = clock
         self._seen: dict[str, float] = {}
 
+    def reset_state(self) -> None:
+        self._seen.clear()  # messages of the last run
+
     def verify(self, message: str) -> AgentMessage:
         try:  # the bounded parser first: PyJWT never sees a deeply nested message
             header, unverified = jws_parts(message)

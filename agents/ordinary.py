@@ -49,6 +49,11 @@ class UserTokenIdentity:
         self.acquired: list[dict[str, Any]] = []
         self.seconds = 0.0
 
+    def reset_state(self) -> None:
+        self._tokens.clear()
+        self.acquired = []
+        self.seconds = 0.0
+
     async def login(self, user: str, password: str, approve: bool = True) -> None:
         """The user logs in at the app, which asks for everything the user may do."""
         started = time.perf_counter()
@@ -116,6 +121,11 @@ class ServiceAccountIdentity:
         self._resource_of = resource_of
         self._tokens: dict[str, tuple[str, float]] = {}
         self.acquired: list[dict[str, Any]] = []
+        self.seconds = 0.0
+
+    def reset_state(self) -> None:
+        self._tokens.clear()
+        self.acquired = []
         self.seconds = 0.0
 
     async def token(self, service: str) -> str:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.assistants import AssistantSpec
 from agents.clock import WALL_CLOCK, Clock
-from agents.graph import RECURSION_LIMIT, build_graph
+from agents.graph import Turn, build_graph
 from agents.identity import AgentIdentity, NoAuthority, Presenter, SharedKeyIdentity, TokenUse
 from agents.llm.client import ChatModel
 from agents.messages import MessageRejected, MessageVerifier, sign_message
@@ -154,6 +154,14 @@ class AgentRuntime:
         self.baseline = not isinstance(self.identity, AgentIdentity)
         self.system = spec.system
         self.verifier = MessageVerifier(self.agent_id, public_key_of, clock=clock)
+        # Compiled once per runtime (with and without the delegation step), not per run.
+        self._graphs = {True: build_graph(True), False: build_graph(False)}
+
+    def reset_state(self) -> None:
+        """Between runs of a reused stack: no task, trace or cached token survives (the
+        identity, DPoP key and message verifier reset their own; iam_core/state_reset.py)."""
+        self.http.headers.pop("traceparent", None)
+        self.http.cookies.clear()
 
     def url(self, service: str) -> str:
         return self.issuer if service == "iam" else f"{self.issuer}/hotel/{service}"
@@ -280,14 +288,13 @@ class AgentRuntime:
             self.http, self.identity, self.url, self.spec.tools, principal=principal, local=local
         )
         tools.events = convo.events
-        graph = build_graph(self.model, tools, authorize, convo.events)
+        turn = Turn(self.model, tools, authorize, convo.events)
         convo.events.append({"kind": "user", "text": request})
         messages = [{"role": "system", "content": self.system}]
         messages.append({"role": "user", "content": request})
         try:
-            state = await graph.ainvoke(
-                {"messages": messages}, config={"recursion_limit": RECURSION_LIMIT}
-            )
+            graph = self._graphs[authorize is not None]
+            state = await graph.ainvoke({"messages": messages}, config=turn.config())
             convo.messages = state["messages"]
             convo.answer = scrub(str(convo.messages[-1].get("content") or ""))
         except Exception as exc:  # noqa: BLE001 — a failed run is reported, never a traceback

@@ -49,6 +49,9 @@ class AppToken:
         self._token: str | None = None
         self._expires = 0.0
 
+    def reset_state(self) -> None:
+        self._token, self._expires = None, 0.0  # a token of the last run's IAM state
+
     async def headers(self) -> Mapping[str, str]:
         if self._token is None or time.time() > self._expires - 30:
             response = await self._http.post(

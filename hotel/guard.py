@@ -120,6 +120,9 @@ class TokenGuard:
         self._cache: OrderedDict[str, Token] = OrderedDict()
         self._cache_size = cache_size
 
+    def reset_state(self) -> None:
+        self._cache.clear()  # tokens verified in the last run (iam_core/state_reset.py)
+
     def require(self, rule: Rule) -> Dependency:
         """A FastAPI dependency enforcing ``rule``; gives the caller's :class:`Access`."""
         return deciding(self.check, rule)

@@ -176,6 +176,11 @@ class AuditLog:
         """Close the store; for a log that owns it (``audit_files.open_to_verify``)."""
         self._store.close()
 
+    def reset_state(self) -> None:
+        """Forget the head this object sealed: the table was restored (iam_core/state_reset)."""
+        self._sealed = None
+        self._kid_recorded = False
+
     def attach_witness(self, witness: AuditWitness) -> None:
         """Check ``verify()`` against ``witness`` from now on; for a verifier, which must
         report a missing witness rather than refuse to open the log."""

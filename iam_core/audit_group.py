@@ -39,6 +39,13 @@ class GroupCommitAppender:
         self.batches = 0  # commits made, for tests and benchmarks
         self.entries = 0
 
+    def reset_state(self) -> None:
+        """Between runs: nothing may be queued (every request awaited its commit)."""
+        if self._queue:
+            raise RuntimeError("audit entries still queued: a run ended mid-request")
+        self._scheduled = False
+        self.batches = self.entries = 0
+
     def append(self, event: AuditEvent, /) -> AuditEntry:
         """Commit ``event`` now (the sync path: ``AuditLog.append``)."""
         return self.log.append(event)

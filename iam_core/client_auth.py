@@ -69,6 +69,11 @@ class ClientAuthenticator:
         self._accepted = 0
         iam.store.ensure_schema(SCHEMA)
 
+    def reset_state(self) -> None:
+        """Forget the clients' keys read from the registry, which was restored."""
+        self._key_cache.clear()
+        self._accepted = 0
+
     def authenticate(
         self, form: Mapping[str, str], authorization: str | None, endpoint: str | None = None
     ) -> Client:

@@ -64,6 +64,9 @@ class ConsentStore:
         self._recorded = 0
         store.ensure_schema(SCHEMA)
 
+    def reset_state(self) -> None:
+        self._recorded = 0  # the pruning cadence starts again with the restored store
+
     def grant(
         self,
         user_id: str,

@@ -158,6 +158,11 @@ class ReplayCache:
         if store is not None:
             store.ensure_schema(SCHEMA)
 
+    def reset_state(self) -> None:
+        with self._lock:  # stored jtis are restored with the store
+            self._seen.clear()
+            self._per_key.clear()
+
     def __len__(self) -> int:
         if self._store is not None:
             row = self._store.one(

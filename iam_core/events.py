@@ -109,6 +109,13 @@ class SecurityEventPublisher:
             except RuntimeError:  # that poll's loop has closed: nothing to wake
                 self._waiters.pop(waiter, None)
 
+    def reset_state(self) -> None:
+        """Wake and forget the long-polls of the last run; the subscribers (the in-process
+        services) belong to the stack and stay."""
+        for waiter in list(self._waiters):
+            waiter.set()
+        self._waiters.clear()
+
     def subscribe(self, callback: Callable[[SecurityEvent], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)

@@ -34,6 +34,13 @@ class RemoteJWKS:
         self._lock = asyncio.Lock()
         self.fetches = 0
 
+    def reset_state(self) -> None:
+        """Forget the fetched keys: the next token makes a fetch, as at start-up."""
+        self._keys = {}
+        self._last_fetch = float("-inf")
+        self._lock = asyncio.Lock()  # a run may use another event loop
+        self.fetches = 0
+
     def get_key(self, kid: str) -> VerificationKey | None:
         return self._keys.get(kid)
 

@@ -197,6 +197,21 @@ class KeyRing:
             self._fill_ahead(self._current().alg)
             self._fingerprint = self._stored_fingerprint()
 
+    def reset_state(self) -> None:
+        """Hold the keys of the (restored) store (iam_core/state_reset.py); reloaded only when
+        they differ from those held (a run rotated or retired one)."""
+        rows = self._store.all(
+            "SELECT kid, retired_at, activated_at FROM signing_keys WHERE purpose = ?"
+            " ORDER BY created_at, rowid",
+            (self._purpose,),
+        )
+        held = [(k.kid, k.retired_at, k.activated_at) for k in self._keys.values()]
+        if [tuple(row) for row in rows] == held:
+            return
+        with self._store.transaction():
+            self._keys = self._load()
+            self._fingerprint = self._stored_fingerprint()
+
     def _load(self) -> dict[str, _Key]:
         """The stored keys, reusing the parsed private keys already held."""
         keys: dict[str, _Key] = {}

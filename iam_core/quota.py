@@ -47,6 +47,9 @@ class Quota:
         if store is not None:
             store.ensure_schema(SCHEMA)
 
+    def reset_state(self) -> None:
+        self._log.clear()  # in-memory counts; stored ones are restored with the store
+
     def take(self, key: str) -> int | None:
         """Count one event for ``key``; None if within the quota, else the count it would be."""
         if self._store is not None:

@@ -71,6 +71,9 @@ class RevocationRegistry:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def reset_state(self) -> None:
+        self._issued = 0  # the pruning cadence starts again with the restored store
+
     def record_issued(self, token: Token) -> None:
         self._issued += 1
         if self._issued % PRUNE_EVERY == 0:  # opportunistic retention (docs/design.md)

@@ -55,6 +55,14 @@ class RevokedTokens:
             store.ensure_schema(SCHEMA)
             self.reload()
 
+    def reset_state(self) -> None:
+        """Forget every revocation received; hold what the (restored) store holds."""
+        with self._lock:
+            self._revoked.clear()
+            self.events_applied = 0
+        if self._store is not None:
+            self.reload()
+
     def reload(self) -> int:
         """Rebuild the cache from the store (at start-up); returns how many are held."""
         if self._store is None:

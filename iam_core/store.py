@@ -241,6 +241,25 @@ class Store:
             ).fetchall():
                 self._conn.execute(f'DROP TRIGGER "{name}"')
 
+    def snapshot(self) -> sqlite3.Connection:
+        """A copy of the whole database in memory (SQLite's online backup API), to
+        :meth:`restore` later: a simulation's seeded template (iam_core/state_reset.py)."""
+        copy = sqlite3.connect(MEMORY, check_same_thread=False)
+        with self._lock:
+            if self._in_tx:
+                raise RuntimeError("snapshot inside a transaction")
+            self._conn.backup(copy)
+        return copy
+
+    def restore(self, snapshot: sqlite3.Connection) -> None:
+        """Replace every table's content with ``snapshot``'s (:meth:`snapshot`), in place:
+        the connection, and so every module holding this store, stays the same."""
+        with self._lock:
+            if self._in_tx:
+                raise RuntimeError("restore inside a transaction")
+            self._after_commit.clear()
+            snapshot.backup(self._conn)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

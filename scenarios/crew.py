@@ -39,6 +39,16 @@ def person(user: str, approve: Callable[[Mapping[str, Any]], bool] | None = None
 
 @asynccontextmanager
 async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, AgentRuntime]]:
+    runtimes = build_crew(dep, model)
+    try:
+        yield runtimes
+    finally:
+        for runtime in runtimes.values():
+            await runtime.aclose()
+
+
+def build_crew(dep: Deployment, model: ChatModel) -> dict[str, AgentRuntime]:
+    """The runtimes of :func:`crew`, to ``aclose`` when done (scenarios/stack.py)."""
     transport = dep.transport or httpx.AsyncHTTPTransport()
 
     def public_key_of(agent_id: str) -> ec.EllipticCurvePublicKey | None:
@@ -66,8 +76,4 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             else None,
             clock=dep.clock,
         )
-    try:
-        yield runtimes
-    finally:
-        for runtime in runtimes.values():
-            await runtime.aclose()
+    return runtimes

@@ -187,6 +187,7 @@ class Deployment:
     profile: Profile = AGENT_IAM
     transport: httpx.AsyncBaseTransport | None = None  # for more clients of the same stack
     clock: AgentClock = WALL_CLOCK  # the IAM's, in process: agents sign with the same time
+    inner: httpx.AsyncClient | None = None  # in process: the services' own client of the IAM
 
     @property
     def baseline(self) -> bool:
@@ -233,8 +234,34 @@ async def deployment(
                 http, OAuthClient(http, issuer), keystore, issuer, None, transport=remote
             )
         return
-    iam = build_iam(
+    dep = in_process(
         None if in_memory else (db or default_db()),
+        keystore=keystore,
+        seed=seed,
+        config=config,
+        clock=clock,
+        prof=prof,
+    )
+    try:
+        yield dep
+    finally:
+        await close(dep)
+
+
+def in_process(
+    db: Path | None,
+    *,
+    keystore: AgentKeyStore,
+    seed: int = 0,
+    config: IAMConfig | None = None,
+    clock: Clock | None = None,
+    prof: Profile = AGENT_IAM,
+) -> Deployment:
+    """An in-process deployment (``db`` None: in memory), to :func:`close` when done; what
+    :func:`deployment` yields, built without a context (a reused stack outlives event loops:
+    scenarios/stack.py)."""
+    iam = build_iam(
+        db,
         keystore=keystore,
         seed=seed,
         config=profile_config(prof, config) if config or prof is not AGENT_IAM else None,
@@ -244,19 +271,25 @@ async def deployment(
     hotel_config = prof.hotel(accounts or frozenset())
     app, hotel, inner = build_stack(iam, seed=seed, hotel_config=hotel_config)
     transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url=iam.issuer) as http:
-            yield Deployment(
-                http,
-                OAuthClient(http, iam.issuer, clock=iam.clock),
-                keystore,
-                iam.issuer,
-                iam,
-                hotel,
-                prof,
-                transport,
-                iam.clock,
-            )
-    finally:
-        await inner.aclose()
-        iam.store.close()
+    http = httpx.AsyncClient(transport=transport, base_url=iam.issuer)
+    return Deployment(
+        http,
+        OAuthClient(http, iam.issuer, clock=iam.clock),
+        keystore,
+        iam.issuer,
+        iam,
+        hotel,
+        prof,
+        transport,
+        iam.clock,
+        inner,
+    )
+
+
+async def close(dep: Deployment) -> None:
+    """Close an in-process deployment's clients and store."""
+    await dep.http.aclose()
+    if dep.inner is not None:
+        await dep.inner.aclose()
+    if dep.iam is not None:
+        dep.iam.store.close()

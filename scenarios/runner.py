@@ -37,9 +37,11 @@ from scenarios.crew import crew
 from scenarios.deployment import Deployment, deployment
 from scenarios.model import Kind, Run, Scenario
 from scenarios.profiles import AGENT_IAM, Profile, profile
+from scenarios.stack import Stacks
 
 if TYPE_CHECKING:
     from agents.runtime import AgentRuntime, Conversation
+    from hotel.world import WorldSnapshot
 
 KINDS: tuple[Kind, ...] = ("attack", "benign")
 WORST_CASE_MODEL = "embedded-obedient"  # follows any instruction it reads
@@ -47,6 +49,9 @@ WORST_CASE_MODEL = "embedded-obedient"  # follows any instruction it reads
 # ``hijack`` data); its conversations are the resistant model's (the person's own task).
 COMPROMISED = "compromised"
 COMPROMISED_BASE = "embedded-resistant"
+# The stacks a worker process built (one per profile and configuration), reused by every
+# batch it runs; each run still gets a fresh state (stack.py).
+_STACKS = Stacks()
 BATCH = 5  # runs per worker task: one model client for a few runs; progress still moves
 
 
@@ -95,10 +100,12 @@ async def run_one(
     config: IAMConfig | None = None,
     prof: Profile | None = None,
     threat: str | None = None,
+    stacks: Stacks | None = None,
 ) -> Outcome:
     """One run in a fresh deployment; ``config`` changes the IAM's policy (a policy lab);
     ``prof`` the deployment profile (``baseline``: shared-key); ``threat`` is
-    ``compromised`` when the attacker controls the agent's tool calls."""
+    ``compromised`` when the attacker controls the agent's tool calls. With ``stacks``, the
+    deployment is built once per process and each run gets a fresh state (``stack.py``)."""
     async with live_run(
         scenario,
         kind,
@@ -108,6 +115,7 @@ async def run_one(
         config=config,
         prof=prof,
         threat=threat,
+        stacks=stacks,
     ) as (outcome, _):
         return outcome
 
@@ -123,11 +131,17 @@ async def live_run(
     config: IAMConfig | None = None,
     prof: Profile | None = None,
     threat: str | None = None,
+    stacks: Stacks | None = None,
 ) -> AsyncIterator[tuple[Outcome, Run]]:
     """:func:`run_one`, its world kept open while the block lasts: the :class:`Run` (its IAM,
     audit log, hotel and agents) is there to query, or to tamper with (audit forensics)."""
     started = time.perf_counter()
     prof = prof or (profile("shared-key") if baseline else AGENT_IAM)
+    if stacks is not None:
+        stack = await stacks.get(prof, config, seed, model)
+        async with stack.fresh(model) as (dep, agents):
+            yield await play(scenario, kind, dep, agents, model, started, threat, stack.before)
+        return
     async with (
         deployment(in_memory=True, seed=seed, prof=prof, config=config) as dep,
         crew(dep, model) as agents,
@@ -143,13 +157,14 @@ async def play(
     model: ChatModel,
     started: float,
     threat: str | None = None,
+    before: WorldSnapshot | None = None,
 ) -> tuple[Outcome, Run]:
-    """Play a scenario's steps in a fresh deployment, then judge the run."""
+    """Play a scenario's steps in a fresh deployment, then judge the run; ``before`` is the
+    world's snapshot now, when known (a reused stack took it once, from its template)."""
     assert dep.iam is not None
     assert dep.hotel is not None
-    run = Run(
-        dep, agents, model, dep.profile, dep.hotel.world.snapshot(), first_seq=len(dep.iam.audit)
-    )
+    before = before or dep.hotel.world.snapshot()
+    run = Run(dep, agents, model, dep.profile, before, first_seq=len(dep.iam.audit))
     sequence: list[dict[str, Any]] = []
     error = None
     compromised = threat == COMPROMISED
@@ -308,7 +323,11 @@ async def _play_jobs(
     config: IAMConfig | None,
     found: dict[str, Scenario],
     done: Callable[[Outcome], None],
+    stacks: Stacks | None = None,
 ) -> None:
+    """The jobs, each on a fresh state of a stack built once per profile in this process
+    (``stack.py``); ``stacks`` default: this worker process's own."""
+    stacks = _STACKS if stacks is None else stacks
     by_model: dict[str, list[Job]] = {}
     for job in jobs:
         by_model.setdefault(job[1], []).append(job)
@@ -324,8 +343,24 @@ async def _play_jobs(
                         config=config,
                         prof=profile(prof),
                         threat=COMPROMISED if model == COMPROMISED else None,
+                        stacks=stacks,
                     )
                 )
+
+
+async def _play_here(
+    jobs: Sequence[Job],
+    seed: int,
+    config: IAMConfig | None,
+    found: dict[str, Scenario],
+    done: Callable[[Outcome], None],
+) -> None:
+    """In this process: its own stacks, closed at the end (a caller's process lives on)."""
+    stacks = Stacks()
+    try:
+        await _play_jobs(jobs, seed, config, found, done, stacks)
+    finally:
+        await stacks.aclose()
 
 
 def _job(jobs: list[Job], seed: int, config: IAMConfig | None) -> list[dict[str, Any]]:
@@ -377,7 +412,7 @@ def run_catalogue(
             on_done(outcome)
 
     if workers <= 1:
-        asyncio.run(_play_jobs(jobs, seed, config, {s.id: s for s in scenarios}, done))
+        asyncio.run(_play_here(jobs, seed, config, {s.id: s for s in scenarios}, done))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)

@@ -82,11 +82,16 @@ def test_run_suite_with_one_run_per_side() -> None:
     text = _printed(figures)
     for expected in (
         "one scenario run",
+        "stack reused",
+        "a stack built for each run",
+        "≤ 10 ms",
         "baseline deployment",
         "≤ 2×",
         "attack catalogue with agent IAM",
         "estimate",
         "≤ 10 s",
+        "the ladder",
+        "≤ 60 s",
     ):
         assert expected in text
     assert all(f.ok is not None for f in figures)

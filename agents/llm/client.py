@@ -109,7 +109,8 @@ async def open_model(settings: ModelSettings | None = None) -> AsyncIterator[Cha
     if settings.replay is not None:
         transport = ReplayTransport(settings.replay)
     elif settings.embedded:
-        transport = httpx2.ASGITransport(app=create_app())
+        # In process the caller awaits each answer: computed inline (embedded.answer).
+        transport = httpx2.ASGITransport(app=create_app(inline=True))
     else:
         transport = httpx2.AsyncHTTPTransport()
     if settings.record is not None:

@@ -19,7 +19,6 @@ import json
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,6 +31,7 @@ from agents.llm.requests import (
     MAX_MESSAGE_CHARS,
     MAX_MESSAGES,
     MODELS,
+    answer,
     invalid,
     read_json,
 )
@@ -80,9 +80,7 @@ async def chat_completions(request: Request) -> Response:
     usage = include_usage(body)
     if not isinstance(stream, bool) or usage is None:
         return _error(400, "stream must be a boolean, stream_options an object", param="stream")
-    # Bounded and linear, yet CPU work: a worker thread keeps the event loop (the IAM and the
-    # services share it under ``agent-iam serve``) answering meanwhile.
-    message = await run_in_threadpool(respond, messages, tools, MODELS[model])
+    message = await answer(request, respond, messages, tools, MODELS[model])
     prompt_tokens = sum(len(json.dumps(m).split()) for m in messages)
     completion_tokens = len(json.dumps(message).split())
     digest = hashlib.sha256(raw).hexdigest()[:24]
@@ -108,9 +106,10 @@ async def chat_completions(request: Request) -> Response:
     return streamed(completion, include_usage=usage) if stream else JSONResponse(completion)
 
 
-def create_app() -> Starlette:
-    """The embedded model's API; mount it anywhere (its routes start with ``/v1``)."""
-    return Starlette(
+def create_app(*, inline: bool = False) -> Starlette:
+    """The embedded model's API; mount it anywhere (its routes start with ``/v1``).
+    ``inline``: answer on the event loop (:func:`answer`)."""
+    app = Starlette(
         routes=[
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
@@ -118,3 +117,5 @@ def create_app() -> Starlette:
             Route("/v1/responses", create_response, methods=["POST"]),
         ]
     )
+    app.state.inline = inline
+    return app

@@ -7,8 +7,10 @@ JSON body and check the conversation the same way; errors have the OpenAI API's 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -118,3 +120,14 @@ def _well_formed(message: dict[str, Any]) -> bool:
     ):
         return False
     return isinstance(message.get("tool_call_id", ""), str)
+
+
+async def answer(request: Request, respond: Callable[..., Any], *args: Any) -> Any:
+    """The model's answer, ``respond(*args)`` (``agents.llm.planner.respond``). Bounded
+    and linear, yet CPU work: served to others (``agent-iam serve``), a worker thread keeps
+    the event loop — which the IAM and the services share — answering meanwhile.
+    ``inline`` (an in-process client that awaits each answer, as the simulations' is)
+    computes it right here, without the two thread hand-offs per answer."""
+    if getattr(request.app.state, "inline", False):
+        return respond(*args)
+    return await run_in_threadpool(respond, *args)

@@ -20,12 +20,11 @@ import hashlib
 import json
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from agents.llm.planner import respond
-from agents.llm.requests import CREATED, MODELS, invalid, read_json
+from agents.llm.requests import CREATED, MODELS, answer, invalid, read_json
 from agents.llm.requests import error as _error
 
 ROLES = {"user", "system", "developer", "assistant"}
@@ -155,7 +154,7 @@ async def create_response(request: Request) -> JSONResponse:
     if problem is not None:
         return problem
     model = str(body["model"])
-    message = await run_in_threadpool(respond, messages, tools, MODELS[model])
+    message = await answer(request, respond, messages, tools, MODELS[model])
     digest = hashlib.sha256(raw).hexdigest()[:24]
     input_tokens = sum(len(json.dumps(m).split()) for m in messages)
     output_tokens = len(json.dumps(message).split())
