@@ -26,14 +26,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agents.llm.client import ChatModel, ModelSettings, recorder
 from agents.llm.recording import RecordingError, read_recording
 from agents.llm.replay import Player, Recorder
 
-if TYPE_CHECKING:
-    from scenarios.runner import Outcome
+if TYPE_CHECKING:  # the runner's Outcome; runner imports this module, not the other way
+    from _typeshed import DataclassInstance
+
+    OutcomeT = TypeVar("OutcomeT", bound=DataclassInstance)
+else:
+    OutcomeT = TypeVar("OutcomeT")
 
 INDEX = "recording.json"
 FORMAT = "agent-iam-run-recording"
@@ -70,7 +74,7 @@ class Tapes:
             raise RecordingError(f"recording {path} is of another run: {recording.run}")
         model.stream = recording.stream  # as recorded, whatever this shell's setting
 
-    def settle(self, model: ChatModel, outcome: Outcome) -> Outcome:
+    def settle(self, model: ChatModel, outcome: OutcomeT) -> OutcomeT:
         """After a run: a replay that asked anything but the recording is an error."""
         tape = model.tape
         if isinstance(tape, Recorder):
