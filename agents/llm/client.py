@@ -149,4 +149,8 @@ async def open_model(
             # A retry would ask a replay (or the embedded model) the same request twice.
             max_retries=0 if settings.embedded or isinstance(tape, Player) else 2,
         )
-        yield ChatModel(client, settings.model, stream=settings.stream, tape=tape)
+        # A replay asks as the recording did: streamed or not, whatever the settings say.
+        stream = tape.recording.stream if isinstance(tape, Player) and tape.recording else None
+        yield ChatModel(
+            client, settings.model, stream=settings.stream if stream is None else stream, tape=tape
+        )

@@ -240,3 +240,19 @@ async def test_a_replay_needs_no_endpoint_and_no_network(
     assert replayed.ok, replayed.failed
     assert player is not None and player.finish() is None
     assert replayed.answer == original.answer and len(made) == 1
+
+
+async def test_a_streamed_recording_replays_streamed_whatever_the_settings(
+    tmp_path: Path, start: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "streamed.jsonl"
+    original, _, _, _ = await converse(ModelSettings(stream=True, record=path), start)
+    assert original.ok, original.failed
+    recording = read_recording(path)
+    assert recording.stream and recording.header["stream"] is True
+    assert all(str(e.answer).startswith("data:") for e in recording.exchanges)
+    no_model(monkeypatch)
+    replayed, _, made, player = await converse(ModelSettings(replay=path), start + HOUR)
+    assert replayed.ok, replayed.failed
+    assert player is not None and player.finish() is None
+    assert replayed.answer == original.answer and len(made) == 1
