@@ -8,13 +8,17 @@ conversation produced (found by its trace id).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from agents.llm.client import ModelSettings, open_model
+from agent_iam.errors import CLIError
+from agents.llm.client import ModelSettings, Tape, open_model, recorder
+from agents.llm.recording import read_recording
+from agents.llm.replay import Player
 from agents.runtime import Conversation
 from scenarios.crew import crew, person
 from scenarios.deployment import Deployment, deployment
@@ -34,9 +38,21 @@ async def run_chat(
     as_json: bool = False,
 ) -> int:
     settings = ModelSettings.from_env(model=model, record=record, replay=replay)
+    tape: Tape | None = None
+    if replay is not None:
+        # Replayed as recorded: its model and streaming, whatever this shell's settings are
+        # (a run recorded against a real server replays without one); --model still wins.
+        recording = read_recording(replay)
+        settings = replace(settings, model=model or recording.model, stream=recording.stream)
+        tape = Player()
+        tape.load(recording)
+    elif record is not None:
+        tape = recorder(settings)
+        run = {"command": "chat", "agent": agent, "user": user, "request": request}
+        tape.start(record, run | {"server": server} if server else run)
     async with (
         deployment(server=server, in_memory=server is None, baseline=baseline) as dep,
-        open_model(settings) as chat_model,
+        open_model(settings, tape=tape) as chat_model,
         crew(dep, chat_model) as runtimes,
     ):
         if agent not in runtimes:
@@ -53,6 +69,9 @@ async def run_chat(
         console.print_json(json.dumps(transcript_json(convo, entries, settings.describe())))
     else:
         print_transcript(console, convo, entries, settings.describe())
+    diverged = tape.finish() if isinstance(tape, Player) else None
+    if diverged is not None:  # not a replay of the recording: an error, never a result
+        raise CLIError(f"replay of {replay} diverged: {diverged}", code=2)
     return 0 if succeeded(convo) else 1
 
 

@@ -93,6 +93,18 @@ def output_dir(text: str) -> Path:
     return path
 
 
+def input_dir(text: str) -> Path:
+    """A folder the command will read (``run --replay DIR``)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not readable")
+    return path
+
+
 def input_file(text: str) -> Path:
     path = Path(text)
     if not path.exists():

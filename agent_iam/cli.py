@@ -1,8 +1,10 @@
 """``agent-iam``: the command line.
 
 agent-iam run [IDS…] [-k EXPR] [--threat T] [-x] [--out DIR] [--profile P]… [--ladder]
-              [--model M]…          the attack catalogue with benign twins, per deployment
-                                    profile and threat model
+              [--model M]… [--record DIR | --replay DIR]
+                                    the attack catalogue with benign twins, per deployment
+                                    profile and threat model; its model exchanges recorded
+                                    or replayed offline
 agent-iam profiles                  the deployment profiles (--baseline = shared-key)
 agent-iam list [--json]             the scenarios
 agent-iam tour                      obtain the four tokens through the real flows, in memory
@@ -108,11 +110,21 @@ def _parser() -> argparse.ArgumentParser:
         help="model (repeatable): embedded-obedient, embedded-resistant, compromised, or a "
         "real one (default: AGENT_IAM_MODEL/OPENAI_MODEL, as chat)",
     )
-    run.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    run.add_argument("--seed", type=int, help="world seed (default 0; a replay's: recorded)")
     run.add_argument(
         "--injections",
         metavar="STYLES",
         help="each injection case in every style (all) or these (comma-separated)",
+    )
+    taping = run.add_mutually_exclusive_group()
+    taping.add_argument(
+        "--record", type=checks.output_dir, metavar="DIR", help="keep each run's model exchanges"
+    )
+    taping.add_argument(
+        "--replay",
+        type=checks.input_dir,
+        metavar="DIR",
+        help="replay a --record folder offline (no model); its selection unless given",
     )
     run.add_argument("--workers", type=checks.positive, help="processes (default: one per CPU)")
     run.add_argument("--json", type=checks.output_file, help="write the JSON report here")

@@ -1,7 +1,8 @@
 """Every mistake at the command line ends in one line and an exit code, never a traceback.
 
 ``guarded`` runs a command and maps the project's error types to a message: 2 for a usage
-mistake (a wrong flag, an unknown name, a refused request), 1 for a failure (an unreachable
+mistake (a wrong flag, an unknown name, a refused request, a file that is not a usable
+model recording), 1 for a failure (an unreachable
 server, a corrupt file). Anything unforeseen still ends in one line naming the error type,
 and exit 1; ``AGENT_IAM_DEBUG=1`` shows the traceback for whoever debugs the lab itself.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
+from agents.llm.recording import RecordingError
 from agents.oauth import OAuthClientError
 from iam_core.errors import IAMError, OAuthError
 from iam_core.store import DATABASE_ERRORS
@@ -45,6 +47,8 @@ def explain(exc: BaseException) -> tuple[str, int]:
     """The one-line message and the exit code for an error that ended a command."""
     if isinstance(exc, CLIError):
         return exc.message, exc.code
+    if isinstance(exc, RecordingError):  # a file the user named is not a usable recording
+        return str(exc), USAGE
     if isinstance(exc, OAuthClientError):
         # A refusal by the IAM or a service: the request was wrong for this caller.
         return f"refused: {exc}", USAGE

@@ -16,6 +16,8 @@ EXAMPLES: dict[str, str] = {
   agent-iam run --baseline --out runs/         against the shared key; a folder per run
   agent-iam run --json report.json --html report.html
   agent-iam run --injections all               each injection goal in every phrasing style
+  agent-iam run --record runs/rec              keep every run's model exchanges …
+  agent-iam run --replay runs/rec              … and replay them offline (no model)
 
 Threat ids: T1-T15 (OWASP Agentic AI Threats and Mitigations), LLM01-LLM10 (OWASP Top 10
 for LLM Applications 2025), ASI01-ASI10 (OWASP Top 10 for Agentic Applications). Metrics:

@@ -6,8 +6,9 @@ side) and the metrics per threat — or, for several deployment profiles or thre
 HTML reports when asked, and with ``--out DIR`` one folder per run (its transcript, audit
 entries and outcome). Scenarios are chosen by id or prefix, ``-k`` keyword expression and
 ``--threat``; ``-x`` runs them one at a time and stops at the first that does not go as
-expected. Exit code: 2 when any run errored (its model failed: never a result), else 1 when
-an expectation failed, else 0.
+expected. ``--record DIR`` keeps each run's model exchanges, ``--replay DIR`` replays them
+offline (``recorded.py``). Exit code: 2 when any run errored (its model failed, or its
+replay diverged: never a result), else 1 when an expectation failed, else 0.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent_iam import recorded
 from agent_iam.errors import UsageError
 from scenarios import report
 from scenarios.catalogue import catalogue, select
 from scenarios.injections import expand
 from scenarios.model import Scenario
 from scenarios.profiles import PROFILES, profile
+from scenarios.recordings import Tapes
 from scenarios.runner import (
     COMPROMISED,
     WORST_CASE_MODEL,
@@ -101,13 +104,15 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def run_command(console: Console, args: argparse.Namespace) -> int:
-    chosen = choose(args)
+    tapes, index = recorded.tapes_of(args)  # --record/--replay DIR (recorded.py)
+    replayed = recorded.apply_index(args, index) if index is not None else None
+    chosen = replayed or choose(args)
     return run_scenarios(
         console,
         chosen,
         baseline=args.baseline,
         model=args.model,
-        seed=args.seed,
+        seed=0 if args.seed is None else args.seed,
         workers=args.workers,
         json_path=args.json,
         junit_path=args.junit,
@@ -116,6 +121,7 @@ def run_command(console: Console, args: argparse.Namespace) -> int:
         ladder=args.ladder,
         stop_first=args.exitfirst,
         out=args.out,
+        tapes=tapes,
     )
 
 
@@ -155,6 +161,7 @@ def run_scenarios(
     ladder: bool = False,
     stop_first: bool = False,
     out: Path | None = None,
+    tapes: Tapes | None = None,
 ) -> int:
     try:
         names = [profile(p).name for p in profiles or ()]
@@ -167,6 +174,7 @@ def run_scenarios(
     names = names or (["shared-key"] if baseline else ["agent-iam"])
     models = [model] if isinstance(model, str) else list(model or ())
     models = models or (list(LADDER_MODELS) if ladder else [default_model()])
+    recorded.before(tapes, chosen, names, models)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -186,7 +194,11 @@ def run_scenarios(
             models=models,
             stop_first=stop_first,
             advance=lambda: progress.advance(task),
+            tapes=tapes,
         )
+    told = recorded.after(tapes, result, chosen)
+    if told:
+        console.print(told)
     if out is not None:
         write_runs(result, out)
         console.print(f"wrote {len(result.outcomes)} run folders and the reports to {out}")
@@ -290,6 +302,7 @@ def _run(
     models: list[str],
     stop_first: bool,
     advance: object,
+    tapes: Tapes | None = None,
 ) -> CatalogueResult:
     """The catalogue in parallel; with ``stop_first``, one scenario at a time, in order."""
     assert callable(advance)
@@ -301,6 +314,7 @@ def _run(
             profiles=profiles,
             models=models,
             on_done=lambda outcome: advance(),
+            tapes=tapes,
         )
     merged: CatalogueResult | None = None
     for scenario in chosen:
@@ -311,6 +325,7 @@ def _run(
             profiles=profiles,
             models=models,
             on_done=lambda outcome: advance(),
+            tapes=tapes,
         )
         if merged is None:
             merged = one

@@ -38,6 +38,7 @@ from scenarios.deployment import Deployment, deployment
 from scenarios.model import Kind, Run, Scenario
 from scenarios.profiles import AGENT_IAM, Profile, profile
 from scenarios.stack import Stacks
+from scenarios.recordings import Tapes
 
 if TYPE_CHECKING:
     from agents.runtime import AgentRuntime, Conversation
@@ -324,6 +325,7 @@ async def _play_jobs(
     found: dict[str, Scenario],
     done: Callable[[Outcome], None],
     stacks: Stacks | None = None,
+    tapes: Tapes | None = None,
 ) -> None:
     """The jobs, each on a fresh state of a stack built once per profile in this process
     (``stack.py``); ``stacks`` default: this worker process's own."""
@@ -332,20 +334,24 @@ async def _play_jobs(
     for job in jobs:
         by_model.setdefault(job[1], []).append(job)
     for model, group in by_model.items():
-        async with open_model(model_settings(model)) as chat:
+        settings = model_settings(model)
+        tape = tapes.tape(settings) if tapes else None  # run --record/--replay (recordings.py)
+        async with open_model(settings, tape=tape) as chat:
             for prof, _, sid, kind in group:
-                done(
-                    await run_one(
-                        found[sid],
-                        kind,
-                        seed=seed,
-                        model=chat,
-                        config=config,
-                        prof=profile(prof),
-                        threat=COMPROMISED if model == COMPROMISED else None,
-                        stacks=stacks,
-                    )
+                if tapes:
+                    run = run_id(found[sid], kind)
+                    tapes.begin(chat, profile=prof, threat=model, run_id=run, seed=seed)
+                outcome = await run_one(
+                    found[sid],
+                    kind,
+                    seed=seed,
+                    model=chat,
+                    config=config,
+                    prof=profile(prof),
+                    threat=COMPROMISED if model == COMPROMISED else None,
+                    stacks=stacks,
                 )
+                done(tapes.settle(chat, outcome) if tapes else outcome)
 
 
 async def _play_here(
@@ -354,23 +360,26 @@ async def _play_here(
     config: IAMConfig | None,
     found: dict[str, Scenario],
     done: Callable[[Outcome], None],
+    tapes: Tapes | None = None,
 ) -> None:
     """In this process: its own stacks, closed at the end (a caller's process lives on)."""
     stacks = Stacks()
     try:
-        await _play_jobs(jobs, seed, config, found, done, stacks)
+        await _play_jobs(jobs, seed, config, found, done, stacks, tapes)
     finally:
         await stacks.aclose()
 
 
-def _job(jobs: list[Job], seed: int, config: IAMConfig | None) -> list[dict[str, Any]]:
+def _job(
+    jobs: list[Job], seed: int, config: IAMConfig | None, tapes: Tapes | None = None
+) -> list[dict[str, Any]]:
     """Some runs in one worker process, sharing one model client; each in its own world."""
     from scenarios.injections import find
 
     # Restyled scenarios (--injections) are rebuilt from their ids in this process.
     found = {sid: find(sid) for _, _, sid, _ in jobs}
     out: list[dict[str, Any]] = []
-    asyncio.run(_play_jobs(jobs, seed, config, found, lambda o: out.append(o.to_dict())))
+    asyncio.run(_play_jobs(jobs, seed, config, found, lambda o: out.append(o.to_dict()), tapes))
     return out
 
 
@@ -385,6 +394,7 @@ def run_catalogue(
     config: IAMConfig | None = None,
     profiles: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
+    tapes: Tapes | None = None,
 ) -> CatalogueResult:
     """Every scenario as attack and benign twin, for each profile (default: agent-iam, or
     shared-key with ``baseline``) and each model (default: the environment's, as ``chat``);
@@ -392,6 +402,7 @@ def run_catalogue(
 
     With one worker the given scenario objects run in this process; worker processes look
     them up by id in the catalogue (so a scenario outside it needs ``workers=1``).
+    ``tapes`` records each run's model exchanges, or replays them (``recordings.py``).
     """
     started = time.perf_counter()
     names = (
@@ -412,13 +423,13 @@ def run_catalogue(
             on_done(outcome)
 
     if workers <= 1:
-        asyncio.run(_play_here(jobs, seed, config, {s.id: s for s in scenarios}, done))
+        asyncio.run(_play_here(jobs, seed, config, {s.id: s for s in scenarios}, done, tapes))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         batches = [jobs[i : i + BATCH] for i in range(0, len(jobs), BATCH)]
         with ProcessPoolExecutor(min(workers, len(batches)), mp_context=context) as pool:
-            futures = [pool.submit(_job, b, seed, config) for b in batches]
+            futures = [pool.submit(_job, b, seed, config, tapes) for b in batches]
             for future in as_completed(futures):
                 for result in future.result():
                     done(Outcome(**result))

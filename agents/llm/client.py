@@ -4,8 +4,8 @@ Settings come from the environment, so that a real model is a setting, not a cod
 ``OPENAI_BASE_URL`` (unset: the embedded model, in-process), ``OPENAI_API_KEY``, and
 ``AGENT_IAM_MODEL`` (or ``OPENAI_MODEL``) for the model name, ``AGENT_IAM_STREAM=1`` for
 streamed completions (``stream=True``, the deltas joined by the SDK's stream helper).
-``record``/``replay`` add the JSONL recorder or the offline replayer of ``replay.py`` under
-the same client.
+``record``/``replay`` add the recorder or the offline replayer of ``replay.py`` under the
+same client (one file; ``open_model(tape=…)`` takes a tape that ``run`` switches per run).
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ import httpx2
 from openai import AsyncOpenAI
 
 from agents.llm.embedded import DEFAULT_MODEL, create_app
+from agents.llm.recording import public_endpoint
+from agents.llm.replay import Player, Recorder, RecordingTransport, ReplayTransport, base_path
+
+Tape = Recorder | Player
 
 EMBEDDED_BASE_URL = "http://embedded-llm.local/v1"
 
@@ -58,10 +62,13 @@ class ModelSettings:
 class ChatModel:
     """One model endpoint; counts calls and the time spent waiting for answers."""
 
-    def __init__(self, client: AsyncOpenAI, model: str, *, stream: bool = False) -> None:
+    def __init__(
+        self, client: AsyncOpenAI, model: str, *, stream: bool = False, tape: Tape | None = None
+    ) -> None:
         self.client = client
         self.model = model
         self.stream = stream
+        self.tape = tape  # the recorder or player under the client, if any
         self.calls = 0
         self.seconds = 0.0
 
@@ -99,28 +106,51 @@ class ChatModel:
         return out
 
 
-@asynccontextmanager
-async def open_model(settings: ModelSettings | None = None) -> AsyncIterator[ChatModel]:
-    """A :class:`ChatModel` for ``settings`` (default: from the environment)."""
-    from agents.llm.replay import RecordingTransport, ReplayTransport
+def recorder(settings: ModelSettings) -> Recorder:
+    """A recording tape for the model ``settings`` name (its header says which)."""
+    return Recorder(
+        settings.model, stream=settings.stream, endpoint=public_endpoint(settings.base_url)
+    )
 
+
+@asynccontextmanager
+async def open_model(
+    settings: ModelSettings | None = None, *, tape: Tape | None = None
+) -> AsyncIterator[ChatModel]:
+    """A :class:`ChatModel` for ``settings`` (default: from the environment).
+
+    ``tape``: a :class:`Recorder` (every exchange written to its current file) or a
+    :class:`Player` (every answer from its recording: no model, no connection). Without
+    one, ``settings.record``/``settings.replay`` name a single file."""
     settings = settings or ModelSettings.from_env()
+    if tape is None and settings.replay is not None:
+        tape = Player()
+        tape.load(settings.replay)
+    elif tape is None and settings.record is not None:
+        tape = recorder(settings)
+        tape.start(settings.record, {})
+    base_url = settings.base_url or EMBEDDED_BASE_URL
     transport: httpx2.AsyncBaseTransport
-    if settings.replay is not None:
-        transport = ReplayTransport(settings.replay)
-    elif settings.embedded:
-        # In process the caller awaits each answer: computed inline (embedded.answer).
-        transport = httpx2.ASGITransport(app=create_app(inline=True))
+    if isinstance(tape, Player):
+        transport = ReplayTransport(tape, base_path(base_url))
     else:
-        transport = httpx2.AsyncHTTPTransport()
-    if settings.record is not None:
-        transport = RecordingTransport(transport, settings.record)
+        inner: httpx2.AsyncBaseTransport = (
+            httpx2.ASGITransport(app=create_app(inline=True))
+            if settings.embedded
+            else httpx2.AsyncHTTPTransport()
+        )
+        transport = inner if tape is None else RecordingTransport(inner, tape, base_path(base_url))
     async with httpx2.AsyncClient(transport=transport, timeout=120.0) as http:
         client = AsyncOpenAI(
-            base_url=settings.base_url or EMBEDDED_BASE_URL,
+            base_url=base_url,
             # The embedded model needs no key; the client insists on one being set.
             api_key=settings.api_key or "no-key-needed",
             http_client=http,
-            max_retries=0 if settings.embedded or settings.replay else 2,
+            # A retry would ask a replay (or the embedded model) the same request twice.
+            max_retries=0 if settings.embedded or isinstance(tape, Player) else 2,
         )
-        yield ChatModel(client, settings.model, stream=settings.stream)
+        # A replay asks as the recording did: streamed or not, whatever the settings say.
+        stream = tape.recording.stream if isinstance(tape, Player) and tape.recording else None
+        yield ChatModel(
+            client, settings.model, stream=settings.stream if stream is None else stream, tape=tape
+        )

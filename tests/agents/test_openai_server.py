@@ -15,8 +15,10 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -25,8 +27,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from agents.llm.client import ModelSettings, open_model
+from agents.llm.recording import read_recording
+from agents.llm.replay import Player
 from scenarios.crew import crew
-from scenarios.deployment import Deployment
+from scenarios.deployment import Deployment, deployment
 from tests.hotel.helpers import iam_of
 
 pytestmark = pytest.mark.anyio
@@ -178,3 +182,39 @@ async def test_a_wrong_key_fails_the_run_cleanly(
     assert "sk-wrong" not in convo.failed
     assert fake.requests == [] and fake.authorizations == ["Bearer sk-wrong"]
     assert convo.tool_events() == []
+
+
+async def test_a_run_recorded_against_a_server_replays_without_it(
+    fake_openai: tuple[FakeOpenAI, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded over a socket with a key; replayed with no key, no server, no network."""
+    fake, base_url = fake_openai
+    path = tmp_path / "real.jsonl"
+    asked = "Find a double room at the Grand Meridian from 2026-12-10 to 2026-12-12"
+    settings = ModelSettings(model=MODEL, base_url=base_url, api_key=API_KEY, record=path)
+    async with (
+        deployment(in_memory=True) as dep,
+        open_model(settings) as model,
+        crew(dep, model) as agents,
+    ):
+        original = await agents["booking-assistant"].run(asked)
+    assert original.ok, original.failed
+    assert len(fake.requests) == 2
+    recording = read_recording(path)
+    assert (recording.model, recording.header["endpoint"]) == (MODEL, base_url)
+    assert API_KEY not in path.read_text()
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a replay opened a connection")
+
+    monkeypatch.setattr(httpx2.AsyncHTTPTransport, "handle_async_request", no_network)
+    replay = ModelSettings(model=MODEL, replay=path)  # no base URL, no key: as offline
+    async with (
+        deployment(in_memory=True) as dep,
+        open_model(replay) as model,
+        crew(dep, model) as agents,
+    ):
+        replayed = await agents["booking-assistant"].run(asked)
+    assert replayed.ok, replayed.failed
+    assert isinstance(model.tape, Player) and model.tape.finish() is None
+    assert replayed.answer == original.answer and len(fake.requests) == 2
