@@ -87,9 +87,6 @@ class LoginThrottle:
         self._store: SQLStore = store if store is not None else Store()
         self._store.ensure_schema(QUOTA_SCHEMA)
 
-    def reset_state(self) -> None:
-        self._logs.clear()
-
     def blocked(self, account: str, address: str) -> tuple[str, int] | None:
         """Which limit this login is past ("account" or "address") and seconds to wait."""
         now = self._clock.now()

@@ -241,7 +241,7 @@ class Store:
             ).fetchall():
                 self._conn.execute(f'DROP TRIGGER "{name}"')
 
-    def snapshot(self) -> sqlite3.Connection:
+    def copy_to_memory(self) -> sqlite3.Connection:
         """A copy of the whole database in memory (SQLite's online backup API), to
         :meth:`restore` later: a simulation's seeded template (iam_core/state_reset.py)."""
         copy = sqlite3.connect(MEMORY, check_same_thread=False)
@@ -252,7 +252,7 @@ class Store:
         return copy
 
     def restore(self, snapshot: sqlite3.Connection) -> None:
-        """Replace every table's content with ``snapshot``'s (:meth:`snapshot`), in place:
+        """Replace every table's content with ``snapshot``'s (:meth:`copy_to_memory`), in place:
         the connection, and so every module holding this store, stays the same."""
         with self._lock:
             if self._in_tx:

@@ -249,7 +249,7 @@ async def deployment(
 
 
 def in_process(
-    db: Path | None,
+    db: Path | str | None,
     *,
     keystore: AgentKeyStore,
     seed: int = 0,

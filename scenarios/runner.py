@@ -37,8 +37,8 @@ from scenarios.crew import crew
 from scenarios.deployment import Deployment, deployment
 from scenarios.model import Kind, Run, Scenario
 from scenarios.profiles import AGENT_IAM, Profile, profile
-from scenarios.stack import Stacks
 from scenarios.recordings import Tapes
+from scenarios.stack import Stacks, reusable
 
 if TYPE_CHECKING:
     from agents.runtime import AgentRuntime, Conversation
@@ -138,7 +138,7 @@ async def live_run(
     audit log, hotel and agents) is there to query, or to tamper with (audit forensics)."""
     started = time.perf_counter()
     prof = prof or (profile("shared-key") if baseline else AGENT_IAM)
-    if stacks is not None:
+    if stacks is not None and reusable():
         stack = await stacks.get(prof, config, seed, model)
         async with stack.fresh(model) as (dep, agents):
             yield await play(scenario, kind, dep, agents, model, started, threat, stack.before)
@@ -379,7 +379,9 @@ def _job(
     # Restyled scenarios (--injections) are rebuilt from their ids in this process.
     found = {sid: find(sid) for _, _, sid, _ in jobs}
     out: list[dict[str, Any]] = []
-    asyncio.run(_play_jobs(jobs, seed, config, found, lambda o: out.append(o.to_dict()), tapes))
+    asyncio.run(
+        _play_jobs(jobs, seed, config, found, lambda o: out.append(o.to_dict()), tapes=tapes)
+    )
     return out
 
 

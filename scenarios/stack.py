@@ -19,6 +19,7 @@ The model is the run's own: each run hands the runtimes the model it plays with.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,8 +31,9 @@ from starlette.applications import Starlette
 
 from iam_core.iam import IAMConfig
 from iam_core.state_reset import Resettable, resettables, walk
+from iam_core.store import Store
 from scenarios.crew import build_crew
-from scenarios.deployment import Deployment, agent_keystore, close, in_process
+from scenarios.deployment import TEST_STORE_ENV, Deployment, agent_keystore, close, in_process
 from scenarios.profiles import Profile
 
 if TYPE_CHECKING:
@@ -72,7 +74,9 @@ class Stack:
     def reset(self) -> None:
         """The state of a newly built deployment: the database, then every cache."""
         assert self.dep.iam is not None
-        self.dep.iam.store.restore(self.template)
+        store = self.dep.iam.store
+        assert isinstance(store, Store)
+        store.restore(self.template)
         for part in self.parts:
             part.reset_state()
 
@@ -107,7 +111,10 @@ async def build(prof: Profile, config: IAMConfig | None, seed: int, model: ChatM
     agents = build_crew(dep, model)
     assert dep.iam is not None
     assert dep.hotel is not None
-    stack = Stack(dep, agents, dep.iam.store.snapshot(), dep.hotel.world.snapshot())
+    store = dep.iam.store
+    if not isinstance(store, Store):  # a PostgreSQL test store: see reusable()
+        raise TypeError(f"a reused stack needs an SQLite store, not {type(store).__name__}")
+    stack = Stack(dep, agents, store.copy_to_memory(), dep.hotel.world.snapshot())
     found: list[Resettable] = []
     for obj in walk(stack.roots):
         if isinstance(obj, httpx.AsyncClient):
@@ -118,6 +125,13 @@ async def build(prof: Profile, config: IAMConfig | None, seed: int, model: ChatM
     stack.parts = [*resettables(stack.roots), *found]
     stack.reset()  # every run, the first too, starts from the same reset state
     return stack
+
+
+def reusable() -> bool:
+    """Whether runs can share a stack: its state is reset by SQLite's backup API, so not
+    when ``AGENT_IAM_TEST_STORE`` puts in-memory stacks on PostgreSQL (then every run
+    builds its own, as before stacks were reused)."""
+    return not os.environ.get(TEST_STORE_ENV)
 
 
 class Stacks:
