@@ -95,6 +95,10 @@ class DPoPNonces:
     def ephemeral(cls, clock: Clock, *, window: int = 60) -> DPoPNonces:
         return cls(clock, secrets.token_bytes(32), window=window)
 
+    def reset_state(self) -> None:
+        """Forget the nonce made for the current window (a cache of the HMAC, remade on use)."""
+        self._issued = (-1, "")
+
     def _index(self) -> int:
         return math.floor(self._clock.now() / self.window)
 

@@ -205,6 +205,7 @@ class KeyRing:
             " ORDER BY created_at, rowid",
             (self._purpose,),
         )
+        self._checked_at = float("-inf")  # look at the stored key set on first use
         held = [(k.kid, k.retired_at, k.activated_at) for k in self._keys.values()]
         if [tuple(row) for row in rows] == held:
             return
