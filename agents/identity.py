@@ -85,6 +85,8 @@ class _Held:
 class _Delegation:
     user: str
     tokens: dict[str, _Held] = field(default_factory=dict)  # service -> token
+    # Approval-bound tokens (OpenID CIBA), by auth_req_id: each is for one action, once.
+    approvals: dict[str, _Held] = field(default_factory=dict)
 
 
 class AgentIdentity:
@@ -108,6 +110,14 @@ class AgentIdentity:
         self._delegations: dict[str, _Delegation] = {}
         self.acquired: list[dict[str, Any]] = []  # token acquisitions, for the transcript
         self.seconds = 0.0  # time spent getting tokens
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def resource_of(self, service: str) -> str:
+        """The RFC 8707 resource URI of ``service``."""
+        return self._resource_of(service)
 
     # -- delegations ----------------------------------------------------------------------
     async def accept_delegation(
@@ -177,11 +187,11 @@ class AgentIdentity:
             return 0
         started = time.perf_counter()
         try:
-            for held in delegation.tokens.values():
+            for held in [*delegation.tokens.values(), *delegation.approvals.values()]:
                 await self.oauth.revoke(held.token, as_agent=self.credentials)
         finally:
             self.seconds += time.perf_counter() - started
-        return len(delegation.tokens)
+        return len(delegation.tokens) + len(delegation.approvals)
 
     def has_delegation(self, principal: str) -> bool:
         return principal in self._delegations
@@ -216,6 +226,36 @@ class AgentIdentity:
         delegation = self._delegations.get(principal)
         held = delegation.tokens.get(service) if delegation else None
         return (held.token, self.dpop) if held else None
+
+    # -- approvals (OpenID CIBA; the polling is agents/approval.py) ------------------------
+    def hold_approval(self, principal: str, auth_req_id: str, response: dict[str, Any]) -> TokenUse:
+        """Keep the token a person's approval yielded, for the one action it names."""
+        delegation = self._delegations.get(principal)
+        if delegation is None:
+            raise NoAuthority(f"{principal} has not delegated anything to {self.agent_id}")
+        held = self._hold(response, "ciba (the person's approval)")
+        delegation.approvals[auth_req_id] = held
+        return held.use
+
+    def approval_headers(
+        self, principal: str, auth_req_id: str, method: str, url: str
+    ) -> dict[str, str]:
+        """Authorization and DPoP headers with the approval-bound token (RFC 9449 §7.1).
+
+        The token stays in the task's memory until the task ends, like every other token of
+        the task; the service, not the agent, makes it single-use (it records the ``jti``)."""
+        delegation = self._delegations.get(principal)
+        held = delegation.approvals.get(auth_req_id) if delegation else None
+        if held is None:
+            raise NoAuthority(f"no approval {auth_req_id[:8]}… is held for {principal}")
+        proof = self.dpop.proof(method, url, held.token)
+        return {"Authorization": f"DPoP {held.token}", "DPoP": proof}
+
+    def approvals_held(self, principal: str) -> list[str]:
+        """The ``auth_req_id`` of each approval held in this task (attack scenarios replay
+        them; nothing in the runtime reuses one)."""
+        delegation = self._delegations.get(principal)
+        return list(delegation.approvals) if delegation else []
 
     # -- presenting tokens ----------------------------------------------------------------
     async def headers(

@@ -40,7 +40,7 @@ class ApprovalPolicy:
     """Which agent actions need the person's approval (None/False: never for that rule)."""
 
     payments_above_cap: bool = True
-    payment_threshold_cents: int | None = 100_000
+    payment_threshold_cents: int | None = 40_000
     refunds: bool = True
     cancel_within_hours: int | None = 48
     rate_overrides: bool = True

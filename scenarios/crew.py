@@ -3,7 +3,8 @@
 ``crew(dep, model)`` gives booking-assistant and staff-assistant runtimes on the
 deployment's transport, with their keys from the agent key store, their apps' credentials,
 and booking-assistant able to hand off to staff-assistant. ``person(user)`` is a demo user
-who can log in and consent (their demo password stays with them, never with an agent).
+who can log in and consent (their demo password stays with them, never with an agent);
+each person answers approval requests on her own approvals page (``approver.People``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from agents.runtime import AgentRuntime, Human
 from hotel.baseline import DEMO_API_KEY
 from iam_core.policy import DEFAULT_ROLE_SCOPES
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from scenarios.approver import People
 from scenarios.deployment import Deployment, service_account
 
 
@@ -47,6 +49,7 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
 
     runtimes: dict[str, AgentRuntime] = {}
     identity = dep.profile.identity
+    people = People(dep)  # the persons' approval devices (CIBA §7.1), reached in process
     for spec in ASSISTANTS.values():
         runtimes[spec.agent_id] = AgentRuntime(
             spec,
@@ -65,6 +68,7 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             if identity == "service-account"
             else None,
             clock=dep.clock,
+            notify=people,
         )
     try:
         yield runtimes

@@ -1,0 +1,133 @@
+"""The scenarios' people as approvers: each answers approval requests on her own page.
+
+OpenID CIBA Core 1.0 §7.1 leaves it to the OP to reach the person's authentication device;
+in process, :class:`People` is that reach: when an agent has asked (``notify``), the named
+person signs in to ``/account/approvals`` with her password, reads what is pending — the
+page a browser shows and the list ``agent-iam approvals list`` prints — and posts Approve or
+Deny with the page's anti-CSRF token, like anyone at a browser.
+
+She decides on the **authorization details the IAM shows** — amount, booking, payee — held
+against her own task (``expect``), never on the agent's ``binding_message``: a request she
+did not ask for is denied, and each task is approved once (a second request for the same
+payment is not her task any more). What each page showed is kept in ``seen`` so that a
+scenario can assert the person was shown the real amount and payee.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from iam_core.seed import DEMO_PASSWORDS
+from scenarios.deployment import Deployment
+
+_CSRF_FIELD = re.compile(r"name=csrf value='([^']+)'")
+# The fields of a request a person checks against her task (what, which booking, how much,
+# to whom); the rest (dates, names) follow from the booking.
+CHECKED = ("type", "booking_id", "amount_cents", "nightly_rate_cents", "hotel_id")
+
+
+@dataclass
+class Seen:
+    """One pending request as the person's page showed it."""
+
+    user: str
+    auth_req_id: str
+    what: list[str]  # the IAM's words for the details (JSON list, as the CLI prints)
+    page: str  # the approval's box on the HTML page
+    binding_message: str
+    decision: str = ""
+
+
+@dataclass
+class Device:
+    """A person's authentication device: her sign-in, her task, what she has decided."""
+
+    user: str
+    expects: list[dict[str, Any]] = field(default_factory=list)
+
+    def matches(self, details: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """The task this request is exactly, or None (one action, every checked field)."""
+        if len(details) != 1:
+            return None
+        detail = details[0]
+        for task in self.expects:
+            if all(detail.get(k) == task.get(k) for k in CHECKED if k in task or k in detail):
+                return task
+        return None
+
+
+class People:
+    """Every demo person's device in one deployment; called with a user id when an agent
+    asks that person for approval."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self._dep = dep
+        self.devices: dict[str, Device] = {}
+        self.seen: list[Seen] = []
+
+    def device(self, user: str) -> Device:
+        return self.devices.setdefault(user, Device(user))
+
+    def expect(self, user: str, tasks: tuple[Mapping[str, Any], ...]) -> None:
+        """The approvals ``user``'s own task will need (amount, booking, payee)."""
+        self.device(user).expects.extend(dict(t) for t in tasks)
+
+    async def __call__(self, user: str) -> None:
+        """The person opens her approvals page and answers what is pending there."""
+        password = DEMO_PASSWORDS.get(user)
+        if password is None or self._dep.transport is None:
+            return  # nobody to reach: the request waits and expires
+        device = self.device(user)
+        async with httpx.AsyncClient(
+            transport=self._dep.transport,
+            base_url=self._dep.issuer,
+            headers={"Origin": self._dep.issuer.rstrip("/")},
+        ) as browser:
+            login = (await browser.get("/login")).text
+            token = _CSRF_FIELD.search(login)
+            form = {"username": user, "password": password, "request_id": ""}
+            signed = await browser.post(
+                "/login", data={**form, "csrf": token.group(1) if token else ""}
+            )
+            if signed.status_code != 303:
+                return
+            page = (await browser.get("/account/approvals")).text
+            listed = await browser.get("/account/approvals", headers={"Accept": "application/json"})
+            body = listed.json()
+            for item in body.get("pending", []):
+                rid = str(item["auth_req_id"])
+                seen = Seen(
+                    user, rid, list(item["what"]), _box(page, rid), str(item["binding_message"])
+                )
+                task = device.matches(list(item["authorization_details"]))
+                seen.decision = "approve" if task is not None else "deny"
+                self.seen.append(seen)
+                decided = await browser.post(
+                    "/account/approvals/decide",
+                    data={"auth_req_id": rid, "decision": seen.decision, "csrf": body["csrf"]},
+                )
+                if decided.status_code == 303 and task is not None:
+                    device.expects.remove(task)  # her task is approved once
+
+
+def _box(page: str, auth_req_id: str) -> str:
+    """The HTML of one request's box on the approvals page."""
+    start = page.find(f"data-auth-req-id='{auth_req_id}'")
+    if start < 0:
+        return ""
+    end = page.find("</form></div>", start)
+    return page[start : end if end > 0 else None]
+
+
+def people_of(agents: Mapping[str, Any]) -> People | None:
+    """The deployment's people, as the crew handed them to the agents (``notify``)."""
+    for runtime in agents.values():
+        notify = getattr(runtime, "notify", None)
+        if isinstance(notify, People):
+            return notify
+    return None
