@@ -80,7 +80,9 @@ def words(detail: Mapping[str, Any]) -> str:
     at = f" at {where}" if where else ""
     currency = detail.get("currency", "EUR")
     if kind == "payment":
-        return f"pay {money(detail.get('amount_cents'), currency)} for {booking}{at}"
+        before = detail.get("already_charged_cents")
+        more = f" ({money(before, currency)} charged before)" if before else ""
+        return f"pay {money(detail.get('amount_cents'), currency)} for {booking}{at}{more}"
     if kind == "refund":
         return f"refund {money(detail.get('amount_cents'), currency)} for {booking}{at}"
     if kind == "booking_cancellation":

@@ -62,10 +62,16 @@ def approved_detail(token: Token) -> tuple[Mapping[str, Any], Mapping[str, Any]]
     return (claim, detail) if isinstance(detail, Mapping) else None
 
 
-def mismatch(approved: Mapping[str, Any], wanted: Mapping[str, Any]) -> str | None:
-    """Why the approved detail is not exactly this action, or None."""
-    for name in ("type", "booking_id", "amount_cents", "nightly_rate_cents", "hotel_id"):
+def mismatch(
+    approved: Mapping[str, Any], wanted: Mapping[str, Any], *, since: bool = True
+) -> str | None:
+    """Why the approved detail is not exactly this action, or None; ``since``: also what
+    was charged on the booking before (the approval was given knowing it)."""
+    names = ["type", "booking_id", "amount_cents", "nightly_rate_cents", "hotel_id"]
+    for name in [*names, "already_charged_cents"] if since else names:
         if approved.get(name) != wanted.get(name):
+            if name == "already_charged_cents":
+                return "the booking was charged since the approval was given"
             if name == "booking_id":
                 return "approval for another booking"
             if name == "amount_cents":
@@ -83,6 +89,12 @@ class UsedApprovals:
     def __init__(self, store: SQLStore) -> None:
         self._store = store
         store.ensure_schema(SCHEMA)
+
+    def spent(self, token: Token) -> bool:
+        """Whether this approval-bound token was used already (read before the action's own
+        checks, so a replay is named as one; :meth:`consume` still decides, atomically)."""
+        row = self._store.one("SELECT 1 FROM hotel_used_approvals WHERE jti = ?", (token.jti,))
+        return row is not None
 
     def consume(
         self, token: Token, claim: Mapping[str, Any], object_id: str, amount: int | None, now: str

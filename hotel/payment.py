@@ -65,6 +65,15 @@ def outside_payment_grant(
     return None
 
 
+def _charge_fields(world: HotelWorld, booking: Booking, agent: str, body: Charge) -> dict[str, int]:
+    """What a payment approval names: the amount, and what this agent already charged on
+    the booking — approving "€420" must not hide that €50 were taken before it."""
+    earlier = sum(p.amount_cents for p in world.payments_of(booking.id) if p.charged_by == agent)
+    return {"amount_cents": body.amount_cents} | (
+        {"already_charged_cents": earlier} if earlier else {}
+    )
+
+
 def create_app(
     world: HotelWorld, guard: Guard, *, resource: str, issuer: str, rar: bool = True
 ) -> FastAPI:
@@ -105,20 +114,30 @@ def create_app(
         if approved is not None and agent is not None:
             # A person approved exactly one payment (CIBA): this one, once.
             claim, detail = approved
-            wanted = approval_detail(world, "payment", booking, amount_cents=body.amount_cents)
-            reason = mismatch(detail, wanted)
+            wanted = approval_detail(
+                world, "payment", booking, **_charge_fields(world, booking, agent, body)
+            )
+            # The action first (which booking, how much, to whom), then whether the approval
+            # was spent, then whether the booking was charged since it was given.
+            reason = mismatch(detail, wanted, since=False)
+            if reason is None and used.spent(access.token):
+                reason = "approval already used (replay)"
+            reason = reason or mismatch(detail, wanted)
             if reason is not None:
                 access.details.update(approved=dict(detail), attempted_cents=body.amount_cents)
                 raise access.deny(reason, object_id=body.booking_id)
             with world.store.transaction():
-                if not used.consume(
+                fresh = used.consume(
                     access.token, claim, body.booking_id, body.amount_cents, str(world.clock.now())
-                ):
-                    raise access.deny("approval already used (replay)", object_id=body.booking_id)
-                access.allow(f"charge approved by {claim.get('approved_by')}", body.booking_id)
-                payment = world.charge(
-                    body.booking_id, body.amount_cents, body.payment_method_id, charged_by=agent
                 )
+                if fresh:
+                    access.allow(f"charge approved by {claim.get('approved_by')}", body.booking_id)
+                    payment = world.charge(
+                        body.booking_id, body.amount_cents, body.payment_method_id, charged_by=agent
+                    )
+            if not fresh:
+                # Audited outside the transaction: a refusal must outlive its rollback.
+                raise access.deny("approval already used (replay)", object_id=body.booking_id)
             return payment.as_dict()
         if agent is not None and rar:
             grant = PaymentDetail.in_token(access.token)
@@ -153,8 +172,10 @@ def create_app(
                 denial = access.deny(reason, object_id=body.booking_id)
                 if not asks:
                     raise denial
-                detail = approval_detail(world, "payment", booking, amount_cents=body.amount_cents)
-                raise challenge(reason, detail, issuer)
+                fields = _charge_fields(world, booking, agent, body)
+                raise challenge(
+                    reason, approval_detail(world, "payment", booking, **fields), issuer
+                )
         access.allow("charge within the grant" if agent else "charge by the owner", body.booking_id)
         payment = world.charge(
             body.booking_id,

@@ -127,7 +127,9 @@ def describe(detail: Mapping[str, Any]) -> str:
     booking = f" for booking {detail['booking_id']}" if detail.get("booking_id") else ""
     currency = detail.get("currency", "EUR")
     if kind == "payment" and "amount_cents" in detail:
-        return f"pay {money(detail['amount_cents'], currency)}{booking}{at}{dates}"
+        before = detail.get("already_charged_cents")
+        more = f" ({money(before, currency)} already charged by this agent)" if before else ""
+        return f"pay {money(detail['amount_cents'], currency)}{booking}{at}{dates}{more}"
     if kind == "payment":
         cap = detail.get("max_amount_cents")
         limit = f"up to {money(cap, currency)}" if cap is not None else "an unnamed amount"

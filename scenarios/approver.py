@@ -28,7 +28,14 @@ from scenarios.deployment import Deployment
 _CSRF_FIELD = re.compile(r"name=csrf value='([^']+)'")
 # The fields of a request a person checks against her task (what, which booking, how much,
 # to whom); the rest (dates, names) follow from the booking.
-CHECKED = ("type", "booking_id", "amount_cents", "nightly_rate_cents", "hotel_id")
+CHECKED = (
+    "type",
+    "booking_id",
+    "amount_cents",
+    "nightly_rate_cents",
+    "hotel_id",
+    "already_charged_cents",
+)
 
 
 @dataclass
