@@ -18,7 +18,14 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from hotel.access import GUEST_AGENT, HUMAN, STAFF_AGENT, Access, Guard, Rule, rule_scopes
-from hotel.approvals import UsedApprovals, approval_detail, approved_detail, challenge, mismatch
+from hotel.approvals import (
+    UsedApprovals,
+    approval_detail,
+    approved_detail,
+    challenge,
+    mismatch,
+    require_approval,
+)
 from hotel.authorization_details import PaymentDetail
 from hotel.service import service_app
 from hotel.world import Booking, HotelWorld
@@ -189,8 +196,30 @@ def create_app(
     async def refund_payment(
         payment_id: Id, body: Refund, access: Access = refund
     ) -> dict[str, Any]:
-        world.payment(payment_id)
-        access.allow("manager refund", payment_id)
-        return world.refund(payment_id, body.amount_cents, refunded_by=access.sub).as_dict()
+        paid = world.payment(payment_id)
+        claim = None
+        if access.acting_agent is not None and access.guard.policy.approvals.refunds:
+            # Every refund an agent makes needs the person's approval of exactly it.
+            claim = require_approval(
+                access,
+                used,
+                world,
+                issuer,
+                f"refund of {body.amount_cents} needs approval",
+                "refund",
+                world.booking(paid.booking_id),
+                payment_id=payment_id,
+                amount_cents=body.amount_cents,
+            )
+        with world.store.transaction():
+            fresh = claim is None or used.consume(
+                access.token, claim, payment_id, body.amount_cents, str(world.clock.now())
+            )
+            if fresh:
+                access.allow("manager refund" + (" (approved)" if claim else ""), payment_id)
+                done = world.refund(payment_id, body.amount_cents, refunded_by=access.sub)
+        if not fresh:
+            raise access.deny("approval already used (replay)", object_id=payment_id)
+        return done.as_dict()
 
     return app

@@ -50,6 +50,47 @@ class Seen:
     decision: str = ""
 
 
+_IDS = re.compile(r"\b(?:bk|pay)-[A-Za-z0-9]+\b")
+_MONEY = re.compile(
+    r"(?:[$€£]\s*(\d[\d,]*(?:\.\d{1,2})?))"
+    r"|(?:(\d[\d,]*(?:\.\d{1,2})?)\s*(cents|euros?|dollars?|eur|usd))",
+    re.IGNORECASE,
+)
+_KINDS = {
+    "payment": ("pay",),
+    "refund": ("refund",),
+    "booking_cancellation": ("cancel",),
+    "rate_override": ("rate",),
+}
+
+
+def task_in_words(text: str) -> dict[str, Any] | None:
+    """The action a person's own request names, when it names one an approval may be for:
+    its kind, the bookings or payments it names, the amounts it names (in cents). Used when
+    a scenario states no ``approves``: she approves what she herself asked for."""
+    lowered = _IDS.sub(" ", text).lower()  # "pay-BOB001" names a payment, not paying
+    kinds = {kind for kind, words in _KINDS.items() if any(w in lowered for w in words)}
+    ids = set(_IDS.findall(text))
+    amounts = set()
+    for sign_amount, amount, unit in _MONEY.findall(text):
+        value = float((sign_amount or amount).replace(",", ""))
+        amounts.add(round(value) if unit.lower() == "cents" else round(value * 100))
+    if not kinds or not ids:
+        return None
+    return {"kinds": kinds, "ids": ids, "amounts": amounts}
+
+
+def _in_words(task: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
+    named = {detail.get("booking_id"), detail.get("payment_id")} & task["ids"]
+    amount = detail.get("amount_cents", detail.get("nightly_rate_cents"))
+    return (
+        detail.get("type") in task["kinds"]
+        and bool(named)
+        and (amount is None or amount in task["amounts"])
+        and not detail.get("already_charged_cents")
+    )
+
+
 @dataclass
 class Device:
     """A person's authentication device: her sign-in, her task, what she has decided."""
@@ -63,7 +104,10 @@ class Device:
             return None
         detail = details[0]
         for task in self.expects:
-            if all(detail.get(k) == task.get(k) for k in CHECKED if k in task or k in detail):
+            if "kinds" in task:
+                if _in_words(task, detail):
+                    return task
+            elif all(detail.get(k) == task.get(k) for k in CHECKED if k in task or k in detail):
                 return task
         return None
 
@@ -79,6 +123,12 @@ class People:
 
     def device(self, user: str) -> Device:
         return self.devices.setdefault(user, Device(user))
+
+    def expect_words(self, user: str, text: str) -> None:
+        """What ``user`` asked for in her own words, if it names an approvable action."""
+        task = task_in_words(text)
+        if task is not None:
+            self.device(user).expects.append(task)
 
     def expect(self, user: str, tasks: tuple[Mapping[str, Any], ...]) -> None:
         """The approvals ``user``'s own task will need (amount, booking, payee)."""

@@ -23,7 +23,8 @@ class Ask(Step):
     ``claims``: who the person says they are in the chat (believed by the baseline only).
     ``attacker``: the request itself is the attacker's move.
     ``approves``: the actions (RFC 9396 details: type, booking, amount, payee) the person's
-    own task needs her approval for; she denies every other request (``approver.py``).
+    own task needs her approval for; by default, the action her own words name (kind,
+    booking or payment id, amount). She denies every other request (``approver.py``).
     """
 
     agent: str
@@ -39,8 +40,11 @@ class Ask(Step):
     async def run(self, run: Run) -> None:
         runtime = run.agents[self.agent]
         people = people_of(run.agents)
-        if self.approves and self.user is not None and people is not None:
-            people.expect(self.user, self.approves)
+        if self.user is not None and people is not None and not self.continue_task:
+            if self.approves:
+                people.expect(self.user, self.approves)
+            else:
+                people.expect_words(self.user, self.text)
         human = None
         if self.user is not None and not self.continue_task:
             human = person(self.user, approve=lambda page: not self.decline)
