@@ -135,7 +135,7 @@ class AgentRuntime:
         (in process: the scenarios' simulated people); ``sleep`` waits between CIBA polls."""
         self.clock = clock
         self.notify = notify
-        self._sleep = sleep
+        self.sleep = sleep
         self.spec = spec
         self.credentials = credentials
         self.agent_id = spec.agent_id
@@ -291,7 +291,7 @@ class AgentRuntime:
             self.spec.tools,
             principal=principal,
             local=local,
-            seek=seeker(self.identity, convo.events, self.notify, self._sleep)
+            seek=seeker(self.identity, convo.events, self.notify, self.sleep)
             if isinstance(self.identity, AgentIdentity)
             else None,
         )

@@ -81,7 +81,8 @@ class ApprovalLimits:
             "one pending request per person, agent and action",
         ]
         if self.per_agent is not None:
-            rules.append(f"at most {self.per_agent.describe()} requests per agent")
+            spec = self.per_agent
+            rules.append(f"at most {spec.limit} requests per agent within {spec.window} s")
         return rules
 
 
