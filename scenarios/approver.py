@@ -57,10 +57,10 @@ _MONEY = re.compile(
     re.IGNORECASE,
 )
 _KINDS = {
-    "payment": ("pay",),
-    "refund": ("refund",),
-    "booking_cancellation": ("cancel",),
-    "rate_override": ("rate",),
+    "payment": re.compile(r"\bpay(?:ing)?\b"),  # not "payment": a refund names one
+    "refund": re.compile(r"\brefund"),
+    "booking_cancellation": re.compile(r"\bcancel"),
+    "rate_override": re.compile(r"\brate\b"),
 }
 
 
@@ -69,7 +69,7 @@ def task_in_words(text: str) -> dict[str, Any] | None:
     its kind, the bookings or payments it names, the amounts it names (in cents). Used when
     a scenario states no ``approves``: she approves what she herself asked for."""
     lowered = _IDS.sub(" ", text).lower()  # "pay-BOB001" names a payment, not paying
-    kinds = {kind for kind, words in _KINDS.items() if any(w in lowered for w in words)}
+    kinds = {kind for kind, named in _KINDS.items() if named.search(lowered)}
     ids = set(_IDS.findall(text))
     amounts = set()
     for sign_amount, amount, unit in _MONEY.findall(text):
