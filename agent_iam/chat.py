@@ -138,6 +138,8 @@ def _print_events(console: Console, convo: Conversation, indent: str) -> None:
                 f"{' '.join(e['scopes'])} {json.dumps(e['authorization_details'])} — {outcome}"
                 + (f" ({e['reason']})" if e.get("reason") else "")
             )
+        elif kind == "approval":  # OpenID CIBA: waiting for the person, then her answer
+            console.print(f"{indent}[yellow]approval[/yellow] {e['text']}")
         elif "grant" in e:
             console.print(f"{indent}[blue]token[/blue] {e['grant']}: {e['token']}")
         elif "tool" in e:
