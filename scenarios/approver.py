@@ -122,6 +122,7 @@ class People:
         self.seen: list[Seen] = []
 
     def device(self, user: str) -> Device:
+        """``user`` takes part in the scenario: she answers what she is asked."""
         return self.devices.setdefault(user, Device(user))
 
     def expect_words(self, user: str, text: str) -> None:
@@ -137,9 +138,11 @@ class People:
     async def __call__(self, user: str) -> None:
         """The person opens her approvals page and answers what is pending there."""
         password = DEMO_PASSWORDS.get(user)
-        if password is None or self._dep.transport is None:
-            return  # nobody to reach: the request waits and expires
-        device = self.device(user)
+        device = self.devices.get(user)
+        if device is None or password is None or self._dep.transport is None:
+            # Not a person of this scenario (e.g. ``agent-iam chat``: the real person answers
+            # in a browser or with ``agent-iam approvals``): the request waits for her.
+            return
         async with httpx.AsyncClient(
             transport=self._dep.transport,
             base_url=self._dep.issuer,

@@ -41,6 +41,7 @@ class Ask(Step):
         runtime = run.agents[self.agent]
         people = people_of(run.agents)
         if self.user is not None and people is not None and not self.continue_task:
+            people.device(self.user)  # she answers approval requests in this run
             if self.approves:
                 people.expect(self.user, self.approves)
             else:

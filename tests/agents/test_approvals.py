@@ -47,6 +47,7 @@ def paid(dep: Deployment) -> int:
 async def pay_task(agents: dict[str, AgentRuntime], approves: bool) -> Conversation:
     people = people_of(agents)
     assert people is not None
+    people.device("alice")  # alice takes part: she answers on her approvals page
     if approves:
         people.expect("alice", (TASK,))
     return await agents[BA].run(ASK, human=person("alice"), end_task=False)

@@ -113,3 +113,29 @@ async def test_the_approval_rate_limit_refuses_and_audits_the_refusal() -> None:
         assert dep.iam is not None
         (entry,) = dep.iam.audit.query(event="approval.throttled")
         assert entry.outcome == "denied" and "rate limit" in (entry.reason or "")
+
+
+@pytest.mark.anyio
+async def test_a_person_outside_the_scenario_leaves_requests_to_the_real_person() -> None:
+    """``agent-iam chat``: nobody simulated answers; the request waits on her page."""
+    from scenarios.approver import People
+
+    async with deployment(in_memory=True) as dep:
+        cap = {"type": "payment", "booking_id": ALICE_BOOKING_ID, "max_amount_cents": 100}
+        await alice_obo(dep, "payment:charge", "payment", [cap])
+        assert dep.iam is not None
+        asked = dep.iam.approvals.request(
+            agent_id="booking-assistant",
+            user_id="alice",
+            client_id="hotel-web",
+            scopes=frozenset({"payment:charge"}),
+            details=(REAL,),
+            binding_message="pay €420.00",
+        )
+        people = People(dep)
+        await people("alice")
+        assert people.seen == []
+        assert dep.iam.approvals.get(asked.auth_req_id).status == "pending"  # type: ignore[union-attr]
+        people.device("alice")  # now she takes part, with no task: she denies it
+        await people("alice")
+        assert dep.iam.approvals.get(asked.auth_req_id).status == "denied"  # type: ignore[union-attr]
