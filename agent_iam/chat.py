@@ -37,7 +37,7 @@ async def run_chat(
     async with (
         deployment(server=server, in_memory=server is None, baseline=baseline) as dep,
         open_model(settings) as chat_model,
-        crew(dep, chat_model) as runtimes,
+        crew(dep, chat_model, simulated_people=False) as runtimes,
     ):
         if agent not in runtimes:
             console.print(f"[red]unknown agent {agent!r}[/red] (one of {', '.join(runtimes)})")

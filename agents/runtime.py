@@ -190,6 +190,9 @@ class AgentRuntime:
         """
         user = human.user_id if human else principal
         convo = Conversation(self.agent_id, user, request, self._trace(trace_id))
+        asked = getattr(self.notify, "asked", None)
+        if human is not None and asked is not None:
+            asked(human.user_id, request)  # a simulated person remembers what she asked
         authorize = None
         if self.baseline:
             # The user is the app's session user (never whom the chat claims to be).

@@ -338,14 +338,14 @@ class ToolBox:
             # The service wants the person's approval of exactly this action (RFC 6750 §3,
             # CIBA): note the refusal, ask, and on approval send the same request once more.
             details = [d for d in body.get("authorization_details") or () if isinstance(d, dict)]
-            asked = str(body.get("error_description") or "approval required")
-            self.events.append(
-                event | {"status": 403, "outcome": "approval_required", "reason": asked}
-            )
+            # One tool event for the call, after the approval lines: what the person said
+            # is on it (``approval``), and what became of the call.
+            event["approval_asked"] = str(body.get("error_description") or "approval required")
             said, approved = await self._seek(self.principal, tool.service, tool.scope, details)
             if approved is None:
+                event["approval"] = said
                 return self._answer(event | {"outcome": "denied", "at": "person"}, False, said)
-            event = event | {"approval": said}
+            event["approval"] = said
             response = await self.http.request(
                 tool.method, url, headers=approved(tool.method, url), **request
             )

@@ -97,6 +97,7 @@ class Device:
 
     user: str
     expects: list[dict[str, Any]] = field(default_factory=list)
+    stated: bool = False  # the scenario stated her task: her words add nothing to it
 
     def matches(self, details: list[Mapping[str, Any]]) -> dict[str, Any] | None:
         """The task this request is exactly, or None (one action, every checked field)."""
@@ -125,15 +126,19 @@ class People:
         """``user`` takes part in the scenario: she answers what she is asked."""
         return self.devices.setdefault(user, Device(user))
 
-    def expect_words(self, user: str, text: str) -> None:
-        """What ``user`` asked for in her own words, if it names an approvable action."""
-        task = task_in_words(text)
-        if task is not None:
-            self.device(user).expects.append(task)
+    def asked(self, user: str, request: str) -> None:
+        """``user`` asked an agent ``request`` herself: she takes part, and she approves the
+        action her words name (unless the scenario stated her task)."""
+        device = self.device(user)
+        task = task_in_words(request)
+        if task is not None and not device.stated:
+            device.expects.append(task)
 
     def expect(self, user: str, tasks: tuple[Mapping[str, Any], ...]) -> None:
         """The approvals ``user``'s own task will need (amount, booking, payee)."""
-        self.device(user).expects.extend(dict(t) for t in tasks)
+        device = self.device(user)
+        device.stated = True
+        device.expects.extend(dict(t) for t in tasks)
 
     async def __call__(self, user: str) -> None:
         """The person opens her approvals page and answers what is pending there."""

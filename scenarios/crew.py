@@ -40,7 +40,11 @@ def person(user: str, approve: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 @asynccontextmanager
-async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, AgentRuntime]]:
+async def crew(
+    dep: Deployment, model: ChatModel, *, simulated_people: bool = True
+) -> AsyncIterator[dict[str, AgentRuntime]]:
+    """``simulated_people=False`` (``agent-iam chat``): approval requests wait for the real
+    person, on her page or with ``agent-iam approvals``."""
     transport = dep.transport or httpx.AsyncHTTPTransport()
 
     def public_key_of(agent_id: str) -> ec.EllipticCurvePublicKey | None:
@@ -68,7 +72,7 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             if identity == "service-account"
             else None,
             clock=dep.clock,
-            notify=people,
+            notify=people if simulated_people else None,
         )
     try:
         yield runtimes

@@ -40,12 +40,8 @@ class Ask(Step):
     async def run(self, run: Run) -> None:
         runtime = run.agents[self.agent]
         people = people_of(run.agents)
-        if self.user is not None and people is not None and not self.continue_task:
-            people.device(self.user)  # she answers approval requests in this run
-            if self.approves:
-                people.expect(self.user, self.approves)
-            else:
-                people.expect_words(self.user, self.text)
+        if self.approves and self.user is not None and people is not None:
+            people.expect(self.user, self.approves)  # else: what her words name
         human = None
         if self.user is not None and not self.continue_task:
             human = person(self.user, approve=lambda page: not self.decline)

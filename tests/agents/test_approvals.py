@@ -47,9 +47,8 @@ def paid(dep: Deployment) -> int:
 async def pay_task(agents: dict[str, AgentRuntime], approves: bool) -> Conversation:
     people = people_of(agents)
     assert people is not None
-    people.device("alice")  # alice takes part: she answers on her approvals page
-    if approves:
-        people.expect("alice", (TASK,))
+    # Her task as the scenario states it: this payment, or (not approving) nothing at all.
+    people.expect("alice", (TASK,) if approves else ())
     return await agents[BA].run(ASK, human=person("alice"), end_task=False)
 
 
@@ -63,8 +62,8 @@ async def test_the_agent_waits_for_alices_approval_and_then_pays_once(
         f"alice approved: pay €420.00 for {ALICE_BOOKING_ID} at Alpine Lodge",
     ]
     assert paid(dep) == 42_000
-    pays = [e for e in convo.tool_events() if e["tool"] == "pay_booking"]
-    assert [e["outcome"] for e in pays] == ["approval_required", "allowed"]
+    (pays,) = [e for e in convo.tool_events() if e["tool"] == "pay_booking"]
+    assert pays["outcome"] == "allowed" and pays["approval"].startswith("alice approved")
     assert dep.iam is not None
     used = dep.iam.audit.query(event="approval.used")
     assert len(used) == 1 and used[0].act == ("booking-assistant",)
