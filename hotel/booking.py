@@ -7,6 +7,9 @@
 * read — the owner, or staff; list — the caller's own bookings.
 * change dates — staff (front-desk or manager) with ``booking:modify``; override the rate —
   managers only (``booking:rate-override``); cancel — the owner (``booking:cancel``).
+
+When an agent acts, a rate override and a cancellation within ``cancel_within_hours`` (48) of
+arrival need the person's approval of exactly that action (OpenID CIBA; hotel/approvals.py).
 """
 
 from __future__ import annotations

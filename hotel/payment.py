@@ -7,6 +7,10 @@
   agent's charges on it must total at most its ``max_amount_cents``.
 * payment methods — the subject's own masked cards, to choose one to charge.
 * refund — managers only (``payment:refund``).
+
+When an agent acts, the issuer's approval policy (``iam_core/approval_policy.py``) reserves
+some of these for the person's approval of exactly that action (OpenID CIBA; hotel/approvals.py):
+a payment above the grant or at/above the threshold, and every refund.
 """
 
 from __future__ import annotations
