@@ -115,8 +115,7 @@ class AgentIdentity:
     def clock(self) -> Clock:
         return self._clock
 
-    def resource_of(self, service: str) -> str:
-        """The RFC 8707 resource URI of ``service``."""
+    def resource_of(self, service: str) -> str:  # its RFC 8707 resource URI
         return self._resource_of(service)
 
     # -- delegations ----------------------------------------------------------------------
@@ -230,20 +229,16 @@ class AgentIdentity:
     # -- approvals (OpenID CIBA; the polling is agents/approval.py) ------------------------
     def hold_approval(self, principal: str, auth_req_id: str, response: dict[str, Any]) -> TokenUse:
         """Keep the token a person's approval yielded, for the one action it names."""
-        delegation = self._delegations.get(principal)
-        if delegation is None:
+        if (delegation := self._delegations.get(principal)) is None:
             raise NoAuthority(f"{principal} has not delegated anything to {self.agent_id}")
-        held = self._hold(response, "ciba (the person's approval)")
-        delegation.approvals[auth_req_id] = held
-        return held.use
+        delegation.approvals[auth_req_id] = self._hold(response, "ciba (approved)")
+        return delegation.approvals[auth_req_id].use
 
     def approval_headers(
         self, principal: str, auth_req_id: str, method: str, url: str
     ) -> dict[str, str]:
-        """Authorization and DPoP headers with the approval-bound token (RFC 9449 §7.1).
-
-        The token stays in the task's memory until the task ends, like every other token of
-        the task; the service, not the agent, makes it single-use (it records the ``jti``)."""
+        """Headers presenting the approval-bound token (RFC 9449 §7.1); kept until the task
+        ends like its other tokens — the service makes it single-use (it records the jti)."""
         delegation = self._delegations.get(principal)
         held = delegation.approvals.get(auth_req_id) if delegation else None
         if held is None:
@@ -252,10 +247,8 @@ class AgentIdentity:
         return {"Authorization": f"DPoP {held.token}", "DPoP": proof}
 
     def approvals_held(self, principal: str) -> list[str]:
-        """The ``auth_req_id`` of each approval held in this task (attack scenarios replay
-        them; nothing in the runtime reuses one)."""
-        delegation = self._delegations.get(principal)
-        return list(delegation.approvals) if delegation else []
+        """Each held approval's ``auth_req_id`` (for attack scenarios; never reused here)."""
+        return list(d.approvals) if (d := self._delegations.get(principal)) else []
 
     # -- presenting tokens ----------------------------------------------------------------
     async def headers(
