@@ -53,7 +53,7 @@ async def run_chat(
     async with (
         deployment(server=server, in_memory=server is None, baseline=baseline) as dep,
         open_model(settings, tape=tape) as chat_model,
-        crew(dep, chat_model) as runtimes,
+        crew(dep, chat_model, simulated_people=False) as runtimes,
     ):
         if agent not in runtimes:
             console.print(f"[red]unknown agent {agent!r}[/red] (one of {', '.join(runtimes)})")
@@ -157,6 +157,8 @@ def _print_events(console: Console, convo: Conversation, indent: str) -> None:
                 f"{' '.join(e['scopes'])} {json.dumps(e['authorization_details'])} — {outcome}"
                 + (f" ({e['reason']})" if e.get("reason") else "")
             )
+        elif kind == "approval":  # OpenID CIBA: waiting for the person, then her answer
+            console.print(f"{indent}[yellow]approval[/yellow] {e['text']}")
         elif "grant" in e:
             console.print(f"{indent}[blue]token[/blue] {e['grant']}: {e['token']}")
         elif "tool" in e:

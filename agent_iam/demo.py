@@ -11,6 +11,7 @@ from rich.console import Console
 from hotel.app import SERVICES
 from hotel.baseline import DEMO_API_KEY
 from hotel.world import HotelWorld
+from iam_core.iam import IAMConfig
 from iam_core.policy import DEFAULT_ROLE_SCOPES, format_scope
 from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, DEMO_SECRETS, DEMO_USERS, demo_apps
 from iam_core.store import Store
@@ -29,6 +30,16 @@ def demo_hotels(seed: int = 0) -> list[dict[str, Any]]:
         }
         for h in world.hotels()
     ]
+
+
+def approval_rules(config: IAMConfig | None = None) -> dict[str, list[str]]:
+    """What needs a person's approval (OpenID CIBA) and the limits on asking, in words
+    (``Policy.approvals`` and ``IAMConfig.approval_limits``)."""
+    config = config or IAMConfig()
+    return {
+        "needs_approval": config.policy.approvals.describe(),
+        "limits": config.approval_limits.describe(),
+    }
 
 
 def demo_world() -> dict[str, Any]:
@@ -74,6 +85,7 @@ def demo_world() -> dict[str, Any]:
         ],
         "hotels": demo_hotels(),
         "services": {name: f"{DEFAULT_ISSUER}/hotel/{name}" for name in SERVICES},
+        "approvals": approval_rules(),
         "baseline_api_key": DEMO_API_KEY,
         "note": "demo credentials for this lab only; agents' private keys never reach the IAM",
     }
@@ -116,6 +128,11 @@ def print_demo(console: Console, *, as_json: bool) -> int:
         lines.append(f"  {h['id']}  {h['name']}, {h['city']}: {rates}")
     lines.append("Services")
     lines += [f"  {name}  {url}" for name, url in world["services"].items()]
+    lines.append("When an agent acts, the person's approval is needed for (OpenID CIBA)")
+    lines += [f"  - {rule}" for rule in world["approvals"]["needs_approval"]]
+    lines.append("  Approve on /account/approvals or: agent-iam approvals list|approve|deny")
+    lines.append("Limits on asking")
+    lines += [f"  - {rule}" for rule in world["approvals"]["limits"]]
     lines += [
         f"Baseline (--baseline) shared API key: {world['baseline_api_key']}",
         f"State folder: {world['state_dir']}",

@@ -85,6 +85,8 @@ class _Held:
 class _Delegation:
     user: str
     tokens: dict[str, _Held] = field(default_factory=dict)  # service -> token
+    # Approval-bound tokens (OpenID CIBA), by auth_req_id: each is for one action, once.
+    approvals: dict[str, _Held] = field(default_factory=dict)
 
 
 class AgentIdentity:
@@ -115,6 +117,13 @@ class AgentIdentity:
         self._delegations.clear()
         self.acquired = []
         self.seconds = 0.0
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def resource_of(self, service: str) -> str:  # its RFC 8707 resource URI
+        return self._resource_of(service)
 
     # -- delegations ----------------------------------------------------------------------
     async def accept_delegation(
@@ -184,11 +193,11 @@ class AgentIdentity:
             return 0
         started = time.perf_counter()
         try:
-            for held in delegation.tokens.values():
+            for held in [*delegation.tokens.values(), *delegation.approvals.values()]:
                 await self.oauth.revoke(held.token, as_agent=self.credentials)
         finally:
             self.seconds += time.perf_counter() - started
-        return len(delegation.tokens)
+        return len(delegation.tokens) + len(delegation.approvals)
 
     def has_delegation(self, principal: str) -> bool:
         return principal in self._delegations
@@ -223,6 +232,30 @@ class AgentIdentity:
         delegation = self._delegations.get(principal)
         held = delegation.tokens.get(service) if delegation else None
         return (held.token, self.dpop) if held else None
+
+    # -- approvals (OpenID CIBA; the polling is agents/approval.py) ------------------------
+    def hold_approval(self, principal: str, auth_req_id: str, response: dict[str, Any]) -> TokenUse:
+        """Keep the token a person's approval yielded, for the one action it names."""
+        if (delegation := self._delegations.get(principal)) is None:
+            raise NoAuthority(f"{principal} has not delegated anything to {self.agent_id}")
+        delegation.approvals[auth_req_id] = self._hold(response, "ciba (approved)")
+        return delegation.approvals[auth_req_id].use
+
+    def approval_headers(
+        self, principal: str, auth_req_id: str, method: str, url: str
+    ) -> dict[str, str]:
+        """Headers presenting the approval-bound token (RFC 9449 §7.1); kept until the task
+        ends like its other tokens — the service makes it single-use (it records the jti)."""
+        delegation = self._delegations.get(principal)
+        held = delegation.approvals.get(auth_req_id) if delegation else None
+        if held is None:
+            raise NoAuthority(f"no approval {auth_req_id[:8]}… is held for {principal}")
+        proof = self.dpop.proof(method, url, held.token)
+        return {"Authorization": f"DPoP {held.token}", "DPoP": proof}
+
+    def approvals_held(self, principal: str) -> list[str]:
+        """Each held approval's ``auth_req_id`` (for attack scenarios; never reused here)."""
+        return list(d.approvals) if (d := self._delegations.get(principal)) else []
 
     # -- presenting tokens ----------------------------------------------------------------
     async def headers(

@@ -29,6 +29,7 @@ from agents.json_limits import jws_parts
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 SESSION_COOKIE = "iam_session"
 _CSRF_FIELD = re.compile(r"name=csrf value='([0-9a-f]{64})'")
@@ -294,6 +295,36 @@ class OAuthClient:
             **self._agent_auth(agent),
             **_optional(scope=scope, resource=resource, audience=audience),
         }
+        return dict((await self._post("/token", form, dpop=dpop)).json())
+
+    async def backchannel(
+        self,
+        agent: AgentCredentials,
+        *,
+        login_hint: str,
+        scope: str,
+        authorization_details: list[dict[str, Any]],
+        binding_message: str,
+        resource: str | None = None,
+    ) -> dict[str, Any]:
+        """OpenID CIBA Core 1.0 §7.1 backchannel authentication request (``private_key_jwt``);
+        the answer (§7.3) carries ``auth_req_id``, ``expires_in`` and ``interval``."""
+        form = {
+            "login_hint": login_hint,
+            "scope": scope,
+            "binding_message": binding_message,
+            "authorization_details": json.dumps(authorization_details),
+            **self._agent_auth(agent),
+            **_optional(resource=resource),
+        }
+        return dict((await self._post("/bc-authorize", form)).json())
+
+    async def ciba_token(
+        self, agent: AgentCredentials, auth_req_id: str, *, dpop: DPoPKey | None = None
+    ) -> dict[str, Any]:
+        """CIBA §10.1 token request; §11 answers (``authorization_pending``, ``slow_down``,
+        ``access_denied``, ``expired_token``) raise :class:`OAuthClientError`."""
+        form = {"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id, **self._agent_auth(agent)}
         return dict((await self._post("/token", form, dpop=dpop)).json())
 
     async def withdraw_consent(

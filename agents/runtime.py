@@ -12,6 +12,7 @@ and token type used, and each decision — never a token, a password or a secret
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agents.approval import Notify, Sleep, seeker
 from agents.assistants import AssistantSpec
 from agents.clock import WALL_CLOCK, Clock
 from agents.graph import Turn, build_graph
@@ -119,6 +121,8 @@ class AgentRuntime:
         service_account: AppCredentials | None = None,
         user_token_scopes: Callable[[str], str] | None = None,
         clock: Clock = WALL_CLOCK,
+        notify: Notify | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         """How the agent holds authority depends on the deployment profile (docs/design.md):
         by default, agent IAM (``AgentIdentity``). ``shared_key``: one API key held by the
@@ -126,8 +130,12 @@ class AgentRuntime:
         ``user_token_scopes`` (service → scopes): the app hands the agent the user's own
         tokens. ``service_account``: the agent is that OAuth client, naming the user.
         The last three verify no messages (there is no agent key to verify them with).
-        ``clock`` is the time the runtime signs with and expires its cached tokens by."""
+        ``clock`` is the time the runtime signs with and expires its cached tokens by.
+        ``notify`` reaches a person's authentication device when an approval is asked for
+        (in process: the scenarios' simulated people); ``sleep`` waits between CIBA polls."""
         self.clock = clock
+        self.notify = notify
+        self.sleep = sleep
         self.spec = spec
         self.credentials = credentials
         self.agent_id = spec.agent_id
@@ -190,6 +198,9 @@ class AgentRuntime:
         """
         user = human.user_id if human else principal
         convo = Conversation(self.agent_id, user, request, self._trace(trace_id))
+        asked = getattr(self.notify, "asked", None)
+        if human is not None and asked is not None:
+            asked(human.user_id, request)  # a simulated person remembers what she asked
         authorize = None
         if self.baseline:
             # The user is the app's session user (never whom the chat claims to be).
@@ -285,7 +296,15 @@ class AgentRuntime:
 
             local["handoff_to_staff"] = handoff
         tools = ToolBox(
-            self.http, self.identity, self.url, self.spec.tools, principal=principal, local=local
+            self.http,
+            self.identity,
+            self.url,
+            self.spec.tools,
+            principal=principal,
+            local=local,
+            seek=seeker(self.identity, convo.events, self.notify, self.sleep)
+            if isinstance(self.identity, AgentIdentity)
+            else None,
         )
         tools.events = convo.events
         turn = Turn(self.model, tools, authorize, convo.events)

@@ -239,6 +239,12 @@ HANDOFF_TOOL: dict[str, Any] = {
 }
 
 LocalTool = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+# principal, service, scope, authorization_details → the outcome in words and, if the person
+# approved, a maker of (method, url) headers presenting the approval-bound token.
+Seek = Callable[
+    [str, str, str, list[dict[str, Any]]],
+    Awaitable[tuple[str, Callable[[str, str], dict[str, str]] | None]],
+]
 
 
 class ToolBox:
@@ -253,8 +259,12 @@ class ToolBox:
         *,
         principal: str | None,
         local: Mapping[str, LocalTool] | None = None,
+        seek: Seek | None = None,
     ) -> None:
+        """``seek``: ask the person to approve an action a service answered with
+        ``approval_required`` (agents/approval.py); None: such an answer is a refusal."""
         self.http = http
+        self._seek = seek
         self.identity = identity
         self._base_url_of = base_url_of
         self._names = list(names)
@@ -317,10 +327,33 @@ class ToolBox:
             )
             response = await self.http.request(tool.method, url, headers=headers, **request)
         self.seconds += time.perf_counter() - started
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": "http_error", "error_description": response.text[:200]}
+        body = _json(response)
+        if (
+            response.status_code == 403
+            and isinstance(body, dict)
+            and body.get("error") == "approval_required"
+            and self._seek is not None
+            and self.principal is not None
+        ):
+            # The service wants the person's approval of exactly this action (RFC 6750 §3,
+            # CIBA): note the refusal, ask, and on approval send the same request once more.
+            details = [d for d in body.get("authorization_details") or () if isinstance(d, dict)]
+            # One tool event for the call, after the approval lines: what the person said
+            # is on it (``approval``), and what became of the call.
+            event["approval_asked"] = str(body.get("error_description") or "approval required")
+            said, approved = await self._seek(self.principal, tool.service, tool.scope, details)
+            if approved is None:
+                event["approval"] = said
+                return self._answer(event | {"outcome": "denied", "at": "person"}, False, said)
+            event["approval"] = said
+            response = await self.http.request(
+                tool.method, url, headers=approved(tool.method, url), **request
+            )
+            if self.identity.nonce_retry(url, response):
+                response = await self.http.request(
+                    tool.method, url, headers=approved(tool.method, url), **request
+                )
+            body = _json(response)
         ok = response.status_code < 400
         event.update(status=response.status_code, outcome="allowed" if ok else "denied")
         if not ok:
@@ -334,3 +367,10 @@ class ToolBox:
         event["reason"] = reason
         self.events.append(event)
         return scrub(json.dumps({"ok": ok, "error": {"error_description": reason}}))
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"error": "http_error", "error_description": response.text[:200]}

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hotel.access import Access
 from hotel.world import Booking, HotelWorld
 from iam_core.resource_server import ApprovalRequired, SQLStore, Token
 
@@ -62,10 +63,16 @@ def approved_detail(token: Token) -> tuple[Mapping[str, Any], Mapping[str, Any]]
     return (claim, detail) if isinstance(detail, Mapping) else None
 
 
-def mismatch(approved: Mapping[str, Any], wanted: Mapping[str, Any]) -> str | None:
-    """Why the approved detail is not exactly this action, or None."""
-    for name in ("type", "booking_id", "amount_cents", "nightly_rate_cents", "hotel_id"):
+def mismatch(
+    approved: Mapping[str, Any], wanted: Mapping[str, Any], *, since: bool = True
+) -> str | None:
+    """Why the approved detail is not exactly this action, or None; ``since``: also what
+    was charged on the booking before (the approval was given knowing it)."""
+    names = ["type", "booking_id", "payment_id", "amount_cents", "nightly_rate_cents", "hotel_id"]
+    for name in [*names, "already_charged_cents"] if since else names:
         if approved.get(name) != wanted.get(name):
+            if name == "already_charged_cents":
+                return "the booking was charged since the approval was given"
             if name == "booking_id":
                 return "approval for another booking"
             if name == "amount_cents":
@@ -84,6 +91,12 @@ class UsedApprovals:
         self._store = store
         store.ensure_schema(SCHEMA)
 
+    def spent(self, token: Token) -> bool:
+        """Whether this approval-bound token was used already (read before the action's own
+        checks, so a replay is named as one; :meth:`consume` still decides, atomically)."""
+        row = self._store.one("SELECT 1 FROM hotel_used_approvals WHERE jti = ?", (token.jti,))
+        return row is not None
+
     def consume(
         self, token: Token, claim: Mapping[str, Any], object_id: str, amount: int | None, now: str
     ) -> bool:
@@ -100,3 +113,33 @@ class UsedApprovals:
             ),
         )
         return cur.rowcount == 1
+
+
+def require_approval(
+    access: Access,
+    used: UsedApprovals,
+    world: HotelWorld,
+    issuer: str,
+    reason: str,
+    kind: str,
+    booking: Booking,
+    **fields: Any,
+) -> Mapping[str, Any]:
+    """An agent's action the policy reserves for the person's approval.
+
+    Without an approval: audit the refusal and raise the challenge naming exactly this
+    action. With an approval for anything else, or one already spent: deny. Otherwise the
+    approval's claim, for the route to :meth:`UsedApprovals.consume` with the action.
+    """
+    wanted = approval_detail(world, kind, booking, **fields)
+    approved = approved_detail(access.token)
+    if approved is None:
+        access.deny(reason, object_id=booking.id)  # audited: the refusal, with its reason
+        raise challenge(reason, wanted, issuer)
+    claim, detail = approved
+    why = mismatch(detail, wanted)
+    if why is None and used.spent(access.token):
+        why = "approval already used (replay)"
+    if why is not None:
+        raise access.deny(why, object_id=booking.id)
+    return claim

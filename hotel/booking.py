@@ -7,11 +7,14 @@
 * read — the owner, or staff; list — the caller's own bookings.
 * change dates — staff (front-desk or manager) with ``booking:modify``; override the rate —
   managers only (``booking:rate-override``); cancel — the owner (``booking:cancel``).
+
+When an agent acts, a rate override and a cancellation within ``cancel_within_hours`` (48) of
+arrival need the person's approval of exactly that action (OpenID CIBA; hotel/approvals.py).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -27,10 +30,11 @@ from hotel.access import (
     Rule,
     rule_scopes,
 )
+from hotel.approvals import UsedApprovals, require_approval
 from hotel.authorization_details import HotelBookingDetail
 from hotel.backend_client import AvailabilityClient
 from hotel.service import service_app
-from hotel.world import HotelWorld
+from hotel.world import Booking, HotelWorld
 
 CREATE = Rule("booking:create", kinds=HUMAN, agent_roles=GUEST_AGENT, objects=True)
 READ = Rule("booking:read", kinds=HUMAN, agent_roles=ANY_HOTEL_AGENT, objects=True)
@@ -84,6 +88,16 @@ def outside_grant(grant: HotelBookingDetail, body: NewBooking, total_cents: int)
     return None
 
 
+def hours_to_arrival(booking: Booking, now: float) -> float:
+    """Hours from ``now`` to the booking's arrival (check-in day, 15:00 UTC)."""
+    arrival = datetime.combine(booking.check_in, time(15, 0), tzinfo=UTC)
+    return (arrival.timestamp() - now) / 3600
+
+
+def _now(world: HotelWorld) -> str:
+    return str(world.clock.now())
+
+
 def create_app(
     world: HotelWorld,
     guard: Guard,
@@ -101,6 +115,7 @@ def create_app(
         scopes=rule_scopes(RULES),
         description="Bookings: owner checks, staff changes, manager overrides.",
     )
+    used = UsedApprovals(world.store)
     create: Any = Depends(guard.require(CREATE))
     read: Any = Depends(guard.require(READ))
     mine: Any = Depends(guard.require(LIST))
@@ -177,14 +192,56 @@ def create_app(
     async def override_rate(
         booking_id: Id, body: RateOverride, access: Access = override
     ) -> dict[str, Any]:
-        world.booking(booking_id)
-        access.allow("manager rate override", booking_id)
-        return world.override_rate(booking_id, body.nightly_rate_cents).as_dict()
+        booking = world.booking(booking_id)
+        claim = None
+        if access.acting_agent is not None and access.guard.policy.approvals.rate_overrides:
+            claim = require_approval(
+                access,
+                used,
+                world,
+                issuer,
+                f"rate override to {body.nightly_rate_cents} needs approval",
+                "rate_override",
+                booking,
+                nightly_rate_cents=body.nightly_rate_cents,
+            )
+        with world.store.transaction():
+            fresh = claim is None or used.consume(
+                access.token, claim, booking_id, body.nightly_rate_cents, _now(world)
+            )
+            if fresh:
+                access.allow("manager rate override" + (" (approved)" if claim else ""), booking_id)
+                done = world.override_rate(booking_id, body.nightly_rate_cents)
+        if not fresh:
+            raise access.deny("approval already used (replay)", object_id=booking_id)
+        return done.as_dict()
 
     @app.delete("/bookings/{booking_id}")
     async def cancel_booking(booking_id: Id, access: Access = cancel) -> dict[str, Any]:
         booking = world.booking(booking_id)
         access.require_owner(booking.guest, booking_id)
-        return world.cancel(booking_id).as_dict()
+        within = access.guard.policy.approvals.cancel_within_hours
+        claim = None
+        if access.acting_agent is not None and within is not None:
+            hours = hours_to_arrival(booking, world.clock.now())
+            if hours < within:
+                claim = require_approval(
+                    access,
+                    used,
+                    world,
+                    issuer,
+                    f"cancelling {hours:.0f} h before arrival needs approval (< {within} h)",
+                    "booking_cancellation",
+                    booking,
+                )
+        with world.store.transaction():
+            fresh = claim is None or used.consume(
+                access.token, claim, booking_id, None, _now(world)
+            )
+            if fresh:
+                done = world.cancel(booking_id)
+        if not fresh:
+            raise access.deny("approval already used (replay)", object_id=booking_id)
+        return done.as_dict()
 
     return app

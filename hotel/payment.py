@@ -7,6 +7,10 @@
   agent's charges on it must total at most its ``max_amount_cents``.
 * payment methods — the subject's own masked cards, to choose one to charge.
 * refund — managers only (``payment:refund``).
+
+When an agent acts, the issuer's approval policy (``iam_core/approval_policy.py``) reserves
+some of these for the person's approval of exactly that action (OpenID CIBA; hotel/approvals.py):
+a payment above the grant or at/above the threshold, and every refund.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from hotel.access import GUEST_AGENT, HUMAN, STAFF_AGENT, Access, Guard, Rule, rule_scopes
-from hotel.approvals import UsedApprovals, approval_detail, approved_detail, challenge, mismatch
+from hotel.approvals import (
+    UsedApprovals,
+    approval_detail,
+    approved_detail,
+    challenge,
+    mismatch,
+    require_approval,
+)
 from hotel.authorization_details import PaymentDetail
 from hotel.service import service_app
 from hotel.world import Booking, HotelWorld
@@ -65,6 +76,15 @@ def outside_payment_grant(
     return None
 
 
+def _charge_fields(world: HotelWorld, booking: Booking, agent: str, body: Charge) -> dict[str, int]:
+    """What a payment approval names: the amount, and what this agent already charged on
+    the booking — approving "€420" must not hide that €50 were taken before it."""
+    earlier = sum(p.amount_cents for p in world.payments_of(booking.id) if p.charged_by == agent)
+    return {"amount_cents": body.amount_cents} | (
+        {"already_charged_cents": earlier} if earlier else {}
+    )
+
+
 def create_app(
     world: HotelWorld, guard: Guard, *, resource: str, issuer: str, rar: bool = True
 ) -> FastAPI:
@@ -105,20 +125,30 @@ def create_app(
         if approved is not None and agent is not None:
             # A person approved exactly one payment (CIBA): this one, once.
             claim, detail = approved
-            wanted = approval_detail(world, "payment", booking, amount_cents=body.amount_cents)
-            reason = mismatch(detail, wanted)
+            wanted = approval_detail(
+                world, "payment", booking, **_charge_fields(world, booking, agent, body)
+            )
+            # The action first (which booking, how much, to whom), then whether the approval
+            # was spent, then whether the booking was charged since it was given.
+            reason = mismatch(detail, wanted, since=False)
+            if reason is None and used.spent(access.token):
+                reason = "approval already used (replay)"
+            reason = reason or mismatch(detail, wanted)
             if reason is not None:
                 access.details.update(approved=dict(detail), attempted_cents=body.amount_cents)
                 raise access.deny(reason, object_id=body.booking_id)
             with world.store.transaction():
-                if not used.consume(
+                fresh = used.consume(
                     access.token, claim, body.booking_id, body.amount_cents, str(world.clock.now())
-                ):
-                    raise access.deny("approval already used (replay)", object_id=body.booking_id)
-                access.allow(f"charge approved by {claim.get('approved_by')}", body.booking_id)
-                payment = world.charge(
-                    body.booking_id, body.amount_cents, body.payment_method_id, charged_by=agent
                 )
+                if fresh:
+                    access.allow(f"charge approved by {claim.get('approved_by')}", body.booking_id)
+                    payment = world.charge(
+                        body.booking_id, body.amount_cents, body.payment_method_id, charged_by=agent
+                    )
+            if not fresh:
+                # Audited outside the transaction: a refusal must outlive its rollback.
+                raise access.deny("approval already used (replay)", object_id=body.booking_id)
             return payment.as_dict()
         if agent is not None and rar:
             grant = PaymentDetail.in_token(access.token)
@@ -153,8 +183,10 @@ def create_app(
                 denial = access.deny(reason, object_id=body.booking_id)
                 if not asks:
                     raise denial
-                detail = approval_detail(world, "payment", booking, amount_cents=body.amount_cents)
-                raise challenge(reason, detail, issuer)
+                fields = _charge_fields(world, booking, agent, body)
+                raise challenge(
+                    reason, approval_detail(world, "payment", booking, **fields), issuer
+                )
         access.allow("charge within the grant" if agent else "charge by the owner", body.booking_id)
         payment = world.charge(
             body.booking_id,
@@ -168,8 +200,30 @@ def create_app(
     async def refund_payment(
         payment_id: Id, body: Refund, access: Access = refund
     ) -> dict[str, Any]:
-        world.payment(payment_id)
-        access.allow("manager refund", payment_id)
-        return world.refund(payment_id, body.amount_cents, refunded_by=access.sub).as_dict()
+        paid = world.payment(payment_id)
+        claim = None
+        if access.acting_agent is not None and access.guard.policy.approvals.refunds:
+            # Every refund an agent makes needs the person's approval of exactly it.
+            claim = require_approval(
+                access,
+                used,
+                world,
+                issuer,
+                f"refund of {body.amount_cents} needs approval",
+                "refund",
+                world.booking(paid.booking_id),
+                payment_id=payment_id,
+                amount_cents=body.amount_cents,
+            )
+        with world.store.transaction():
+            fresh = claim is None or used.consume(
+                access.token, claim, payment_id, body.amount_cents, str(world.clock.now())
+            )
+            if fresh:
+                access.allow("manager refund" + (" (approved)" if claim else ""), payment_id)
+                done = world.refund(payment_id, body.amount_cents, refunded_by=access.sub)
+        if not fresh:
+            raise access.deny("approval already used (replay)", object_id=payment_id)
+        return done.as_dict()
 
     return app

@@ -40,7 +40,7 @@ class ApprovalPolicy:
     """Which agent actions need the person's approval (None/False: never for that rule)."""
 
     payments_above_cap: bool = True
-    payment_threshold_cents: int | None = 100_000
+    payment_threshold_cents: int | None = 40_000
     refunds: bool = True
     cancel_within_hours: int | None = 48
     rate_overrides: bool = True
@@ -81,7 +81,8 @@ class ApprovalLimits:
             "one pending request per person, agent and action",
         ]
         if self.per_agent is not None:
-            rules.append(f"at most {self.per_agent.describe()} requests per agent")
+            spec = self.per_agent
+            rules.append(f"at most {spec.limit} requests per agent within {spec.window} s")
         return rules
 
 
@@ -127,7 +128,9 @@ def describe(detail: Mapping[str, Any]) -> str:
     booking = f" for booking {detail['booking_id']}" if detail.get("booking_id") else ""
     currency = detail.get("currency", "EUR")
     if kind == "payment" and "amount_cents" in detail:
-        return f"pay {money(detail['amount_cents'], currency)}{booking}{at}{dates}"
+        before = detail.get("already_charged_cents")
+        more = f" ({money(before, currency)} already charged by this agent)" if before else ""
+        return f"pay {money(detail['amount_cents'], currency)}{booking}{at}{dates}{more}"
     if kind == "payment":
         cap = detail.get("max_amount_cents")
         limit = f"up to {money(cap, currency)}" if cap is not None else "an unnamed amount"

@@ -81,9 +81,12 @@ class Approval:
 class ApprovalError(Exception):
     """A request refused; ``error`` is the CIBA §13 / RFC 6749 §5.2 code."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400, event: str = "approval.refused"
+    ) -> None:
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
+        self.event = event  # the audit event the endpoint records for this refusal
 
 
 def action_of(details: tuple[dict[str, Any], ...]) -> str:
@@ -139,11 +142,10 @@ class Approvals:
                     f"approval rate limit: {agent_id} asked {count} times within "
                     f"{spec.window} s (limit {spec.limit})"
                 )
-                self._audit("approval.throttled", "denied", reason, user_id, agent_id, details)
-                raise ApprovalError("slow_down", reason, 429)
+                # Audited by the endpoint, after the request's transaction is rolled back.
+                raise ApprovalError("slow_down", reason, 429, event="approval.throttled")
             if self._pending_for(user_id, agent_id, action) is not None:
                 reason = f"{user_id} already has a pending request from {agent_id} for {action}"
-                self._audit("approval.refused", "denied", reason, user_id, agent_id, details)
                 raise ApprovalError("invalid_request", reason)
         approval = Approval(
             secrets.token_urlsafe(24),

@@ -236,22 +236,6 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
                 )
             )
             query.update(error="access_denied", error_description=reason)
-        elif (flooded := _approval_flood(iam, user, pending.requested_actor)) is not None:
-            # Approval flooding (docs/attacks.md #15): past the quota the page is not shown as
-            # approvable; each approval stays bound to its own transaction (the grant).
-            flow.drop(pending.id)
-            iam.record(
-                AuditEvent(
-                    event="consent.throttled",
-                    outcome="denied",
-                    reason=flooded,
-                    sub=user,
-                    act=actors,
-                    client_id=pending.client_id,
-                    scope=format_scope(pending.scopes),
-                )
-            )
-            query.update(error="temporarily_unavailable", error_description=flooded)
         else:
             iam.consents.grant(
                 user,
@@ -308,21 +292,6 @@ def browser_router(iam: IAM, flow: AuthorizationFlow) -> APIRouter:
         return app_.name if app_ else client_id
 
     return router
-
-
-def _approval_flood(iam: IAM, user: str, actor: str | None) -> str | None:
-    """Why this approval exceeds the per-user, per-agent quota, or None."""
-    quota = iam.approval_quota
-    if quota is None or actor is None:
-        return None
-    # Identifiers hold no control characters; PostgreSQL text cannot hold NUL, so not \x00.
-    count = quota.take(f"{user}\x1f{actor}")
-    if count is None:
-        return None
-    return (
-        f"approval quota exceeded: {count} approvals for {actor} within "
-        f"{quota.spec.window} s (limit {quota.spec.limit})"
-    )
 
 
 def _address(request: Request) -> str:

@@ -73,11 +73,10 @@ class IAMConfig:
     assertion_max_lifetime: int = 3600
     checkpoint_every: int = 1000
     signing_alg: str = "ES256"
-    # Per-agent quotas (None: off): tokens at /token, and consent pages answered per user
-    # and agent (approvals are rate-limited so that a flood cannot be rubber-stamped).
+    # Per-agent quota of tokens at /token (None: off).
     agent_token_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(120, 60))
-    approval_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(5, 600))
-    # CIBA approval requests: expiry, polling interval, per-agent rate (approval_policy.py).
+    # CIBA approval requests: expiry, polling interval, per-agent rate, one pending request
+    # per person, agent and action (approval_policy.py). What a flood of approvals meets.
     approval_limits: ApprovalLimits = field(default_factory=ApprovalLimits)
     # Requests per agent at each resource server (the services read it from here).
     agent_request_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(300, 60))
@@ -144,13 +143,10 @@ class IAM:
             checkpoint_every=self.config.checkpoint_every,
             witness=audit_witness,
         )
-        token_quota, approvals = self.config.agent_token_quota, self.config.approval_quota
+        token_quota = self.config.agent_token_quota
         # In the store: every worker counts against the same limit, across restarts.
         self.token_quota = (
             Quota(token_quota, self.clock, store=store, name="token") if token_quota else None
-        )
-        self.approval_quota = (
-            Quota(approvals, self.clock, store=store, name="approval") if approvals else None
         )
         self.approvals = Approvals(self, self.config.approval_limits)
 

@@ -207,7 +207,7 @@ def create_app(iam: IAM) -> FastAPI:
             if not exc.audited:
                 iam.record(
                     AuditEvent(
-                        event="approval.refused",
+                        event=getattr(exc, "event", "approval.refused"),
                         outcome="denied",
                         reason=f"{exc.error}: {exc.description}"[:300],
                         sub=(form.get("login_hint") or "")[:64] or None,

@@ -3,7 +3,8 @@
 ``crew(dep, model)`` gives booking-assistant and staff-assistant runtimes on the
 deployment's transport, with their keys from the agent key store, their apps' credentials,
 and booking-assistant able to hand off to staff-assistant. ``person(user)`` is a demo user
-who can log in and consent (their demo password stays with them, never with an agent).
+who can log in and consent (their demo password stays with them, never with an agent);
+each person answers approval requests on her own approvals page (``approver.People``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from agents.runtime import AgentRuntime, Human
 from hotel.baseline import DEMO_API_KEY
 from iam_core.policy import DEFAULT_ROLE_SCOPES
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from scenarios.approver import People
 from scenarios.deployment import Deployment, service_account
 
 
@@ -38,8 +40,12 @@ def person(user: str, approve: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 @asynccontextmanager
-async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, AgentRuntime]]:
-    runtimes = build_crew(dep, model)
+async def crew(
+    dep: Deployment, model: ChatModel, *, simulated_people: bool = True
+) -> AsyncIterator[dict[str, AgentRuntime]]:
+    """``simulated_people=False`` (``agent-iam chat``): approval requests wait for the real
+    person, on her page or with ``agent-iam approvals``."""
+    runtimes = build_crew(dep, model, simulated_people=simulated_people)
     try:
         yield runtimes
     finally:
@@ -47,7 +53,9 @@ async def crew(dep: Deployment, model: ChatModel) -> AsyncIterator[dict[str, Age
             await runtime.aclose()
 
 
-def build_crew(dep: Deployment, model: ChatModel) -> dict[str, AgentRuntime]:
+def build_crew(
+    dep: Deployment, model: ChatModel, *, simulated_people: bool = True
+) -> dict[str, AgentRuntime]:
     """The runtimes of :func:`crew`, to ``aclose`` when done (scenarios/stack.py)."""
     transport = dep.transport or httpx.AsyncHTTPTransport()
 
@@ -57,6 +65,7 @@ def build_crew(dep: Deployment, model: ChatModel) -> dict[str, AgentRuntime]:
 
     runtimes: dict[str, AgentRuntime] = {}
     identity = dep.profile.identity
+    people = People(dep)  # the persons' approval devices (CIBA §7.1), reached in process
     for spec in ASSISTANTS.values():
         runtimes[spec.agent_id] = AgentRuntime(
             spec,
@@ -75,5 +84,6 @@ def build_crew(dep: Deployment, model: ChatModel) -> dict[str, AgentRuntime]:
             if identity == "service-account"
             else None,
             clock=dep.clock,
+            notify=people if simulated_people else None,
         )
     return runtimes

@@ -111,8 +111,9 @@ def profile_config(prof: Profile, config: IAMConfig | None) -> IAMConfig:
     """The IAM's configuration for a profile: its ablations of quotas and depth."""
     config = config or IAMConfig()
     if not prof.quotas:
+        limits = replace(config.approval_limits, per_agent=None)
         config = replace(
-            config, agent_token_quota=None, approval_quota=None, agent_request_quota=None
+            config, agent_token_quota=None, approval_limits=limits, agent_request_quota=None
         )
     if not prof.allow_list:
         config = replace(config, policy=replace(config.policy, max_delegation_depth=99))

@@ -330,6 +330,9 @@ def _event_html(ev: dict[str, Any]) -> str:
             f"{_e(ev.get('user'))} was asked to consent to {_e(ev.get('agent'))} for "
             f"<code>{_e(' '.join(ev.get('scopes') or []))}</code>: {_e(ev.get('outcome'))}"
         )
+    if kind == "approval":  # OpenID CIBA: the wait for the person, then her answer
+        cls = {"approved": "allowed", "waiting": "muted"}.get(str(ev.get("outcome")), "denied")
+        return f"<span class='approval {cls}'>{_e(ev.get('text'))}</span>"
     if kind == "more":
         return f"<span class=muted>… and {ev['count']} more</span>"
     return _e(json.dumps(ev, default=str))
@@ -367,6 +370,8 @@ def sequence_svg(o: Outcome) -> str:
                 arrows.append(("app", "IAM", "code + PKCE", "#2a7ab9"))
             elif kind == "token":
                 arrows.append(("agent", "IAM", str(ev.get("grant"))[:40], "#2a7ab9"))
+            elif kind == "approval" and ev.get("outcome") != "waiting":
+                arrows.append(("person", "IAM", f"approval: {ev.get('outcome')}", "#2a7ab9"))
             elif kind == "call":
                 ok = ev.get("outcome") == "allowed"
                 colour = "#17733a" if ok else "#b42318"

@@ -270,7 +270,7 @@ def _conversation_events(convo: Any) -> list[dict[str, Any]]:
                     "reason": str(e.get("reason", "")),
                 }
             )
-        elif e.get("kind") in ("authorization", "message", "handoff"):
+        elif e.get("kind") in ("authorization", "message", "handoff", "approval"):
             events.append(
                 {k: v for k, v in e.items() if k != "authorization_details"}
                 | {"agent": convo.agent}

@@ -47,13 +47,8 @@ async def conversations(runs: int) -> dict[str, list[dict[str, float]]]:
     from scenarios.crew import crew, person
     from scenarios.deployment import DEFAULT_ISSUER, deployment
 
-    # Quotas off: a benchmark is a flood of consents by design (approval quota: 5 per 10 min).
-    config = IAMConfig(
-        issuer=DEFAULT_ISSUER,
-        agent_token_quota=None,
-        approval_quota=None,
-        agent_request_quota=None,
-    )
+    # Quotas off: a benchmark is a flood of tokens and requests by design.
+    config = IAMConfig(issuer=DEFAULT_ISSUER, agent_token_quota=None, agent_request_quota=None)
     sides = ("iam", "baseline")
     samples: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     per_world = DEFAULT_DAYS - NIGHTS - WARMUP

@@ -35,10 +35,13 @@ from iam_core.tokens import TokenType
 class CibaError(OAuthError):
     """A CIBA §11/§13 error; ``error`` is the code, ``status`` the HTTP status."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400, event: str = "approval.refused"
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.status = status
+        self.event = event  # what the backchannel endpoint audits the refusal as
 
 
 def _details(raw: str | None) -> tuple[dict[str, Any], ...]:
@@ -115,7 +118,7 @@ def backchannel_request(iam: IAM, client: Client, form: Mapping[str, str]) -> di
             binding_message=message,
         )
     except ApprovalError as exc:
-        raise CibaError(exc.error, exc.description, exc.status) from exc
+        raise CibaError(exc.error, exc.description, exc.status, exc.event) from exc
     return {
         "auth_req_id": approval.auth_req_id,
         "expires_in": int(approval.expires_at - approval.created_at),

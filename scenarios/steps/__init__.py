@@ -7,7 +7,8 @@ which is in every agent's configuration, and the ``X-User`` header it trusts.
 
 By kind: :mod:`.people` (asking, ending a task, revoking), :mod:`.planted` (content planted
 for agents to read), :mod:`.tokens` (stolen and forged credentials), :mod:`.hijacked` (a
-hijacked agent's moves and forged messages), :mod:`.audit` (tampering with the log).
+hijacked agent's moves and forged messages), :mod:`.approvals` (a hijacked agent against
+a person's approvals), :mod:`.audit` (tampering with the log).
 """
 
 from scenarios.model import Step

@@ -7,7 +7,9 @@ setting (docs/attacks.md, case 10): authority is withdrawn and the agent keeps g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from scenarios.approver import people_of
 from scenarios.crew import person
 from scenarios.model import Run, Step
 
@@ -20,6 +22,9 @@ class Ask(Step):
     ``keep``: the task stays open (its tokens are not revoked when the answer is given).
     ``claims``: who the person says they are in the chat (believed by the baseline only).
     ``attacker``: the request itself is the attacker's move.
+    ``approves``: the actions (RFC 9396 details: type, booking, amount, payee) the person's
+    own task needs her approval for; by default, the action her own words name (kind,
+    booking or payment id, amount). She denies every other request (``approver.py``).
     """
 
     agent: str
@@ -30,9 +35,13 @@ class Ask(Step):
     keep: bool = False
     decline: bool = False
     attacker: bool = False
+    approves: tuple[dict[str, Any], ...] = ()
 
     async def run(self, run: Run) -> None:
         runtime = run.agents[self.agent]
+        people = people_of(run.agents)
+        if self.approves and self.user is not None and people is not None:
+            people.expect(self.user, self.approves)  # else: what her words name
         human = None
         if self.user is not None and not self.continue_task:
             human = person(self.user, approve=lambda page: not self.decline)

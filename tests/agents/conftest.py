@@ -47,7 +47,8 @@ def held_tokens(runtime: AgentRuntime) -> list[str]:
     identity = runtime.identity
     own = [h.token for h in identity._own.values()]
     delegated = [h.token for d in identity._delegations.values() for h in d.tokens.values()]
-    return own + delegated
+    approved = [h.token for d in identity._delegations.values() for h in d.approvals.values()]
+    return own + delegated + approved
 
 
 def leaks(texts: list[str], tokens: list[str]) -> list[str]:

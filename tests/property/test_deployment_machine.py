@@ -48,8 +48,10 @@ from agents.dpop import DPoPKey, asks_for_nonce
 from agents.oauth import OAuthClientError, decode_unverified
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from hotel.world import DEFAULT_START
+from iam_core.approval_policy import ApprovalPolicy
 from iam_core.clock import ManualClock
-from iam_core.policy import DEFAULT_ROLE_SCOPES
+from iam_core.iam import IAMConfig
+from iam_core.policy import DEFAULT_ROLE_SCOPES, Policy
 from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, REDIRECT_URIS
 from iam_core.tokens import Token, TokenType
 from tests.property.support import START, join, served, split
@@ -401,7 +403,14 @@ class DeploymentMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = ManualClock(START)
-        self._served = served(self.clock)
+        # The machine models authorization; the approvals layered on refunds, rate overrides
+        # and late cancellations (issue 15) have their own tests (tests/hotel/
+        # test_approval_actions.py, tests/agents/test_approvals.py).
+        rules = replace(
+            Policy(),
+            approvals=ApprovalPolicy(refunds=False, rate_overrides=False, cancel_within_hours=None),
+        )
+        self._served = served(self.clock, IAMConfig(policy=rules))
         self.portal, self.dep = self._served.__enter__()
         self.model = Model(now=START)
         self.audit_seen = self._audit_head()

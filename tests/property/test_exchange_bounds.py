@@ -22,7 +22,7 @@ BA = "booking-assistant"
 BOOKING = ("booking:cancel", "booking:create", "booking:read")
 tasks = st.lists(st.frozensets(st.sampled_from(BOOKING), min_size=1), min_size=1, max_size=4)
 # No quotas: the examples run on a clock that does not move, and approve many tasks.
-CONFIG = IAMConfig(approval_quota=None, agent_token_quota=None)
+CONFIG = IAMConfig(agent_token_quota=None)
 
 
 @settings(max_examples=25)

@@ -22,7 +22,7 @@ ATTACKS_MD = Path(__file__).resolve().parents[2] / "docs" / "attacks.md"
 
 def test_every_case_of_attacks_md_has_at_least_two_variants() -> None:
     cases = Counter(s.case for s in catalogue())
-    assert set(cases) == set(range(1, 23))
+    assert set(cases) == set(range(1, 26))
     assert min(cases.values()) >= 2, cases
 
 
@@ -60,9 +60,9 @@ def baseline() -> CatalogueResult:
     return run_catalogue(catalogue(), baseline=True, workers=1)
 
 
-# Judged as harm (bookings beyond the one the task needed), the approval quota bounds the
-# flood without stopping it: five more bookings are approved (issue 14). A known finding.
-KNOWN_HARM = {"c15a-flood-of-approvals"}
+# Judged as harm in world terms (money moved, bookings): none with agent IAM (issue 15
+# replaced the consent quota that let c15a's flood book five more rooms).
+KNOWN_HARM: set[str] = set()
 
 
 def test_with_agent_iam_no_attack_succeeds_and_every_twin_does(with_iam: CatalogueResult) -> None:
