@@ -70,7 +70,9 @@ class Outcome:
     seconds: float
     error: str | None = None
     attempted: bool | None = None  # attacks: did the attacker's action happen at all?
-    stopped_by: str | None = None  # attacks not succeeded: iam: …, business rule: …, model: …
+    # Attacks not succeeded: iam: …, business rule: …, deployment: …, model: …; benign twins
+    # that failed: what stopped the person's own task (e.g. the deployment gave no authority).
+    stopped_by: str | None = None
     harm: list[str] = field(default_factory=list)  # what the attack did, in world terms
 
     @property
@@ -173,6 +175,8 @@ async def play(
     if kind == "attack" and error is None:
         attempted = judging.attempted(scenario, run, bool(attack), compromised)
         stopped = None if attack else judging.stopped_by(run, attempted)
+    elif kind == "benign" and utility is False:
+        stopped = judging.task_stopped_by(run)  # why the person's own task failed
     outcome = Outcome(
         id=run_id(scenario, kind),
         scenario=scenario.id,
@@ -193,7 +197,7 @@ async def play(
         error=error,
         attempted=attempted,
         stopped_by=stopped,
-        harm=judging.harm(run) if kind == "attack" and error is None else [],
+        harm=judging.harm(run, scenario) if kind == "attack" and error is None else [],
     )
     return outcome, run
 
