@@ -174,7 +174,7 @@ async def play(
     attempted = stopped = None
     if kind == "attack" and error is None:
         attempted = judging.attempted(scenario, run, bool(attack), compromised)
-        stopped = None if attack else judging.stopped_by(run, attempted)
+        stopped = None if attack else judging.stopped_by(run, attempted, scenario)
     elif kind == "benign" and utility is False:
         stopped = judging.task_stopped_by(run)  # why the person's own task failed
     outcome = Outcome(

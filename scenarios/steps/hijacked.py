@@ -168,17 +168,18 @@ class Flood(Step):
 @dataclass
 class Message(Step):
     """A message arrives at ``to``: ``forged`` (signed with the attacker's key, claiming to
-    come from booking-assistant), ``unsigned`` (alg none), or ``replayed`` (a genuine
-    message, captured and delivered a second time)."""
+    come from ``sender``), ``unsigned`` (alg none), or ``replayed`` (a genuine message,
+    captured and delivered a second time)."""
 
     to: str
     task: str
     how: str
     user: str = "alice"
+    sender: str = "booking-assistant"  # whom the message claims to come from
     attacker: bool = True
 
     async def run(self, run: Run) -> None:
-        sender = "booking-assistant"
+        sender = self.sender
         genuine = run.dep.agent(sender)
         if self.how == "forged":
             key = ec.generate_private_key(ec.SECP256R1())
@@ -199,7 +200,7 @@ class Message(Step):
             run.conversations.append(convo)
 
     def describe(self) -> str:
-        return f"a {self.how} message reaches {self.to}: “{self.task}”"
+        return f"a {self.how} message “from {self.sender}” reaches {self.to}: “{self.task}”"
 
 
 @dataclass
