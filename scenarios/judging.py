@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from iam_core.audit import AuditEntry
 from scenarios.cost import beyond
@@ -143,3 +145,28 @@ def task_stopped_by(run: Run) -> str:
         if convo.failed:
             return f"agent: {convo.failed}"
     return "the task's goal was not reached (no call was refused)"
+
+
+# Administrative moves that set an attack's scene (an admin blocks, a user withdraws): not
+# requests of the agents or the attacker, so not part of a run's request trace.
+SETTING = ("agent.blocked", "user.disabled", "user.enabled", "consent.withdrawn")
+
+
+def request_trace(audit: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], ...]:
+    """The requests a run made, as its audit trail records them (every decision is one
+    entry, in every profile): event, service, method, path, token type, subject and actor
+    chain — never outcomes or reasons. Two variants of a case must differ here: a variant
+    that takes the same path as another tests nothing new (issue 14)."""
+    return tuple(
+        (
+            str(e["event"]),
+            str(e["service"]),
+            str(e.get("method") or ""),
+            str(e.get("path") or ""),
+            str(e.get("token_type") or ""),
+            str(e.get("sub") or ""),
+            "→".join(e.get("act") or ()),
+        )
+        for e in audit
+        if e["event"] not in SETTING
+    )
