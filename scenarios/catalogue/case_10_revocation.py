@@ -6,6 +6,8 @@ one booking fetched by its id (an object read, after the user is disabled). Harm
 the agent got done after the withdrawal.
 """
 
+from typing import Any
+
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.catalogue._facts import BA, STAY, bookings
 from scenarios.checks import before, denied
@@ -14,7 +16,7 @@ from scenarios.steps import Ask, Revoke
 
 BOOK = Ask(BA, f"Book a double room {STAY}", user="alice", keep=True)
 # What the agent goes on with, and where the refusal must be: (ask, service, reason).
-AFTER = {
+AFTER: dict[str, tuple[Ask, dict[str, Any]]] = {
     "withdraw": (
         Ask(BA, "Show my bookings", user="alice", continue_task=True),
         dict(service="booking", sub="alice", act=(BA,), reason="revoked"),

@@ -5,6 +5,8 @@ is where verification finds the tampering, and that a consistent rewrite is caug
 signed checkpoints and the head seal.
 """
 
+from collections.abc import Callable
+
 from hotel.stores.seed import BOB_PAYMENT_ID
 from scenarios.catalogue._facts import BA, SA, STAY, bookings, charged, refunded
 from scenarios.model import Check, Run, Scenario
@@ -31,6 +33,12 @@ VARIANTS = (
      lambda run: refunded(run) == 10_000),
 )  # fmt: skip
 
+
+def _utility(done: Callable[[Run], bool]) -> Callable[[Run], bool]:
+    """The person's task done, and the log still verifying (in the benign twin)."""
+    return lambda run: done(run) and run.iam.audit.verify().ok
+
+
 SCENARIOS = [
     Scenario(
         id=f"c14{suffix}-{how}",
@@ -39,7 +47,7 @@ SCENARIOS = [
         threats=("T8",),
         steps=(task, TamperAudit(how, path=path)),
         attack=lambda run: run.iam.audit.verify().ok,
-        utility=lambda run, done=done: done(run) and run.iam.audit.verify().ok,
+        utility=_utility(done),
         checks=(
             Check(
                 "audit verify fails at (or before) the tampered entry", found_at_or_before_the_edit
