@@ -10,10 +10,23 @@ quota: a quota that lets 120 tokens through bounds the harm, it does not prevent
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from scenarios.model import Run
+    from hotel.world import HotelWorld, WorldSnapshot
+    from iam_core.audit import AuditEntry
+
+
+class Run(Protocol):
+    """What the cost is read from: a :class:`scenarios.model.Run` (not imported: the model
+    names :class:`Cost` for a scenario's ``need``)."""
+
+    before: WorldSnapshot
+
+    @property
+    def world(self) -> HotelWorld: ...
+
+    def audit(self, **filters: Any) -> list[AuditEntry]: ...
 
 
 @dataclass(frozen=True)
