@@ -22,9 +22,11 @@ from typing import Any
 import httpx
 
 from agents.identity import NoAuthority, TokenUse
-from agents.oauth import AppCredentials, OAuthClient
+from agents.oauth import AppCredentials, OAuthClient, OAuthClientError
 
 SERVICES = ("availability", "booking", "payment", "concierge")
+# The IAM's answer when a user may hold none of the scopes asked for (iam_core consent).
+NOTHING_GRANTABLE = "nothing grantable was requested"
 
 
 class UserTokenIdentity:
@@ -63,15 +65,25 @@ class UserTokenIdentity:
                 if not scope or (user, service) in self._tokens:
                     continue
                 resource = self._resource_of(service)
-                code, verifier = await self.oauth.authorize(
-                    self.app,
-                    user=user,
-                    password=password,
-                    scope=scope,
-                    redirect_uri=self.redirect_uri,
-                    resource=resource,
-                    approve=approve,
-                )
+                try:
+                    code, verifier = await self.oauth.authorize(
+                        self.app,
+                        user=user,
+                        password=password,
+                        scope=scope,
+                        redirect_uri=self.redirect_uri,
+                        resource=resource,
+                        approve=approve,
+                    )
+                except OAuthClientError as exc:
+                    if exc.description != NOTHING_GRANTABLE:
+                        raise
+                    # The user holds nothing at this service (a front-desk user at payment):
+                    # the app takes the next service's tokens, as a real app's login would.
+                    self.acquired.append(
+                        {"kind": "authorization", "outcome": "refused", "reason": exc.description}
+                    )
+                    continue
                 response = await self.oauth.redeem_code(
                     self.app, code, verifier, redirect_uri=self.redirect_uri, resource=resource
                 )
@@ -92,6 +104,14 @@ class UserTokenIdentity:
         if token is None:
             raise NoAuthority(f"no token of {user or 'any user'} for {service}")
         return {"Authorization": f"Bearer {token}"}, TokenUse.of(token)
+
+    def forward(self, other: UserTokenIdentity, principal: str) -> None:
+        """A hand-off in this deployment: the user's bearer tokens go along with the task
+        (they are the only authority there is, and nothing can narrow them)."""
+        user = principal.split("/", 1)[0]
+        for (holder, service), token in self._tokens.items():
+            if holder == user:
+                other._tokens[(holder, service)] = token
 
     def exfiltrate(self, principal: str, service: str) -> tuple[str, None] | None:
         """What an attacker inside the runtime copies: the user's bearer token."""

@@ -427,6 +427,13 @@ class AgentRuntime:
             except (NoAuthority, OAuthClientError) as exc:
                 reason = getattr(exc, "description", None) or str(exc)
                 return {"ok": False, "error": {"error_description": reason}}
+        mine, theirs = self.identity, peer.identity
+        if (
+            principal is not None
+            and isinstance(mine, UserTokenIdentity)
+            and isinstance(theirs, UserTokenIdentity)
+        ):
+            mine.forward(theirs, principal)  # the user's tokens go along
         message = sign_message(
             self.credentials,
             peer.agent_id,

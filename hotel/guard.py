@@ -217,7 +217,11 @@ class TokenGuard:
         if token.token_type is not TokenType.APP or token.sub not in self._service_accounts:
             return token
         if not user:
-            return token
+            # Naming no user, the service account acts as itself: it is the agent's own
+            # identity in that deployment (its client id is the subject, ``aut`` AGENT), so
+            # routes open to an agent's own work (a search) take it, as they take an agent
+            # token; routes for human subjects still refuse it.
+            return Token(dict(token.claims) | {"aut": "AGENT"}, TokenType.AGENT)
         claims = dict(token.claims) | {
             "sub": user,
             "client_id": token.sub,

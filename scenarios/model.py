@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hotel.world import HotelWorld, WorldSnapshot
     from iam_core.audit import AuditEntry
     from iam_core.iam import IAM
+    from scenarios.cost import Cost
     from scenarios.deployment import Deployment
     from scenarios.profiles import Profile
 
@@ -143,6 +144,9 @@ class Scenario:
     # The compromised agent's moves toward the attacker's goal (``--model compromised``);
     # None: the attack's own steps are already the hijacker's moves (tokens, floods, …).
     hijack: tuple[Step, ...] | None = None
+    # What the person's task costs at most in any profile (scenarios/cost.py); set where the
+    # harm is cost beyond it (denial of wallet), reported with the run's harm.
+    need: Cost | None = None
     description: str = ""
 
     def steps_for(self, kind: Kind, compromised: bool = False) -> tuple[Step, ...]:

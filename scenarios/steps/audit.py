@@ -22,20 +22,30 @@ class TamperAudit(Step):
     ``edit`` one entry, ``delete`` one, or ``rewrite`` it and re-chain every later hash."""
 
     how: str
+    path: str = ""  # the decision to hide: the first allowed one at a path ending so
     attacker: bool = True
     breaks_audit = True  # the chain must not verify afterwards: that is the point
 
     async def run(self, run: Run) -> None:
         rows = run.iam.store.all("SELECT seq, body FROM audit_entries ORDER BY seq")
-        target = next(
-            (r for r in rows if '"outcome":"allowed"' in r[1] and r[0] > run.first_seq), rows[-1]
-        )
+
+        def wanted(seq: int, body: str) -> bool:
+            entry = json.loads(body)
+            return (
+                seq > run.first_seq
+                and entry.get("outcome") == "allowed"
+                and str(entry.get("path") or "").endswith(self.path)
+                and (not self.path or bool(entry.get("path")))
+            )
+
+        target = next((r for r in rows if wanted(r[0], r[1])), rows[-1])
         seq = target[0]
         tamper_audit_log(run.iam.store, seq, self.how)
         run.loot["tampered_seq"] = seq
 
     def describe(self) -> str:
-        return f"attacker {self.how}s the audit log in the database"
+        what = f" (the decision at …{self.path})" if self.path else ""
+        return f"attacker {self.how}s the audit log in the database{what}"
 
 
 def tamper_audit_log(store: AnyStore, seq: int, how: str) -> None:

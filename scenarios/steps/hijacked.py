@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agents.identity import AgentIdentity, NoAuthority
 from agents.messages import sign_message
 from agents.oauth import AgentCredentials, OAuthClientError
+from agents.ordinary import ServiceAccountIdentity
 from scenarios.model import AttackerCall, Run, Step
 
 
@@ -115,33 +116,50 @@ class Hijack(Step):
 
 @dataclass
 class Flood(Step):
-    """A hijacked agent loops: ``tokens`` (token requests) or ``searches``."""
+    """A hijacked agent loops, mid-task: ``tokens`` — it asks the token endpoint for fresh
+    tokens with whatever client credentials it holds (an agent's private_key_jwt, a service
+    account's secret); ``searches`` — it searches availability with the authority it holds
+    (its own, else ``user``'s). A deployment whose agent holds no client credentials (shared
+    key, the user's tokens) has no token endpoint to loop on: each attempt is recorded as
+    impossible (status 0), never as a search in its place."""
 
     what: str
     n: int
     agent: str = "booking-assistant"
+    user: str | None = "alice"
     attacker: bool = True
 
     async def run(self, run: Run) -> None:
         runtime = run.agents[self.agent]
-        url = f"{run.dep.resource('availability')}/hotels"
+        identity = runtime.identity
+        resource = run.dep.resource("availability")
+        url = f"{resource}/hotels"
         for i in range(self.n):
-            if self.what == "tokens" and isinstance(runtime.identity, AgentIdentity):
+            label, error = f"flood {self.what} {i}", None
+            if self.what == "tokens":
                 try:
-                    await runtime.identity.oauth.agent_token(
-                        runtime.identity.credentials, resource=run.dep.resource("availability")
-                    )
+                    if isinstance(identity, AgentIdentity):
+                        await identity.oauth.agent_token(identity.credentials, resource=resource)
+                    elif isinstance(identity, ServiceAccountIdentity):
+                        await identity.oauth.app_token(identity.client, resource=resource)
+                    else:
+                        raise NoAuthority("no client credentials: no token endpoint to loop on")
                     status = 200
                 except OAuthClientError as exc:
-                    status = exc.status
+                    status, error = exc.status, exc.description
+                except NoAuthority as exc:
+                    status, error = 0, str(exc)
             else:
                 try:
-                    headers, _ = await runtime.identity.headers(None, "availability", "GET", url)
-                except NoAuthority:
-                    status = 0  # nothing to call with: refused before any request
+                    try:
+                        headers, _ = await identity.headers(None, "availability", "GET", url)
+                    except NoAuthority:
+                        headers, _ = await identity.headers(self.user, "availability", "GET", url)
+                except (NoAuthority, OAuthClientError) as exc:
+                    status, error = 0, str(exc)  # nothing to call with: no request made
                 else:
                     status = (await runtime.http.get(url, headers=headers)).status_code
-            run.attacker_calls.append(AttackerCall(f"flood {self.what} {i}", status))
+            run.attacker_calls.append(AttackerCall(label, status, error))
 
     def describe(self) -> str:
         return f"hijacked {self.agent} sends {self.n} {self.what} requests in a loop"
@@ -150,17 +168,18 @@ class Flood(Step):
 @dataclass
 class Message(Step):
     """A message arrives at ``to``: ``forged`` (signed with the attacker's key, claiming to
-    come from booking-assistant), ``unsigned`` (alg none), or ``replayed`` (a genuine
-    message, captured and delivered a second time)."""
+    come from ``sender``), ``unsigned`` (alg none), or ``replayed`` (a genuine message,
+    captured and delivered a second time)."""
 
     to: str
     task: str
     how: str
     user: str = "alice"
+    sender: str = "booking-assistant"  # whom the message claims to come from
     attacker: bool = True
 
     async def run(self, run: Run) -> None:
-        sender = "booking-assistant"
+        sender = self.sender
         genuine = run.dep.agent(sender)
         if self.how == "forged":
             key = ec.generate_private_key(ec.SECP256R1())
@@ -181,7 +200,7 @@ class Message(Step):
             run.conversations.append(convo)
 
     def describe(self) -> str:
-        return f"a {self.how} message reaches {self.to}: “{self.task}”"
+        return f"a {self.how} message “from {self.sender}” reaches {self.to}: “{self.task}”"
 
 
 @dataclass

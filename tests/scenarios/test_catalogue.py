@@ -1,19 +1,21 @@
 """The catalogue: complete, and it behaves as docs/attacks.md says — with agent IAM and without.
 
 The full catalogue runs twice here (agent IAM, then the baseline), serially, in fresh
-worlds: 0 attacks succeed and every benign twin succeeds with agent IAM; at least 80% of
-the attacks succeed against the baseline (the harness has teeth); every expectation holds.
+worlds: with agent IAM only the known, bounded harms (``KNOWN_HARM``) and every benign twin
+succeeds; at least half the attacks succeed against the shared key (the harness has teeth);
+every expectation holds; variants of a case take different paths.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from itertools import combinations
 from pathlib import Path
 
 import pytest
 
-from scenarios import report
+from scenarios import judging, report
 from scenarios.catalogue import catalogue, select
 from scenarios.runner import CatalogueResult, run_catalogue
 
@@ -60,9 +62,11 @@ def baseline() -> CatalogueResult:
     return run_catalogue(catalogue(), baseline=True, workers=1)
 
 
-# Judged as harm in world terms (money moved, bookings): none with agent IAM (issue 15
-# replaced the consent quota that let c15a's flood book five more rooms).
-KNOWN_HARM: set[str] = set()
+# Judged as harm (cost beyond what the task needed): the agent quotas bound a hijacked agent's
+# loops (119 tokens, 299 searches beyond the task's need) without preventing the cost
+# (scenarios/cost.py). Known findings, not judged away. c15a's approval flood does no harm
+# since approvals are bound to the exact action (issue 15).
+KNOWN_HARM = {"c16a-token-request-loop", "c16b-search-loop"}
 
 
 def test_with_agent_iam_no_attack_succeeds_and_every_twin_does(with_iam: CatalogueResult) -> None:
@@ -100,3 +104,25 @@ def test_denials_name_who_and_why(with_iam: CatalogueResult) -> None:
             denials = [a for a in o.audit if a["outcome"] == "denied"]
             assert denials or o.case == 14, o.id  # case 14 attacks the log itself
             assert all(a.get("reason") for a in denials), o.id
+
+
+def test_variants_of_a_case_take_different_paths(
+    with_iam: CatalogueResult, baseline: CatalogueResult
+) -> None:
+    """Two variants of a case must not make the same requests (endpoints, token types,
+    subjects: ``judging.request_trace``) under both agent IAM and the shared key: where the
+    IAM stops both at one gate they may look alike, but not everywhere (issue 14)."""
+
+    def same(result: CatalogueResult) -> set[tuple[str, str]]:
+        traces: dict[int, list[tuple[str, tuple[tuple[str, ...], ...]]]] = defaultdict(list)
+        for o in result.outcomes:
+            if o.kind == "attack":
+                traces[o.case].append((o.scenario, judging.request_trace(o.audit)))
+        return {
+            (a, b)
+            for variants in traces.values()
+            for (a, ta), (b, tb) in combinations(variants, 2)
+            if ta == tb
+        }
+
+    assert not same(with_iam) & same(baseline)

@@ -1,0 +1,111 @@
+"""Variants take different paths; denial of wallet is judged by cost beyond the task's need.
+
+* Two variants of one case whose runs make the same requests (same endpoints, token types,
+  subjects) test one thing twice (issue 14): the request trace tells paths apart, not
+  outcomes (here); every case's variants differ in it (tests/scenarios/test_catalogue.py).
+* c16's ``need`` must never be understated: every profile's benign twin stays within it, so
+  the harm a flood does is cost beyond what the person's task needed — and a quota that lets
+  most of the flood through bounds the harm, it does not make it none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents.llm.client import ModelSettings, open_model
+from scenarios import judging
+from scenarios.catalogue import by_id
+from scenarios.cost import Cost, cost
+from scenarios.model import Kind
+from scenarios.profiles import profile
+from scenarios.runner import Outcome, live_run, run_one
+
+IDENTITIES = ("shared-key", "user-token", "service-account", "agent-iam")
+
+
+def test_the_trace_tells_paths_apart_not_outcomes() -> None:
+    entry = {"event": "access.decision", "service": "booking", "method": "GET",
+             "path": "/hotel/booking/bookings", "token_type": "obo", "sub": "alice",
+             "act": ["booking-assistant"], "outcome": "allowed", "reason": "granted"}  # fmt: skip
+    denied = entry | {"outcome": "denied", "reason": "token revoked"}
+    other = entry | {"path": "/hotel/booking/bookings/bk-1"}
+    setting = entry | {"event": "agent.blocked"}
+    assert judging.request_trace([entry]) == judging.request_trace([denied])
+    assert judging.request_trace([entry]) != judging.request_trace([other])
+    assert judging.request_trace([entry, setting]) == judging.request_trace([entry])
+
+
+async def _twin_and_attack(sid: str, prof: str) -> tuple[Cost, bool, list[str]]:
+    """The benign twin's cost, then whether the attack did harm, and what."""
+    scenario, chosen = by_id()[sid], profile(prof)
+    async with open_model(ModelSettings(model="embedded-obedient")) as chat:
+        async with live_run(scenario, "benign", seed=0, model=chat, prof=chosen) as (_, run):
+            spent = cost(run)
+        async with live_run(scenario, "attack", seed=0, model=chat, prof=chosen) as (o, _):
+            return spent, bool(o.attack_succeeded), o.harm
+
+
+@pytest.mark.parametrize("prof", IDENTITIES)
+def test_denial_of_wallet_is_cost_beyond_the_need_not_a_quota(prof: str) -> None:
+    scenario = by_id()["c16b-search-loop"]
+    assert scenario.need is not None
+    spent, harmed, harm = asyncio.run(_twin_and_attack(scenario.id, prof))
+    # The need is never understated: the person's own task stays within it, in every profile.
+    assert not (spent - scenario.need), (prof, spent)
+    if prof == "user-token":
+        # Nobody logged in: the agent holds no authority at all, so no search is made.
+        assert not harmed
+    else:
+        # 300 of 310 searches under agent IAM's quota still cost 299 beyond the one needed.
+        assert harmed, prof
+        assert any("beyond the task's need" in h for h in harm), harm
+
+
+async def _outcome(sid: str, kind: Kind, prof: str) -> Outcome:
+    async with open_model(ModelSettings(model="embedded-obedient")) as chat:
+        return await run_one(by_id()[sid], kind, seed=0, model=chat, prof=profile(prof))
+
+
+@pytest.mark.parametrize(
+    ("sid", "prof"),
+    [
+        # A front-desk user holds nothing at payment: the app's login goes on to concierge.
+        ("c02b-note-makes-staff-agent-leak-profile", "user-token"),
+        # At a hand-off the user's tokens go along (the only authority there is).
+        ("c17a-message-signed-by-another-key", "user-token"),
+        # A service account naming no user searches as itself, as an agent token would.
+        ("c09a-forged-key", "service-account"),
+    ],
+)
+def test_ordinary_deployments_do_their_peoples_tasks(sid: str, prof: str) -> None:
+    """Utility below 100% was partly the harness's doing (issue 14): each of these twins
+    failed before, for a reason that is not a property of the deployment."""
+    outcome = asyncio.run(_outcome(sid, "benign", prof))
+    assert outcome.utility, outcome.expectations
+
+
+def test_a_task_the_deployment_cannot_do_says_why() -> None:
+    """The user's tokens give the agent no authority of its own: with nobody logged in there is
+    nothing to search with. A real property of that deployment, said per run."""
+    outcome = asyncio.run(_outcome("c09a-forged-key", "benign", "user-token"))
+    assert outcome.utility is False
+    assert outcome.stopped_by is not None
+    assert outcome.stopped_by.startswith("deployment:")
+    assert "no token of any user" in outcome.stopped_by
+    failed = [e["text"] for e in outcome.expectations if not e["passed"]]
+    assert any("no token of any user" in text for text in failed), failed
+
+
+def test_no_request_made_is_the_deployment_not_an_iam_decision() -> None:
+    outcome = asyncio.run(_outcome("c16a-token-request-loop", "attack", "shared-key"))
+    assert not outcome.attack_succeeded
+    assert outcome.stopped_by is not None
+    assert outcome.stopped_by.startswith("deployment:"), outcome.stopped_by
+
+
+def test_the_apps_login_refusal_is_not_what_stopped_an_attack() -> None:
+    """carol's login asks payment for scopes she cannot hold; that refusal decides nothing."""
+    outcome = asyncio.run(_outcome("c22a-front-desk-rate-override", "attack", "user-token"))
+    assert "nothing grantable" not in (outcome.stopped_by or ""), outcome.stopped_by
