@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import random
 import types
 from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
@@ -123,4 +124,6 @@ def _summary(value: object) -> object:
         items = value.keys() if isinstance(value, dict) else value
         scalars = sorted(repr(i) for i in items if isinstance(i, _LEAVES))
         return (type(value).__name__, len(value), tuple(scalars[:50]))
+    if isinstance(value, random.Random):  # a generator that kept drawing draws other ids
+        return ("Random", hash(value.getstate()))
     return type(value).__qualname__

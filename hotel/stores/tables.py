@@ -111,7 +111,13 @@ class Tables:
         self.sql = sql
         self.clock = clock
         # Ids are reproducible for a seed; a collision with a stored row is drawn again.
+        self._seed = seed
         self._ids = random.Random(f"hotel-ids:{seed}")  # noqa: S311 - ids, not secrets
+
+    def reset_state(self) -> None:
+        """Draw ids from the seed's start again (a reused stack's next run: the same ids as
+        a fresh world, whatever ran before; iam_core/state_reset.py)."""
+        self._ids = random.Random(f"hotel-ids:{self._seed}")  # noqa: S311 - ids, not secrets
 
     def row(self, table: str, key: str) -> Row:
         key = as_key(key, f"{_NOUNS[table]} id")
