@@ -38,7 +38,20 @@ def comparable(o: Outcome) -> dict[str, Any]:
 
 
 def audit(o: Outcome) -> list[dict[str, Any]]:
-    return [{k: v for k, v in e.items() if k not in ("prev_hash", "hash")} for e in o.audit]
+    """The run's audit trail without its chain hashes. An approval's ``object_id`` is its
+    ``auth_req_id`` and its ``approver_session`` a session handle, both random by design
+    (CIBA §7.3; the person's sign-in): compared as such."""
+    out = []
+    for e in o.audit:
+        entry = {k: v for k, v in e.items() if k not in ("prev_hash", "hash")}
+        if str(entry["event"]).startswith("approval."):
+            entry["object_id"] = "<random>"
+            details = dict(entry.get("details") or {})
+            if "approver_session" in details:
+                details["approver_session"] = "<random>"
+            entry["details"] = details
+        out.append(entry)
+    return out
 
 
 def no_credentials_in(folder: Path) -> None:
