@@ -868,9 +868,9 @@ class DeploymentMachine(RuleBasedStateMachine):
                 self.model.consents.get((uid, app, aid), frozenset()) | grantable
             )
         consent = self.model.consents.get((uid, app, aid), frozenset())
-        granted = (grantable & user_scopes(user.roles) & agent.delegable & consent) & frozenset(
-            SERVICE_SCOPES[service]
-        )
+        # The authorization covers every consented scope; the token carries its audience's.
+        authorized = grantable & user_scopes(user.roles) & agent.delegable & consent
+        granted = authorized & frozenset(SERVICE_SCOPES[service])
         response, refused = self.attempt(flow)
         if refused is not None:
             assert consented and not granted, refused
@@ -893,6 +893,7 @@ class DeploymentMachine(RuleBasedStateMachine):
             roles=user.roles,
             key=key,
             data=data,
+            authorized=authorized,
         )
 
     @rule(
