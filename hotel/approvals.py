@@ -134,6 +134,7 @@ def require_approval(
     wanted = approval_detail(world, kind, booking, **fields)
     approved = approved_detail(access.token)
     if approved is None:
+        access.details["challenge"] = "approval_required"  # the person is asked next
         access.deny(reason, object_id=booking.id)  # audited: the refusal, with its reason
         raise challenge(reason, wanted, issuer)
     claim, detail = approved

@@ -180,6 +180,8 @@ def create_app(
                     else f"payment of {body.amount_cents} at or above {threshold}"
                 )
                 asks = rules.payments_above_cap if over else True
+                if asks:  # the person is asked: a challenge, not yet a decision on the action
+                    access.details["challenge"] = "approval_required"
                 denial = access.deny(reason, object_id=body.booking_id)
                 if not asks:
                     raise denial

@@ -42,7 +42,14 @@ NOT_A_DECISION = ("nothing grantable was requested",)
 
 
 def _denials(run: Run) -> list[AuditEntry]:
-    return [e for e in run.audit(outcome="denied") if e.reason not in NOT_A_DECISION]
+    """The run's denials that decided something. An approval challenge (RFC 6750-style
+    ``approval_required``) is not one: it asks the person, whose answer is audited apart
+    (``approval.approved``/``approval.denied``); a person's own task meets it too."""
+    return [
+        e
+        for e in run.audit(outcome="denied")
+        if e.reason not in NOT_A_DECISION and e.details.get("challenge") != "approval_required"
+    ]
 
 
 def steps(scenario: Scenario, kind: Kind, compromised: bool) -> tuple[Step, ...]:

@@ -549,7 +549,11 @@ async def test_a_charge_above_the_granted_amount_is_refused(dep: Deployment) -> 
         act=(BA,),
         object_id=ALICE_BOOKING_ID,
     )
-    assert entry.details == {"authorised_cents": 10_000, "attempted_cents": 48_000}
+    assert entry.details == {
+        "authorised_cents": 10_000,
+        "attempted_cents": 48_000,
+        "challenge": "approval_required",  # the person is asked: judging tells it apart
+    }
     assert world(dep).payments_of(ALICE_BOOKING_ID) == []
 
     # Within the grant and under the approval threshold (€400): paid without asking.
