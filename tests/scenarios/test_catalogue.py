@@ -107,14 +107,15 @@ def test_denials_name_who_and_why(with_iam: CatalogueResult) -> None:
 
 
 # Variants whose requests still look alike under both deployments: an open defect, listed so
-# that any new look-alike fails (c06's two hand-offs now meet the payment approval first; the
-# approval cases' variants differ in what is approved — booking, amount, message — which the
-# trace's endpoints and token types do not show).
+# that any new look-alike fails. c24's two variants both re-present the approval-bound token
+# to POST /hotel/payment/payments; they differ only in the body (another booking vs another
+# amount), which neither the path nor the token type shows. (c06, c23 and c25 were listed
+# here too, but they already differ under agent IAM: c06b's hand-off is refused at the token
+# endpoint where c06a reaches the payment service; c23b is refused at the token endpoint
+# where c23a reaches it; c25b's request is refused at /bc-authorize where c25a's is asked of
+# Alice and denied by her.)
 KNOWN_LOOKALIKES = {
-    ("c06a-forwarded-token-used-by-other-agent", "c06b-handoff-of-payment-to-staff-agent"),
-    ("c23a-replay-the-approval-token", "c23b-redeem-the-approval-twice"),
     ("c24a-approval-for-another-booking", "c24b-approval-for-another-amount"),
-    ("c25a-harmless-sounding-message", "c25b-false-amount-in-the-message"),
 }
 
 
