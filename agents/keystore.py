@@ -31,8 +31,7 @@ class AgentKeyStore:
             return self._keys[agent_id]
         key = self._load(agent_id)
         if key is None:
-            key = ec.generate_private_key(ec.SECP256R1())
-            self._save(agent_id, key)
+            key = self._save(agent_id, ec.generate_private_key(ec.SECP256R1()))
         self._keys[agent_id] = key
         return key
 
@@ -56,9 +55,15 @@ class AgentKeyStore:
             raise ValueError(f"{path} does not hold an EC private key")
         return key
 
-    def _save(self, agent_id: str, key: ec.EllipticCurvePrivateKey) -> None:
+    def _save(self, agent_id: str, key: ec.EllipticCurvePrivateKey) -> ec.EllipticCurvePrivateKey:
+        """Publish ``key`` as the agent's, or return the one another process published first.
+
+        Processes starting together on a fresh folder race here: the key is written whole to
+        a file of this process's own, then linked into place (``link`` fails if the name
+        exists), so nobody ever reads a half-written key and the loser adopts the winner's.
+        """
         if self.folder is None:
-            return
+            return key
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{agent_id}.pem"
         pem = key.private_bytes(
@@ -66,6 +71,20 @@ class AgentKeyStore:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+        tmp = self.folder / f".{agent_id}.{os.getpid()}.{id(key):x}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                published = self._load(agent_id)
+                if published is None:  # pragma: no cover - removed between link and load
+                    raise
+                return published
+        finally:
+            tmp.unlink(missing_ok=True)
+        return key
