@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.front_door import FRONT_DOOR, FrontDoor
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment
 
-IAM_SCOPE_SERVICES = ("audit", "scim")
+IAM_SCOPE_SERVICES = ("audit", "scim", "events", "tasks")
 
 
 def resource_for(dep: Deployment, resource: str | None, scope: str | None) -> str | None:
@@ -29,9 +30,14 @@ def resource_for(dep: Deployment, resource: str | None, scope: str | None) -> st
 async def agent_token(
     dep: Deployment, agent: str, scope: str | None, resource: str | None
 ) -> dict[str, Any]:
-    return await dep.oauth.agent_token(
-        dep.agent(agent), scope=scope, resource=resource_for(dep, resource, scope)
-    )
+    """An agent's own token. For a service it is asked within a task: here the caller
+    stands in for the front door (``hotel-chat``) and opens one (docs/design.md "Tasks");
+    the task ends when its token is revoked or expires."""
+    target = resource_for(dep, resource, scope)
+    task = None
+    if target != dep.resource("iam"):
+        task = (await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(agent)).token
+    return await dep.oauth.agent_token(dep.agent(agent), scope=scope, resource=target, task=task)
 
 
 async def actor_token(dep: Deployment, agent: str) -> str:

@@ -110,6 +110,9 @@ class AgentIdentity:
         self._delegations: dict[str, _Delegation] = {}
         self.acquired: list[dict[str, Any]] = []  # token acquisitions, for the transcript
         self.seconds = 0.0  # time spent getting tokens
+        # The task token the front door handed in with the current request: the agent's own
+        # tokens for services are asked within it and end with it (docs/design.md "Tasks").
+        self.task: str | None = None
 
     def reset_state(self) -> None:
         """Forget every token held and every task's delegation (a reused stack's next run)."""
@@ -117,6 +120,15 @@ class AgentIdentity:
         self._delegations.clear()
         self.acquired = []
         self.seconds = 0.0
+        self.task = None
+
+    def begin_task(self, task: str | None) -> None:
+        """A new request, within ``task`` (None: none was opened). Own tokens got within an
+        earlier task are dropped — they ended with it; the identity token for the IAM (the
+        actor token, no authority at any service) is kept."""
+        if task != self.task:
+            self._own = {service: held for service, held in self._own.items() if service == "iam"}
+        self.task = task
 
     @property
     def clock(self) -> Clock:
@@ -328,7 +340,10 @@ class AgentIdentity:
         started = time.perf_counter()
         try:
             response = await self.oauth.agent_token(
-                self.credentials, resource=self._resource_of(service), dpop=self.dpop
+                self.credentials,
+                resource=self._resource_of(service),
+                dpop=self.dpop,
+                task=self.task if service != "iam" else None,
             )
         finally:
             self.seconds += time.perf_counter() - started

@@ -146,15 +146,28 @@ class OAuthClient:
         resource: str | None = None,
         scope: str | None = None,
         dpop: DPoPKey | None = None,
+        task: str | None = None,
     ) -> dict[str, Any]:
+        """The agent's own token (``client_credentials``); for a service, within ``task``
+        (the task token its front door opened, docs/design.md "Tasks")."""
         form = {"grant_type": "client_credentials", **self._agent_auth(agent)}
-        form.update(_optional(resource=resource, scope=scope))
+        form.update(_optional(resource=resource, scope=scope, task_token=task))
         return dict((await self._post("/token", form, dpop=dpop)).json())
 
     async def app_token(
-        self, app: AppCredentials, *, resource: str | None = None, scope: str | None = None
+        self,
+        app: AppCredentials,
+        *,
+        resource: str | None = None,
+        scope: str | None = None,
+        requested_actor: str | None = None,
     ) -> dict[str, Any]:
-        form = {"grant_type": "client_credentials", **_optional(resource=resource, scope=scope)}
+        """An app's own token; with ``scope=tasks:open`` and ``requested_actor``, a task
+        token for that agent (a front door's, docs/design.md "Tasks")."""
+        form = {
+            "grant_type": "client_credentials",
+            **_optional(resource=resource, scope=scope, requested_actor=requested_actor),
+        }
         return dict((await self._post("/token", form, self._basic(app))).json())
 
     async def authorize(

@@ -187,6 +187,7 @@ class AgentRuntime:
         claimed: str | None = None,
         end_task: bool = True,
         trace_id: str | None = None,
+        task: str | None = None,
     ) -> Conversation:
         """Serve a request.
 
@@ -194,8 +195,11 @@ class AgentRuntime:
         continue a task under a delegation this agent already holds (no new consent).
         Neither: the agent acts on its own authority. ``claimed``: who the person says they
         are in the chat — only the baseline believes it. ``end_task``: revoke the task's
-        tokens when the conversation ends (keep them to continue the task later).
+        tokens when the conversation ends (keep them to continue the task later). ``task``:
+        the task token the front door opened for this request (agents/front_door.py).
         """
+        if isinstance(self.identity, AgentIdentity):
+            self.identity.begin_task(task)
         user = human.user_id if human else principal
         convo = Conversation(self.agent_id, user, request, self._trace(trace_id))
         asked = getattr(self.notify, "asked", None)
@@ -228,6 +232,8 @@ class AgentRuntime:
         convo = Conversation(self.agent_id, None, "(signed message)", self._trace(trace_id))
         self.http.headers["traceparent"] = _traceparent(convo.trace_id)
         self.identity.acquired = convo.events  # the hand-off exchange belongs to this task
+        if isinstance(self.identity, AgentIdentity):
+            self.identity.begin_task(None)  # a hand-off acts on its grant, in no task of its own
         if self.baseline:
             return await self._receive_unverified(convo, message)
         try:

@@ -34,11 +34,12 @@ from iam_core.quota import Quota, QuotaSpec
 from iam_core.registry import STRONG_HASHER, Registry
 from iam_core.revocation import RevocationRegistry, named_actors
 from iam_core.store import AnyStore, is_url, open_store
+from iam_core.tasks import is_task_token, task_name
 from iam_core.tokens import Lifetimes, Token, TokenMinter, TokenType, TokenVerifier
 from iam_core.trace import current_trace_id
 
 HOTEL_SERVICES = ("availability", "booking", "payment", "concierge")
-IAM_SCOPE_SERVICES = ("audit", "scim", "events")
+IAM_SCOPE_SERVICES = ("audit", "scim", "events", "tasks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,10 @@ class IAMConfig:
     assertion_max_lifetime: int = 3600
     checkpoint_every: int = 1000
     signing_alg: str = "ES256"
+    # An agent's own token for a service only within a live task its front door opened,
+    # at most this many tokens a task (iam_core/tasks.py; docs/attacks.md #16).
+    task_scoped_agents: bool = True
+    tokens_per_task: int | None = 8
     # Per-agent quota of tokens at /token (None: off).
     agent_token_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(120, 60))
     # CIBA approval requests: expiry, polling interval, per-agent rate, one pending request
@@ -294,6 +299,8 @@ class IAM:
 
     def revoke_token(self, token: Token, *, by: str) -> bool:
         revoked = self.revocations.revoke_jti(token.jti, f"revoked by {by}")
+        if is_task_token(token):
+            self._end_task(token, by)
         self.record(
             AuditEvent(
                 event="token.revoked",
@@ -309,6 +316,23 @@ class IAM:
             )
         )
         return revoked
+
+    def _end_task(self, task: Token, by: str) -> None:
+        """A task ended (its front door revoked it): every token issued within it goes too."""
+        jtis = self.revocations.revoke_naming(task_name(task.jti), "task ended")
+        agent = task.claims.get("may_act", {}).get("sub")
+        self.record(
+            AuditEvent(
+                event="task.ended",
+                outcome="allowed",
+                reason=f"task ended by {by}",
+                sub=task.sub,
+                act=(agent,) if isinstance(agent, str) else (),
+                client_id=task.client_id,
+                jti=task.jti,
+                details={"tokens_revoked": len(jtis)},
+            )
+        )
 
     def _record(self, event: str, by: str | None, target: str, reason: str, revoked: int) -> None:
         self.record(

@@ -46,6 +46,14 @@ def named_actors(token: Token) -> tuple[str, ...]:
     return token.actors
 
 
+def revocation_names(token: Token) -> tuple[str, ...]:
+    """What revokes a token besides its ``jti`` and ``sub``: the agents it names, and the
+    task it was issued within (``task:<jti>``, iam_core/tasks.py — no identity holds ':',
+    iam_core/identifiers.py, so the names cannot collide)."""
+    task = token.claims.get("task")
+    return (*named_actors(token), f"task:{task}") if isinstance(task, str) else named_actors(token)
+
+
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """One revocation decision: which tokens, why, and of whom (for event subscribers)."""
@@ -90,7 +98,7 @@ class RevocationRegistry:
                     token.exp,
                 ),
             )
-            named = named_actors(token)
+            named = revocation_names(token)
             if named:
                 tx.executemany(
                     "INSERT OR IGNORE INTO token_actors VALUES (?, ?)",

@@ -33,6 +33,7 @@ DEMO_PASSWORDS: Mapping[str, str] = {uid: f"{uid}-demo-password" for uid, _, _ i
 DEMO_SECRETS: Mapping[str, str] = {
     "staff-console": "staff-console-demo-secret-0123456789abcdef",
     "booking-backend": "booking-backend-demo-secret-0123456789abcdef",
+    "hotel-chat": "hotel-chat-demo-secret-0123456789abcdef",
     "auditor": "auditor-demo-secret-0123456789abcdef",
     "iam-admin": "iam-admin-demo-secret-0123456789abcdef",
     "hotel-services": "hotel-services-demo-secret-0123456789abcdef",
@@ -124,6 +125,16 @@ def demo_apps() -> tuple[App, ...]:
             auth_method="client_secret_basic",
             grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
             scopes=frozenset({"availability:hold", "availability:read"}),
+        ),
+        # The front door: hands a person's request to an agent within a task, ends the task
+        # with the answer (iam_core/tasks.py).
+        App(
+            "hotel-chat",
+            "Hotel chat (the assistants' front door)",
+            confidential=True,
+            auth_method="client_secret_basic",
+            grant_types=frozenset({GRANT_CLIENT_CREDENTIALS}),
+            scopes=frozenset({"tasks:open"}),
         ),
         App(
             "auditor",

@@ -33,6 +33,8 @@ TOKEN_FORM = {
     "actor_token": "RFC 8693 actor token",
     "actor_token_type": "RFC 8693 actor token type",
     "requested_token_type": "RFC 8693 requested token type",
+    "requested_actor": "the agent a task is opened for (client_credentials, scope tasks:open)",
+    "task_token": "the live task an agent's own token for a service is asked within",
 } | CLIENT_AUTH
 TOKEN_RESPONSE = {
     "type": "object",

@@ -242,8 +242,10 @@ class TokenMinter:
         scopes: frozenset[str],
         act: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        expires_at: int | None = None,
     ) -> tuple[str, Token]:
-        """Encode and sign a token; returns the compact JWT and its claims."""
+        """Encode and sign a token; returns the compact JWT and its claims. ``expires_at``
+        shortens its lifetime (never lengthens it)."""
         if (token_type is TokenType.OBO) != (act is not None):
             raise ValueError("exactly the OBO token type carries act")
         now = int(self._clock.now())
@@ -259,6 +261,8 @@ class TokenMinter:
             "scope": format_scope(scopes),
             "aut": AUT[token_type],
         }
+        if expires_at is not None:
+            claims["exp"] = min(claims["exp"], expires_at)
         if act is not None:
             claims["act"] = dict(act)
             claims[ACTOR_ROLES_CLAIM] = sorted(self._agent_roles(str(act.get("sub"))))

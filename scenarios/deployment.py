@@ -108,8 +108,10 @@ def service_account(agent_id: str) -> AppCredentials:
 
 
 def profile_config(prof: Profile, config: IAMConfig | None) -> IAMConfig:
-    """The IAM's configuration for a profile: its ablations of quotas and depth."""
+    """The IAM's configuration for a profile: its ablations of quotas, depth and tasks."""
     config = config or IAMConfig()
+    if not prof.task_scope:
+        config = replace(config, task_scoped_agents=False)
     if not prof.quotas:
         limits = replace(config.approval_limits, per_agent=None)
         config = replace(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from agents.front_door import Task
     from agents.llm.client import ChatModel
     from agents.runtime import AgentRuntime, Conversation
     from hotel.world import HotelWorld, WorldSnapshot
@@ -59,6 +60,8 @@ class Run:
     conversations: list[Conversation] = field(default_factory=list)
     attacker_calls: list[AttackerCall] = field(default_factory=list)
     loot: dict[str, Any] = field(default_factory=dict)  # what the attacker got hold of
+    # Tasks a person's request left open (Ask keep=True), per agent, until EndTask ends them.
+    open_tasks: dict[str, list[Task]] = field(default_factory=dict)
 
     @property
     def baseline(self) -> bool:

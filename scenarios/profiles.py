@@ -15,7 +15,8 @@ The ladder, from ordinary practice to the full design:
 * ``service-account`` — the agent as an OAuth client (``client_credentials``) with the
   scopes of every task it may do, naming the user in the request;
 * ``agent-iam`` — the full design: agent identity, OBO with ``act``, RAR caps, DPoP,
-  revocation events, per-agent allow-lists and delegation depth, quotas;
+  revocation events, per-agent allow-lists and delegation depth, quotas, and tasks (an
+  agent's own authority ends with the request its front door handed it);
 * ``agent-iam-no-*`` — the full design with exactly one defence removed (an ablation).
 
 Each weakening is named in ``weakenings``: the report prints them beside the figures.
@@ -30,7 +31,7 @@ from hotel.app import HotelConfig
 from hotel.baseline import DEMO_API_KEY
 
 Identity = Literal["shared-key", "user-token", "service-account", "agent-iam"]
-DEFENCES = ("rar", "dpop", "revocation_events", "allow_list", "quotas")
+DEFENCES = ("rar", "dpop", "revocation_events", "allow_list", "quotas", "task_scope")
 # The old --baseline flag: an alias of shared-key for one release (README, “Profiles”).
 ALIASES = {"baseline": "shared-key"}
 
@@ -46,6 +47,7 @@ class Profile:
     revocation_events: bool = True  # services learn revocations at once (SETs)
     allow_list: bool = True  # per-agent roles at routes, delegation depth
     quotas: bool = True  # token, approval and request quotas
+    task_scope: bool = True  # an agent's own tokens only within a live task (iam_core/tasks.py)
     # What an attacker inside the agent's runtime copies out of it (steps/tokens.py).
     loot: tuple[str, ...] = field(default=())
 
@@ -71,7 +73,7 @@ class Profile:
 AGENT_IAM = Profile(
     "agent-iam",
     "the full design: agent identity, OBO with act, RAR caps, DPoP, revocation events, "
-    "per-agent allow-lists and delegation depth, quotas",
+    "per-agent allow-lists and delegation depth, quotas, task-scoped own authority",
     "agent-iam",
     loot=("the task's DPoP-bound tokens (not the DPoP key)",),
 )
@@ -102,6 +104,7 @@ PROFILES: tuple[Profile, ...] = (
         revocation_events=False,
         allow_list=False,
         quotas=False,
+        task_scope=False,
         loot=("the shared API key (it sits in the tools' configuration)",),
     ),
     Profile(
@@ -117,6 +120,7 @@ PROFILES: tuple[Profile, ...] = (
         dpop=False,
         allow_list=False,
         quotas=False,
+        task_scope=False,
         loot=("the user's bearer access tokens",),
     ),
     Profile(
@@ -133,6 +137,7 @@ PROFILES: tuple[Profile, ...] = (
         dpop=False,
         allow_list=False,
         quotas=False,
+        task_scope=False,
         loot=("the service account's client secret and bearer tokens",),
     ),
     AGENT_IAM,
@@ -141,6 +146,7 @@ PROFILES: tuple[Profile, ...] = (
     _ablation("revocation_events", "revocation events (services learn of none)"),
     _ablation("allow_list", "per-agent allow-lists and delegation depth"),
     _ablation("quotas", "quotas (tokens, approvals, requests)"),
+    _ablation("task_scope", "task scope (an agent's own tokens outlive the request)"),
 )
 
 

@@ -49,7 +49,7 @@ def test_every_profile_is_named_frozen_and_keeps_the_business_rules() -> None:
     ablations = [p for p in PROFILES if p.name.startswith("agent-iam-no-")]
     assert len(ablations) >= 5
     for p in ablations:  # exactly one defence removed
-        flags = [p.rar, p.dpop, p.revocation_events, p.allow_list, p.quotas]
+        flags = [p.rar, p.dpop, p.revocation_events, p.allow_list, p.quotas, p.task_scope]
         assert flags.count(False) == 1 and p.weakenings
     assert profile("baseline").name == "shared-key"  # the old flag, an alias
     with pytest.raises(AttributeError):

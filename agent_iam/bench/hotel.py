@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from agent_iam import token_flows
 from agent_iam.bench.apps import AGENT, HOTEL_ID, SCOPE, build_iam_on, mint_tokens, plain_twin
 from agent_iam.bench.harness import Figure, Settings, interleaved, percentile, ratio_figure
 from agent_iam.bench.load import encode_request, load, new_loop
@@ -264,10 +265,10 @@ async def _revoke_rounds(iam_url: str, svc_url: str, rounds: int) -> tuple[list[
     targets.append(httpx.AsyncClient(base_url=svc_url, timeout=10.0, limits=limits))
     async with deployment(server=iam_url) as dep:
         agent = dep.agent(AGENT)
-        resource = dep.resource("availability")
         try:
             for i in range(rounds + 3):  # the first 3 rounds warm up
-                answer = await dep.oauth.agent_token(agent, scope=SCOPE, resource=resource)
+                # Each round's token within a task of its own (docs/design.md "Tasks").
+                answer = await token_flows.agent_token(dep, AGENT, SCOPE, "availability")
                 headers = {"Authorization": f"Bearer {answer['access_token']}"}
                 for target in targets:
                     if (await target.get(PATH, headers=headers)).status_code != 200:

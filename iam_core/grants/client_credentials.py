@@ -1,7 +1,9 @@
 """The client credentials grant (RFC 6749 §4.4): a client's token for itself.
 
 An agent (authenticated with private_key_jwt, RFC 7523) gets an Agent token holding only its
-autonomous scopes; an app (client_secret_basic) gets an App token holding its scopes.
+autonomous scopes — for a service, only within a live task its front door opened
+(``task_token``, :mod:`iam_core.tasks`); an app (client_secret_basic) gets an App token
+holding its scopes, and a front door's task token names the agent (``requested_actor``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from iam_core.client_auth import Client
 from iam_core.dpop import DPoPProof
 from iam_core.errors import InvalidScope
 from iam_core.grants.issue import Grant, Issued, mint, requested_scope
+from iam_core.grants.task import live_task, task_actor
 from iam_core.iam import IAM
+from iam_core.tasks import TASK_CLAIM, TASK_SCOPE
 from iam_core.tokens import TokenType
 
 
@@ -40,5 +44,12 @@ def client_credentials(
         raise InvalidScope(
             f"none of the requested scopes may be used by {client.id} at {resource.name}"
         )
+    extra: dict[str, object] = {}
+    expires_at: int | None = None
+    if client.agent is not None and resource.name != "iam" and iam.config.task_scoped_agents:
+        task = live_task(iam, form, client.id)
+        extra[TASK_CLAIM], expires_at = task.jti, task.exp  # never outlives its task
+    elif client.app is not None and TASK_SCOPE in granted:
+        extra["may_act"] = {"sub": task_actor(iam, form)}  # RFC 8693 §4.4: who may act
     grant = Grant(token_type, client.id, client.id, resource, granted, requested)
-    return mint(iam, grant, dpop)
+    return mint(iam, grant, dpop, extra=extra or None, expires_at=expires_at)

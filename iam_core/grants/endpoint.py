@@ -37,6 +37,7 @@ from iam_core.registry import (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_TOKEN_EXCHANGE,
 )
+from iam_core.tasks import is_task_token
 from iam_core.tokens import Token, parse_compact
 
 
@@ -141,6 +142,7 @@ class TokenEndpoint:
                         "grant_type": grant,
                         "scope_requested": format_scope(issued.requested),
                         "scope_granted": format_scope(claims.scopes),
+                        **_task_details(claims),
                     },
                 )
             )
@@ -208,6 +210,16 @@ def _claimed_client(form: Mapping[str, str]) -> str | None:
             claimed = None
         client_id = claimed if isinstance(claimed, str) else None
     return client_id[:64] if client_id else None
+
+
+def _task_details(claims: Token) -> dict[str, str]:
+    """The task a token belongs to, or the agent a task token was opened for (tasks.py)."""
+    if isinstance(task := claims.claims.get("task"), str):
+        return {"task": task}
+    may_act = claims.claims.get("may_act")
+    if is_task_token(claims) and isinstance(may_act, dict):
+        return {"task_for": str(may_act.get("sub"))}
+    return {}
 
 
 def _record(verifier: DPoPVerifier, proof: DPoPProof) -> None:

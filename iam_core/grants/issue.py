@@ -74,11 +74,17 @@ class Grant:
 
 
 def mint(
-    iam: IAM, grant: Grant, dpop: DPoPProof | None, *, extra: Mapping[str, Any] | None = None
+    iam: IAM,
+    grant: Grant,
+    dpop: DPoPProof | None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    expires_at: int | None = None,
 ) -> Issued:
     """Sign ``grant``; with a DPoP proof, bind the token to its key (``cnf.jkt``, RFC 9449 §6).
 
-    ``extra``: further claims a grant adds (the CIBA grant's ``approval``)."""
+    ``extra``: further claims a grant adds (the CIBA grant's ``approval``, a task's
+    ``task``). ``expires_at``: the token ends no later (a task's end)."""
     added: dict[str, Any] = dict(extra or {})
     if grant.user:
         added.update(grant.user.as_claims())
@@ -92,6 +98,7 @@ def mint(
         scopes=grant.scopes,
         act=grant.act,
         extra=added or None,
+        expires_at=expires_at,
     )
     return Issued(token, claims, grant.requested)
 

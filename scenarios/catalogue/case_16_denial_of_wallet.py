@@ -12,13 +12,15 @@ from scenarios.model import Run, Scenario
 from scenarios.steps import Ask, Flood
 
 # Someone asks for a search (no login: the agent searches on its own authority); then the
-# agent is hijacked and loops with whatever authority it holds.
+# agent is hijacked and loops with whatever it holds — its key, its cached token, the task
+# token of the request it served.
 FIND = f"Find a double room {STAY}"
 TWIN = (Ask(BA, FIND),)
-# What the search needs, in any profile: one search, and at most the one token the agent
-# makes it with (none with a shared key). tests/scenarios/test_variants_and_cost.py holds
-# the twin to it in every profile, so the need is never understated.
-NEED = Cost(tokens=1, searches=1, requests=0)
+# What the search needs, in any profile: one search, and at most two tokens — the one the
+# agent makes it with and, under agent IAM, the task its front door opens for the request
+# (none with a shared key). tests/scenarios/test_variants_and_cost.py holds the twin to it
+# in every profile, so the need is never understated.
+NEED = Cost(tokens=2, searches=1, requests=0)
 
 
 def wasted(run: Run) -> bool:
@@ -40,7 +42,8 @@ SCENARIOS = [
         attack=wasted,
         need=NEED,
         utility=utility,
-        checks=(denied(event="token.refused", sub=BA, reason="quota exceeded"),),
+        # The request was answered, its task ended: the agent's key alone gets no token.
+        checks=(denied(event="token.refused", sub=BA, reason="the task is over"),),
     ),
     Scenario(
         id="c16b-search-loop",
@@ -52,6 +55,7 @@ SCENARIOS = [
         attack=wasted,
         need=NEED,
         utility=utility,
-        checks=(denied(service="availability", sub=BA, reason="quota exceeded"),),
+        # The token it cached ended with the task (a revocation event reached the service).
+        checks=(denied(service="availability", sub=BA, reason="revoked"),),
     ),
 ]

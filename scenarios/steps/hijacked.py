@@ -116,12 +116,12 @@ class Hijack(Step):
 
 @dataclass
 class Flood(Step):
-    """A hijacked agent loops, mid-task: ``tokens`` — it asks the token endpoint for fresh
-    tokens with whatever client credentials it holds (an agent's private_key_jwt, a service
-    account's secret); ``searches`` — it searches availability with the authority it holds
-    (its own, else ``user``'s). A deployment whose agent holds no client credentials (shared
-    key, the user's tokens) has no token endpoint to loop on: each attempt is recorded as
-    impossible (status 0), never as a search in its place."""
+    """A hijacked agent loops: ``tokens`` — it asks the token endpoint for fresh tokens with
+    whatever it holds (an agent's private_key_jwt and the task token of its last request, a
+    service account's secret); ``searches`` — it searches availability with the authority it
+    holds (its own, else ``user``'s). A deployment whose agent holds no client credentials
+    (shared key, the user's tokens) has no token endpoint to loop on: each attempt is
+    recorded as impossible (status 0), never as a search in its place."""
 
     what: str
     n: int
@@ -139,7 +139,9 @@ class Flood(Step):
             if self.what == "tokens":
                 try:
                     if isinstance(identity, AgentIdentity):
-                        await identity.oauth.agent_token(identity.credentials, resource=resource)
+                        await identity.oauth.agent_token(
+                            identity.credentials, resource=resource, task=identity.task
+                        )
                     elif isinstance(identity, ServiceAccountIdentity):
                         await identity.oauth.app_token(identity.client, resource=resource)
                     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agents.front_door import FRONT_DOOR, FrontDoor, ask
 from scenarios.approver import people_of
 from scenarios.crew import person
 from scenarios.model import Run, Step
@@ -45,13 +46,20 @@ class Ask(Step):
         human = None
         if self.user is not None and not self.continue_task:
             human = person(self.user, approve=lambda page: not self.decline)
-        convo = await runtime.run(
+        # The front door opens a task for the request and ends it with the answer (unless
+        # kept: EndTask ends it then); agents/front_door.py, docs/design.md "Tasks".
+        convo, kept = await ask(
+            FrontDoor(run.dep.oauth, run.dep.app(FRONT_DOOR)),
+            runtime,
             self.text,
+            keep=self.keep,
             human=human,
             principal=self.user if self.continue_task else None,
             claimed=self.claims,
             end_task=not self.keep,
         )
+        if kept is not None:
+            run.open_tasks.setdefault(self.agent, []).append(kept)
         run.conversations.append(convo)
 
     def describe(self) -> str:
@@ -68,6 +76,9 @@ class EndTask(Step):
 
     async def run(self, run: Run) -> None:
         await run.agents[self.agent].end_task(self.principal)
+        door = FrontDoor(run.dep.oauth, run.dep.app(FRONT_DOOR))
+        for task in run.open_tasks.pop(self.agent, []):
+            await door.close(task)
 
     def describe(self) -> str:
         return f"{self.agent} ends the task for {self.principal} (its tokens are revoked)"

@@ -47,18 +47,25 @@ async def _twin_and_attack(sid: str, prof: str) -> tuple[Cost, bool, list[str]]:
             return spent, bool(o.attack_succeeded), o.harm
 
 
-@pytest.mark.parametrize("prof", IDENTITIES)
-def test_denial_of_wallet_is_cost_beyond_the_need_not_a_quota(prof: str) -> None:
-    scenario = by_id()["c16b-search-loop"]
+@pytest.mark.parametrize("sid", ["c16a-token-request-loop", "c16b-search-loop"])
+@pytest.mark.parametrize("prof", [*IDENTITIES, "agent-iam-no-task-scope"])
+def test_denial_of_wallet_is_cost_beyond_the_need_not_a_quota(prof: str, sid: str) -> None:
+    scenario = by_id()[sid]
     assert scenario.need is not None
     spent, harmed, harm = asyncio.run(_twin_and_attack(scenario.id, prof))
     # The need is never understated: the person's own task stays within it, in every profile.
     assert not (spent - scenario.need), (prof, spent)
-    if prof == "user-token":
-        # Nobody logged in: the agent holds no authority at all, so no search is made.
+    if prof == "user-token" or (prof == "shared-key" and "token" in sid):
+        # Nobody logged in: the agent holds no authority at all, so no search is made; a
+        # shared key has no token endpoint to loop on.
         assert not harmed
+    elif prof == "agent-iam":
+        # The request was answered, its task ended: the agent's key and cached token get
+        # nothing more (iam_core/tasks.py) — no cost beyond the need, not a bounded one.
+        assert not harmed, harm
     else:
-        # 300 of 310 searches under agent IAM's quota still cost 299 beyond the one needed.
+        # Without task scope the agent's own authority outlives the request: under the
+        # quota, 299 searches (or 119 tokens) beyond the need are still harm.
         assert harmed, prof
         assert any("beyond the task's need" in h for h in harm), harm
 

@@ -1,0 +1,53 @@
+"""A front door's task at the token endpoint: opening one, and asking a token within one.
+
+What a task is and why: :mod:`iam_core.tasks` (docs/design.md "Tasks").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from iam_core.errors import InvalidGrant, InvalidRequest, InvalidToken, TemporarilyUnavailable
+from iam_core.iam import IAM
+from iam_core.tasks import TASK_PARAMETER, TASK_SCOPE, is_task_token, task_name
+from iam_core.tokens import Token
+
+
+def task_actor(iam: IAM, form: Mapping[str, str]) -> str:
+    """The agent a front door opens a task for (``requested_actor``): registered, active."""
+    agent_id = form.get("requested_actor")
+    if not agent_id:
+        raise InvalidRequest(f"{TASK_SCOPE} needs requested_actor: the agent the task is for")
+    agent = iam.registry.get_agent(agent_id[:64])
+    if agent is None or agent.status != "active":
+        raise InvalidRequest(f"requested_actor {agent_id[:64]!r} is not an active agent")
+    return agent.id
+
+
+def live_task(iam: IAM, form: Mapping[str, str], agent_id: str) -> Token:
+    """The task an agent's own token for a service is asked within; refused unless live and
+    opened for this agent (docs/design.md, tasks)."""
+    raw = form.get(TASK_PARAMETER)
+    if not raw:
+        raise InvalidRequest(
+            f"{TASK_PARAMETER} is required: an agent's own authority at a service lives only "
+            "within a task its front door opened"
+        )
+    try:
+        task = iam.verify_active(raw, audience=iam.issuer)
+    except InvalidToken as exc:
+        raise InvalidGrant(f"the task is over or unknown ({exc.description})") from exc
+    if not is_task_token(task):
+        raise InvalidGrant(f"{TASK_PARAMETER} is not a task token")
+    may_act = task.claims.get("may_act")
+    if not isinstance(may_act, Mapping) or may_act.get("sub") != agent_id:
+        raise InvalidGrant(f"the task was not opened for {agent_id}")
+    limit = iam.config.tokens_per_task
+    issued = iam.store.one(
+        "SELECT COUNT(*) AS n FROM token_actors WHERE actor = ?", (task_name(task.jti),)
+    )
+    if limit is not None and issued is not None and int(issued["n"]) >= limit:
+        raise TemporarilyUnavailable(
+            f"quota exceeded: the task already yielded {limit} tokens (tokens_per_task)"
+        )
+    return task
