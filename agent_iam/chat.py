@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent_iam.errors import CLIError
+from agents.front_door import FRONT_DOOR, FrontDoor, ask
 from agents.llm.client import ModelSettings, Tape, open_model, recorder
 from agents.llm.recording import read_recording
 from agents.llm.replay import Player
@@ -63,7 +64,10 @@ async def run_chat(
         except KeyError as exc:
             console.print(f"[red]{exc.args[0]}[/red]")
             return 2
-        convo = await runtimes[agent].run(request, human=human)
+        # The command is the front door: it opens the request's task and ends it with the
+        # answer (docs/design.md §3.2).
+        door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+        convo, _ = await ask(door, runtimes[agent], request, human=human)
         entries = await audit_entries(dep, convo.trace_id)
     if as_json:
         console.print_json(json.dumps(transcript_json(convo, entries, settings.describe())))

@@ -41,6 +41,7 @@ def stay(index: int) -> tuple[str, str]:
 
 async def conversations(runs: int) -> dict[str, list[dict[str, float]]]:
     """``runs`` timed conversations per side: ``iam`` and ``baseline``, alternating."""
+    from agents.front_door import FRONT_DOOR, FrontDoor, ask
     from agents.llm.client import ModelSettings, open_model
     from hotel.world import DEFAULT_DAYS
     from iam_core.iam import IAMConfig
@@ -68,7 +69,11 @@ async def conversations(runs: int) -> dict[str, list[dict[str, float]]]:
             for index in range(WARMUP + todo):
                 for side in sides:
                     started, cpu = time.perf_counter(), time.process_time()
-                    convo = await agents[side].run(REQUEST.format(*stay(index)), human=alice)
+                    # Through the front door, as a person's request: its task opened and
+                    # ended are part of what a conversation costs (docs/design.md §3.2).
+                    door = FrontDoor(deps[side].oauth, deps[side].app(FRONT_DOOR))
+                    request = REQUEST.format(*stay(index))
+                    convo, _ = await ask(door, agents[side], request, human=alice)
                     total, cpu = time.perf_counter() - started, time.process_time() - cpu
                     steps = [(e["tool"], e["outcome"]) for e in convo.tool_events()]
                     if not convo.ok or steps != [(t, "allowed") for t in EXPECTED]:
