@@ -188,6 +188,7 @@ def standalone_service(
         only=(name,),
         # The same per-agent quota as in-process, counted in the shared store.
         agent_quota=IAMConfig().agent_request_quota,
+        task_quota=IAMConfig().requests_per_task,
     )
 
     @asynccontextmanager

@@ -58,19 +58,20 @@ async def ask(
     request: str,
     *,
     keep: bool = False,
+    task: Task | None = None,
     **kwargs: Any,
 ) -> tuple[Conversation, Task | None]:
-    """Hand ``request`` to ``runtime`` within a task the front door opens, and end the task
-    with the answer unless ``keep`` (then the caller ends it: returned beside the answer).
+    """Hand ``request`` to ``runtime`` within a task the front door opens (or ``task``, one
+    it kept open: the person goes on with it), and end the task with the answer unless
+    ``keep`` (then the caller ends it: returned beside the answer).
 
     Only an agent with an identity of its own (agent IAM) gets a task; the other ways of
     deploying agents (a shared key, the user's token, a service account) have none to hold.
     A refused task (the agent is blocked, say) is said in the transcript: the agent then asks
     in no task, and the IAM refuses it any token of its own for a service.
     """
-    task: Task | None = None
     refused: str | None = None
-    if door is not None and isinstance(runtime.identity, AgentIdentity):
+    if task is None and door is not None and isinstance(runtime.identity, AgentIdentity):
         try:
             task = await door.open(runtime.agent_id)
         except OAuthClientError as exc:

@@ -114,6 +114,7 @@ def build_hotel(
     events: SecurityEventSource | None = None,
     only: tuple[str, ...] = SERVICES,
     agent_quota: QuotaSpec | None = None,
+    task_quota: QuotaSpec | None = None,
 ) -> Hotel:
     """The services in ``only``; ``http`` reaches the IAM (and availability, for holds).
 
@@ -155,6 +156,9 @@ def build_hotel(
             # One count per service, shared by every process that runs it.
             quota=Quota(agent_quota, clock, store=store, name=f"requests:{name}")
             if agent_quota
+            else None,
+            task_quota=Quota(task_quota, clock, store=store, name=f"task-requests:{name}")
+            if task_quota
             else None,
             dpop_required=config.dpop,
             agent_allow_list=config.agent_allow_list,

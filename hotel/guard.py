@@ -92,6 +92,7 @@ class TokenGuard:
         leeway: int = 30,
         cache_size: int = 10_000,
         quota: QuotaStore | None = None,
+        task_quota: QuotaStore | None = None,
         dpop_required: bool = True,
         agent_allow_list: bool = True,
         service_accounts: frozenset[str] = frozenset(),
@@ -101,7 +102,8 @@ class TokenGuard:
         (docs/design.md): ``dpop_required=False`` accepts bound tokens without a proof;
         ``agent_allow_list=False`` skips the acting agent's roles and the delegation depth;
         ``service_accounts`` are clients whose App tokens may name the user they act for in
-        ``X-User`` (whose roles ``roles_of`` gives) — the agent as a service account."""
+        ``X-User`` (whose roles ``roles_of`` gives) — the agent as a service account.
+        ``task_quota``: requests per task (a token's ``task`` claim) at this service."""
         self.service = service
         self._dpop_required = dpop_required
         self._allow_list = agent_allow_list
@@ -110,6 +112,7 @@ class TokenGuard:
         self.audience = audience
         self.policy = policy
         self._quota = quota
+        self._task_quota = task_quota
         self._keys = keys
         self._revoked = revoked
         self._audit = audit
@@ -231,7 +234,19 @@ class TokenGuard:
         return Token(claims, TokenType.USER)
 
     def _check_quota(self, request: Request, token: Token) -> None:
-        """Per-agent request quota (denial of wallet, docs/attacks.md #16): 429 past it."""
+        """Per-agent request quota and per-task budget (denial of wallet, docs/attacks.md
+        #16; a task: docs/design.md §3.2): 429 past either."""
+        task = token.claims.get("task")
+        if self._task_quota is not None and isinstance(task, str):
+            count = self._task_quota.take(task)
+            if count is not None:
+                spec = self._task_quota.spec
+                reason = (
+                    f"task budget exceeded: {token.sub} made {count} requests at "
+                    f"{self.service} within one task (limit {spec.limit})"
+                )
+                details = {"task_jti": task, "count": count, "limit": spec.limit}
+                raise self._refuse(request, token, TemporarilyUnavailable(reason), details)
         agent = token.actors[0] if token.actors else None
         if agent is None and token.token_type is TokenType.AGENT:
             agent = token.sub

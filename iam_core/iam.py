@@ -78,6 +78,9 @@ class IAMConfig:
     # at most this many tokens a task (iam_core/tasks.py; docs/attacks.md #16).
     task_scoped_agents: bool = True
     tokens_per_task: int | None = 8
+    # Requests a task's tokens may make at each service (the services read it from here):
+    # a loop inside a live task is bounded by it, not prevented (docs/design.md §3.2).
+    requests_per_task: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(20, 600))
     # Per-agent quota of tokens at /token (None: off).
     agent_token_quota: QuotaSpec | None = field(default_factory=lambda: QuotaSpec(120, 60))
     # CIBA approval requests: expiry, polling interval, per-agent rate, one pending request

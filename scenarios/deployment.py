@@ -172,6 +172,7 @@ def build_stack(
         events=iam.events,
         policy=ResourcePolicy.of(iam.policy),
         agent_quota=iam.config.agent_request_quota,
+        task_quota=iam.config.requests_per_task,
     )
     hotel.mount_into(app)
     return app, hotel, inner

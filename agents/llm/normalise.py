@@ -59,9 +59,19 @@ TIME_FIELDS = frozenset(
     }
 )
 # Keys whose values are drawn at random: JWT ids (RFC 7519 §4.1.7), CIBA request ids
-# (OpenID CIBA §7.3), DPoP nonces (RFC 9449 §8), OAuth state, W3C trace context ids.
+# (OpenID CIBA §7.3), DPoP nonces (RFC 9449 §8), OAuth state, W3C trace context ids, the
+# task a token was issued within (its task token's jti, docs/design.md §3.2).
 RANDOM_FIELDS = frozenset(
-    {"jti", "issued_jti", "nonce", "auth_req_id", "state", "trace_id", "current_trace_id"}
+    {
+        "jti",
+        "issued_jti",
+        "task_jti",
+        "nonce",
+        "auth_req_id",
+        "state",
+        "trace_id",
+        "current_trace_id",
+    }
 )
 TIME = "<time>"
 RANDOM = "<random>"

@@ -215,7 +215,7 @@ def _claimed_client(form: Mapping[str, str]) -> str | None:
 def _task_details(claims: Token) -> dict[str, str]:
     """The task a token belongs to, or the agent a task token was opened for (tasks.py)."""
     if isinstance(task := claims.claims.get("task"), str):
-        return {"task": task}
+        return {"task_jti": task}
     may_act = claims.claims.get("may_act")
     if is_task_token(claims) and isinstance(may_act, dict):
         return {"task_for": str(may_act.get("sub"))}

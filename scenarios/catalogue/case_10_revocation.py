@@ -22,7 +22,9 @@ AFTER: dict[str, tuple[Ask, dict[str, Any]]] = {
         dict(service="booking", sub="alice", act=(BA,), reason="revoked"),
     ),
     "block": (
-        Ask(BA, f"Find a double room {STAY}"),  # on its own authority: its agent token
+        # On its own authority, in the task it was serving: its agent token. (A new request
+        # would not get that far: the front door opens no task for a blocked agent.)
+        Ask(BA, f"Find a double room {STAY}", continue_task=True),
         dict(service="availability", sub=BA, reason="revoked"),
     ),
     "disable": (

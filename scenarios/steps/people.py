@@ -46,13 +46,17 @@ class Ask(Step):
         human = None
         if self.user is not None and not self.continue_task:
             human = person(self.user, approve=lambda page: not self.decline)
-        # The front door opens a task for the request and ends it with the answer (unless
-        # kept: EndTask ends it then); agents/front_door.py, docs/design.md "Tasks".
+        # The front door opens a task for the request — or the person goes on with the one
+        # she kept open — and ends it with the answer unless kept (EndTask ends it then);
+        # agents/front_door.py, docs/design.md §3.2.
+        kept_open = run.open_tasks.get(self.agent, [])
+        resumed = kept_open.pop() if self.continue_task and kept_open else None
         convo, kept = await ask(
             FrontDoor(run.dep.oauth, run.dep.app(FRONT_DOOR)),
             runtime,
             self.text,
             keep=self.keep,
+            task=resumed,
             human=human,
             principal=self.user if self.continue_task else None,
             claimed=self.claims,

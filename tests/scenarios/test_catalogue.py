@@ -66,7 +66,7 @@ def baseline() -> CatalogueResult:
 # loops (119 tokens, 299 searches beyond the task's need) without preventing the cost
 # (scenarios/cost.py). Known findings, not judged away. c15a's approval flood does no harm
 # since approvals are bound to the exact action (issue 15).
-KNOWN_HARM = {"c16a-token-request-loop", "c16b-search-loop"}
+KNOWN_HARM: set[str] = set()
 
 
 def test_with_agent_iam_no_attack_succeeds_and_every_twin_does(with_iam: CatalogueResult) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agents.front_door import FRONT_DOOR, FrontDoor, ask
 from agents.llm.client import ModelSettings, open_model
 from iam_core.state_reset import fingerprint
 from scenarios.catalogue import by_id
@@ -167,6 +168,10 @@ def test_the_process_pool_on_reused_stacks_agrees_with_fresh_stacks() -> None:
 REQUEST = "Book a double room at the Grand Meridian from 2026-12-01 to 2026-12-03 and pay for it"
 
 
+def _door(dep: Any) -> FrontDoor:
+    return FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+
+
 def test_what_one_run_did_to_the_iam_is_not_seen_by_the_next() -> None:
     """Run A: a consent given, then withdrawn, tokens revoked, the agent blocked and its
     token quota used up. Run B on the same stack: none of it — the agent books and pays."""
@@ -179,8 +184,13 @@ def test_what_one_run_did_to_the_iam_is_not_seen_by_the_next() -> None:
                 async with stack.fresh(model) as (dep, agents):
                     iam = dep.iam
                     assert iam is not None and iam.token_quota is not None
-                    convo = await agents["booking-assistant"].run(
-                        REQUEST, human=person("alice"), end_task=False
+                    convo, _ = await ask(
+                        _door(dep),
+                        agents["booking-assistant"],
+                        REQUEST,
+                        keep=True,
+                        human=person("alice"),
+                        end_task=False,
                     )
                     seen["a_outcomes"] = [e["outcome"] for e in convo.tool_events()]
                     seen["a_consents"] = len(iam.consents.for_user("alice"))
@@ -196,7 +206,9 @@ def test_what_one_run_did_to_the_iam_is_not_seen_by_the_next() -> None:
                     seen["b_active"] = agent is not None and agent.active
                     seen["b_consents"] = len(iam.consents.for_user("alice"))
                     seen["b_revoked"] = _count(iam.store, "revoked_tokens")
-                    again = await agents["booking-assistant"].run(REQUEST, human=person("alice"))
+                    again, _ = await ask(
+                        _door(dep), agents["booking-assistant"], REQUEST, human=person("alice")
+                    )
                     seen["b_outcomes"] = [e["outcome"] for e in again.tool_events()]
             finally:
                 await stack.aclose()
