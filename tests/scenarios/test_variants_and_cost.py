@@ -143,9 +143,12 @@ def test_a_loop_inside_a_live_task_is_bounded_by_the_tasks_budget_not_prevented(
     )
 
     async def go() -> tuple[Cost, bool]:
-        async with open_model(ModelSettings(model="embedded-obedient")) as chat:
-            async with live_run(mid_task, "attack", seed=0, model=chat) as (o, run):
-                return cost(run) - base.need, bool(o.attack_succeeded)  # type: ignore[operator]
+        need = base.need or Cost()
+        async with (
+            open_model(ModelSettings(model="embedded-obedient")) as chat,
+            live_run(mid_task, "attack", seed=0, model=chat) as (o, run),
+        ):
+            return cost(run) - need, bool(o.attack_succeeded)
 
     beyond, harmed = asyncio.run(go())
     assert beyond == bound, beyond
