@@ -42,6 +42,23 @@ def approval_rules(config: IAMConfig | None = None) -> dict[str, list[str]]:
     }
 
 
+def task_rules(config: IAMConfig | None = None) -> list[str]:
+    """How an agent's own authority is bound to a person's request, in words (docs/design.md
+    §3.2, ``IAMConfig.task_scoped_agents``, ``tokens_per_task``, ``requests_per_task``)."""
+    config = config or IAMConfig()
+    if not config.task_scoped_agents:
+        return ["off: an agent's own tokens are not bound to a task"]
+    per_task = config.requests_per_task
+    return [
+        "an agent's own token for a service needs task_token: a task the front door "
+        "(hotel-chat) opened with client_credentials, scope tasks:open, requested_actor=<agent>",
+        "the front door ends the task with the answer (POST /revoke of the task token): every "
+        "token issued within it is revoked",
+        f"a task yields at most {config.tokens_per_task} tokens"
+        + (f" and {per_task.limit} requests at each service" if per_task else ""),
+    ]
+
+
 def demo_world() -> dict[str, Any]:
     folder = state_dir() / "agent-keys"
     return {
@@ -86,6 +103,7 @@ def demo_world() -> dict[str, Any]:
         "hotels": demo_hotels(),
         "services": {name: f"{DEFAULT_ISSUER}/hotel/{name}" for name in SERVICES},
         "approvals": approval_rules(),
+        "tasks": task_rules(),
         "baseline_api_key": DEMO_API_KEY,
         "note": "demo credentials for this lab only; agents' private keys never reach the IAM",
     }
@@ -133,6 +151,8 @@ def print_demo(console: Console, *, as_json: bool) -> int:
     lines.append("  Approve on /account/approvals or: agent-iam approvals list|approve|deny")
     lines.append("Limits on asking")
     lines += [f"  - {rule}" for rule in world["approvals"]["limits"]]
+    lines.append("Tasks (an agent's own authority ends with the request it serves)")
+    lines += [f"  - {rule}" for rule in world["tasks"]]
     lines += [
         f"Baseline (--baseline) shared API key: {world['baseline_api_key']}",
         f"State folder: {world['state_dir']}",
