@@ -159,6 +159,7 @@ class AgentIdentity:
                 actor_token=actor,
                 resource=self._resource_of(service),
                 dpop=self.dpop,
+                task=self.task,  # the delegation ends with the task, whoever holds it
             )
             held = self._hold(response, "authorization_code")
             self._delegations.setdefault(held.use.sub, _Delegation(held.use.sub)).tokens[

@@ -273,13 +273,16 @@ class OAuthClient:
         actor_token: str | None = None,
         resource: str | None = None,
         dpop: DPoPKey | None = None,
+        task: str | None = None,
     ) -> dict[str, Any]:
+        """Redeem a code; with an actor token and ``task``, the OBO token belongs to that
+        task and ends with it (docs/design.md §3.2)."""
         form = {
             "grant_type": "authorization_code",
             "code": code,
             "code_verifier": verifier,
             "redirect_uri": redirect_uri,
-            **_optional(resource=resource, actor_token=actor_token),
+            **_optional(resource=resource, actor_token=actor_token, task_token=task),
         }
         if app.secret is None:
             form["client_id"] = app.client_id

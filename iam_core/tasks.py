@@ -22,8 +22,10 @@ answer — opens a **task** for that request and ends it when the answer is give
 
 The checks at the token endpoint are in :mod:`iam_core.grants.task`.
 
-A person's delegated authority (OBO) is task-scoped already: its tokens are revoked when the
-task ends. Tasks give the agent's own authority the same end.
+A person's delegated authority joins the task when the agent redeems her code with
+``task_token``; every token exchanged or handed off from it inherits the task (the holder
+cannot drop it). So ending the task revokes the delegation too — without relying on the
+agent to revoke what it holds, which a hijacked runtime would not.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A plain code gives a User token. A code bound to a requested actor gives an OBO token, and
 only to that actor, who proves itself with its own ``actor_token``
 (draft-oauth-ai-agents-on-behalf-of-user-02 §5); the scope is what the user may grant, the
-agent may be delegated and the consent covers.
+agent may be delegated and the consent covers. Redeemed with ``task_token``, the OBO token
+belongs to that task and is revoked when it ends (docs/design.md §3.2).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from iam_core.grants.issue import (
     requested_scope,
     required,
 )
+from iam_core.grants.task import bound_to_task
 from iam_core.iam import IAM
 from iam_core.tokens import TokenType
 
@@ -49,6 +51,7 @@ def authorization_code(
     resource = iam.resource(form.get("resource") or code.resource, requested)
     user_scopes = iam.policy.user_scopes(user.roles)
     act: dict[str, Any] | None = None
+    task: tuple[dict[str, str], int | None] = ({}, None)
     if code.requested_actor is None:
         if "actor_token" in form:
             raise InvalidRequest("actor_token given, but the code names no requested_actor")
@@ -67,6 +70,7 @@ def authorization_code(
             consented=consent.scopes,
         )
         act, token_type = {"sub": actor.sub}, TokenType.OBO
+        task = bound_to_task(iam, form, actor.sub)  # the request's task, if the agent names it
     # What this authorization grants across audiences: the bound of later exchanges.
     authorization = Authorization(scopes, code.authorization_details)
     scopes = frozenset(s for s in scopes if resource.owns(s))
@@ -82,7 +86,7 @@ def authorization_code(
         act=act,
         user=UserClaims(user.roles, code.authorization_details),
     )
-    issued = mint(iam, grant, dpop)
+    issued = mint(iam, grant, dpop, extra=task[0] or None, expires_at=task[1])
     flow.note_issued(code, issued.claims.jti)
     iam.consents.record_authorization(issued.claims.jti, issued.claims.exp, authorization)
     return issued

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from iam_core.errors import InvalidGrant, InvalidScope, InvalidTarget
 from iam_core.grants.issue import Grant, Issued, UserClaims, carried_details, mint
+from iam_core.grants.task import inherited_task
 from iam_core.iam import IAM
 from iam_core.policy import nest_act
 from iam_core.tokens import Token, TokenType
@@ -47,4 +48,5 @@ def handoff(
         act=dict(subject.act or {}),
         user=UserClaims(user.roles, carried_details(subject), may_act=target_id),
     )
-    return mint(iam, grant, None)
+    task, ends = inherited_task(iam, subject)  # the hand-off ends with the sender's task
+    return mint(iam, grant, None, extra=task or None, expires_at=ends)

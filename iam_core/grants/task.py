@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from iam_core.errors import InvalidGrant, InvalidRequest, InvalidToken, TemporarilyUnavailable
 from iam_core.iam import IAM
-from iam_core.tasks import TASK_PARAMETER, TASK_SCOPE, is_task_token, task_name
+from iam_core.tasks import TASK_CLAIM, TASK_PARAMETER, TASK_SCOPE, is_task_token, task_name
 from iam_core.tokens import Token
 
 
@@ -51,3 +51,24 @@ def live_task(iam: IAM, form: Mapping[str, str], agent_id: str) -> Token:
             f"quota exceeded: the task already yielded {limit} tokens (tokens_per_task)"
         )
     return task
+
+
+def bound_to_task(
+    iam: IAM, form: Mapping[str, str], actor: str
+) -> tuple[dict[str, str], int | None]:
+    """A delegated token redeemed within a task (``task_token`` given, optional): its
+    ``task`` claim and end, so that ending the task revokes it too — whoever holds it."""
+    if not form.get(TASK_PARAMETER):
+        return {}, None
+    task = live_task(iam, form, actor)
+    return {TASK_CLAIM: task.jti}, task.exp
+
+
+def inherited_task(iam: IAM, subject: Token) -> tuple[dict[str, str], int | None]:
+    """A token exchanged from one issued within a task belongs to that task: the holder
+    cannot drop the binding, and the new token never outlives the task."""
+    task = subject.claims.get(TASK_CLAIM)
+    if not isinstance(task, str):
+        return {}, None
+    row = iam.store.one("SELECT exp FROM issued_tokens WHERE jti = ?", (task,))
+    return {TASK_CLAIM: task}, int(row["exp"]) if row else subject.exp

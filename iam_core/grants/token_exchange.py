@@ -29,6 +29,7 @@ from iam_core.grants.issue import (
     required,
     verified,
 )
+from iam_core.grants.task import inherited_task
 from iam_core.iam import IAM
 from iam_core.policy import nest_act
 from iam_core.tokens import TokenType
@@ -131,7 +132,8 @@ def token_exchange(
         act=act,
         user=UserClaims(user.roles, details),
     )
-    issued = mint(iam, grant, dpop)
+    task, ends = inherited_task(iam, subject)  # a task's tokens stay its own (tasks.py)
+    issued = mint(iam, grant, dpop, extra=task or None, expires_at=ends)
     if authorization is not None:
         iam.consents.record_authorization(issued.claims.jti, issued.claims.exp, authorization)
     return issued

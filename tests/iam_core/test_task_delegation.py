@@ -1,0 +1,97 @@
+"""Delegated tokens within a task end with it, whoever holds them (docs/design.md §3.2).
+
+An OBO token redeemed with ``task_token`` belongs to that task; a token exchanged from it, or
+handed off, inherits the task (its holder cannot drop the binding) and never outlives it.
+When the front door ends the task, all of them are refused — without the agent revoking
+anything (a hijacked runtime would not).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent_iam import token_flows
+from agents.front_door import FRONT_DOOR, FrontDoor, Task
+from agents.oauth import OAuthClientError
+from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
+from scenarios.deployment import Deployment
+from tests.iam_core.helpers import audit, claims
+
+pytestmark = pytest.mark.anyio
+BA, SA = "booking-assistant", "staff-assistant"
+SCOPE = "booking:create booking:read concierge:request"
+
+
+async def _obo_within(dep: Deployment, task: Task | None) -> dict[str, Any]:
+    """alice consents to the booking assistant; it redeems the code within ``task``."""
+    app, redirect = dep.app("hotel-web"), REDIRECT_URIS["hotel-web"]
+    code, verifier = await dep.oauth.authorize(
+        app,
+        user="alice",
+        password=DEMO_PASSWORDS["alice"],
+        scope=SCOPE,
+        redirect_uri=redirect,
+        requested_actor=BA,
+    )
+    return await dep.oauth.redeem_code(
+        app,
+        code,
+        verifier,
+        redirect_uri=redirect,
+        actor_token=await token_flows.actor_token(dep, BA),
+        resource=dep.resource("booking"),
+        task=task.token if task else None,
+    )
+
+
+async def _active(dep: Deployment, token: str) -> bool:
+    status = await dep.oauth.introspect(token, as_app=dep.app("auditor"))
+    return bool(status["active"])
+
+
+async def test_ending_the_task_revokes_the_delegation_got_within_it(dep: Deployment) -> None:
+    door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+    task = await door.open(BA)
+    obo = await _obo_within(dep, task)
+    hop = await token_flows.exchange_token(dep, obo["access_token"], SA, "booking:read", "booking")
+    task_jti = claims({"access_token": task.token})["jti"]
+    # The binding is carried on: the exchanged token names the same task, ends no later.
+    assert claims(obo)["task"] == claims(hop)["task"] == task_jti
+    assert claims(hop)["exp"] <= claims({"access_token": task.token})["exp"]
+    assert await _active(dep, obo["access_token"]) and await _active(dep, hop["access_token"])
+
+    await door.close(task)  # the agents revoke nothing themselves
+
+    assert not await _active(dep, obo["access_token"])
+    assert not await _active(dep, hop["access_token"])
+    ended = audit(dep, "task.ended")
+    assert ended and ended[-1].details["tokens_revoked"] == 2
+    with pytest.raises(OAuthClientError) as refused:  # nor can the chain grow from it
+        await token_flows.exchange_token(dep, obo["access_token"], SA, "booking:read", "booking")
+    assert refused.value.error == "invalid_grant"
+
+
+async def test_a_delegation_redeemed_outside_any_task_is_not_touched_by_one(
+    dep: Deployment,
+) -> None:
+    """The binding is the task's, not a side effect: another task's end leaves it be."""
+    door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+    obo = await _obo_within(dep, None)
+    assert "task" not in claims(obo)
+    other = await door.open(BA)
+    await door.close(other)
+    assert await _active(dep, obo["access_token"])
+
+
+async def test_a_code_cannot_be_redeemed_within_another_agents_or_an_ended_task(
+    dep: Deployment,
+) -> None:
+    door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+    for task in (await door.open(SA), await door.open(BA)):
+        if task.agent == BA:
+            await door.close(task)
+        with pytest.raises(OAuthClientError) as refused:
+            await _obo_within(dep, task)
+        assert refused.value.error == "invalid_grant", refused.value.description
