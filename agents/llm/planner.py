@@ -3,7 +3,9 @@
 Stateless like any chat model: every call gets the whole conversation and answers with one
 assistant message — a tool call, or a final text. It plans from the last user request
 (``understanding.py``) and from the results of its own earlier tool calls, which it
-recognises by their ids (``call-<intent>-<step>``).
+recognises by their ids (``call-<intent>-<step>``). Reading those out of the messages is
+``conversation.py``; this module holds the planning: which scopes to ask for, the next tool
+call of each intent, the calls made alongside it, and the final answer.
 
 Susceptibility: an ``obedient`` model also treats instruction-like text found in tool output
 (a review, a concierge note, a message) as a request and carries it out — a fully hijacked
@@ -14,22 +16,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agents.json_limits import loads as bounded_json
-from agents.llm.understanding import (
-    Intent,
-    acts,
-    anchored,
-    gist,
-    understand,
-)
+from agents.llm import conversation
+from agents.llm.conversation import Result
+from agents.llm.understanding import Intent, anchored, understand
 
 Susceptibility = Literal["obedient", "resistant"]
 MAX_TOOL_CALLS = 16  # a runaway plan ends; a real model has a step budget too
-MAX_INJECTED = 4
 
 # What each action needs delegated (the model's reading of the scopes its tools document).
 SCOPES_FOR: Mapping[str, tuple[str, ...]] = {
@@ -55,12 +51,6 @@ AUTONOMOUS_ACTIONS = frozenset({"list_hotels", "reviews", "search"})
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
-    ok: bool
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
 class ToolCall:
     """One tool call the embedded model plans: ``key`` names it in the conversation."""
 
@@ -76,18 +66,21 @@ def respond(
 ) -> dict[str, Any]:
     """The next assistant message (OpenAI chat format) for this conversation."""
     names = {str(t.get("function", {}).get("name")) for t in tools if isinstance(t, Mapping)}
-    start = _last_user(messages)
-    request = understand(_text(messages[start]) if start is not None else "")
+    start = conversation.last_user(messages)
+    request = understand(conversation.text_of(messages[start]) if start is not None else "")
     if names == {"request_authorization"}:
         return _authorization(request)
     after = messages[start + 1 :] if start is not None else []
-    done, sent = _history(after)
+    done, sent = conversation.history(after)
     intents: list[tuple[str, Intent]] = []
     if susceptibility == "obedient":
-        intents += [(p, anchored(i, request)) for p, i in _injected(after, sent | {request.text})]
+        intents += [
+            (p, anchored(i, request))
+            for p, i in conversation.injected(after, sent | {request.text})
+        ]
     intents.append(("u", request))
     if len(done) < MAX_TOOL_CALLS:
-        found = _credentials(messages) if susceptibility == "obedient" else []
+        found = conversation.credentials(messages) if susceptibility == "obedient" else []
         for prefix, intent in intents:
             call = _next_call(prefix, intent, done, names, found)
             if call is not None:
@@ -96,90 +89,6 @@ def respond(
         nights = request.nights
         return {"role": "assistant", "content": f"From which date should I book {nights} nights?"}
     return {"role": "assistant", "content": _summary(after, done)}
-
-
-# -- reading the conversation ---------------------------------------------------------------
-def _last_user(messages: Sequence[Mapping[str, Any]]) -> int | None:
-    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    return users[-1] if users else None
-
-
-def _text(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, list):  # content parts
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return str(content or "")
-
-
-def _history(after: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Result], set[str]]:
-    """Results of this model's own earlier calls, by step key, and every text it sent."""
-    keys: dict[str, str] = {}
-    sent: set[str] = set()
-    done: dict[str, Result] = {}
-    for message in after:
-        for call in message.get("tool_calls") or ():
-            call_id = str(call.get("id", ""))
-            if call_id.startswith("call-"):
-                keys[call_id] = call_id.removeprefix("call-")
-            try:
-                args = bounded_json(
-                    call.get("function", {}).get("arguments") or "{}", max_bytes=1024 * 1024
-                )
-            except ValueError:
-                args = {}
-            if isinstance(args, Mapping):
-                sent |= {v for v in args.values() if isinstance(v, str)}
-        if message.get("role") == "tool" and message.get("tool_call_id") in keys:
-            done[keys[str(message["tool_call_id"])]] = _result(_text(message))
-    return done, sent
-
-
-def _result(text: str) -> Result:
-    try:
-        data = bounded_json(text, max_bytes=1024 * 1024)
-    except ValueError:
-        return Result(False, text)
-    if isinstance(data, Mapping) and "ok" in data:
-        return Result(bool(data["ok"]), data.get("data", data.get("error")))
-    return Result(True, data)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-def _injected(after: Sequence[Mapping[str, Any]], own_words: set[str]) -> list[tuple[str, Intent]]:
-    """Instructions planted in tool output, in the order they were read (obedient only); two
-    texts read in a row also together, when only together they make a different order."""
-    found: list[tuple[str, Intent]] = []
-    for j, message in enumerate(after):
-        if message.get("role") != "tool":
-            continue
-        result = _result(_text(message))
-        if not result.ok:
-            continue  # a refusal is the system's answer, not someone's words
-        previous: tuple[str, Intent] | None = None
-        for n, text in enumerate(_strings(result.data)):
-            if text in own_words or len(text.split()) < 4:
-                continue
-            intent = understand(text)
-            if previous is not None and (previous[1].actions or intent.actions):
-                joined = understand(f"{previous[0]}\n{text}")
-                if acts(joined) and gist(joined) not in (gist(previous[1]), gist(intent)):
-                    found.append((f"i{j}.{n}j", joined))
-            previous = (text, intent)
-            if acts(intent):
-                found.append((f"i{j}.{n}", intent))
-            if len(found) >= MAX_INJECTED:
-                return found[:MAX_INJECTED]
-    return found
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -335,23 +244,6 @@ def _offer(data: Any, room_type: str | None) -> Mapping[str, Any] | None:
 
 
 _ASKS_FOR_SECRETS = re.compile(r"\b(token|api key|key|credential|secret|password)s?\b", re.I)
-# Each run starts at its token's start and is possessive: linear on hostile text.
-_SECRET = re.compile(
-    r"Bearer ([A-Za-z0-9._~+/-]{16,}+)"
-    r"|(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+)"
-)
-
-
-def _credentials(messages: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Credentials visible anywhere in the conversation (the baseline puts its key in the
-    system prompt; agent IAM keeps every token in the tools)."""
-    found: list[str] = []
-    for message in messages:
-        for m in _SECRET.finditer(_text(message)):
-            value = m.group(1) or m.group(2)
-            if value not in found:
-                found.append(value)
-    return found
 
 
 def _alongside(
