@@ -88,7 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = _add(sub, "run", "run the attack catalogue (with benign twins)")
     run.add_argument("ids", nargs="*", help="scenario ids or prefixes (default: all)")
-    run.add_argument("-k", dest="keyword", metavar="EXPR", help="keyword expression (and/or/not)")
+    run.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPR",
+        action="append",
+        help="keyword expression (and/or/not); repeated: scenarios matching any",
+    )
     run.add_argument("--threat", action="append", help="only scenarios of this threat id")
     run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     run.add_argument("--out", type=checks.output_dir, help="a folder per run, and the reports")

@@ -69,7 +69,8 @@ def choose(args: argparse.Namespace) -> list[Scenario]:
     except KeyError as exc:
         raise UsageError(f"{exc.args[0]} (see agent-iam list)") from None
     if args.keyword:
-        chosen = [s for s in chosen if matches(args.keyword, s)]
+        # Repeated -k: any of them (like repeated ids and --threat), never only the last.
+        chosen = [s for s in chosen if any(matches(k, s) for k in args.keyword)]
     if args.threat:
         known = {t.upper() for s in catalogue() for t in s.threats}
         wanted = {t.upper() for t in args.threat}

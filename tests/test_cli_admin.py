@@ -8,8 +8,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from agent_iam.cli import main
-from agent_iam.run import matches
+from agent_iam.cli import _parser, main
+from agent_iam.run import choose, matches
 from scenarios.catalogue import catalogue
 
 
@@ -105,6 +105,12 @@ def test_keyword_expressions_choose_scenarios() -> None:
     assert matches(first.id, first)
     assert not matches(f"not {first.id}", first)
     assert matches(f"({first.id} or zzz) and not zzz", first)
+
+
+def test_repeated_keywords_choose_scenarios_matching_any() -> None:
+    """``-k c15 -k c23`` runs both cases, not only the last one named."""
+    args = _parser().parse_args(["run", "-k", "c15", "-k", "c23"])
+    assert {s.case for s in choose(args)} == {15, 23}
 
 
 def test_run_one_scenario_into_an_output_folder(

@@ -9,7 +9,7 @@ her task — never a count of requests.
 
 from hotel.stores.seed import ALICE_BOOKING_ID
 from scenarios.approver import people_of
-from scenarios.catalogue._approvals import PAY_TASK, paid_beyond_task, task_paid
+from scenarios.catalogue._approvals import PAY_TASK, paid_beyond_task, pay_directly, task_paid
 from scenarios.catalogue._facts import BA
 from scenarios.checks import denied
 from scenarios.model import Check, Run, Scenario
@@ -39,6 +39,8 @@ SCENARIOS = [
             denied(event="approval.denied", sub="alice", act=(BA,)),
             denied(event="approval.throttled", sub="alice", reason="approval rate limit"),
         ),
+        # Fully hijacked, it also charges each amount of the flood with the task's authority.
+        hijack=pay_directly(*FLOOD),
     ),
     Scenario(
         id="c15b-same-request-again-and-again",
@@ -52,5 +54,7 @@ SCENARIOS = [
             denied(event="approval.refused", sub="alice", reason="already has a pending request"),
             Check("the person was asked once, not five times", asked_once),
         ),
+        # Fully hijacked, it also charges the same amount again and again with its authority.
+        hijack=pay_directly(*REPEAT),
     ),
 ]

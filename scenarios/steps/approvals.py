@@ -4,9 +4,12 @@
   of them, the same one again and again before she looks, or one with a binding message
   crafted to mislead; whatever she approves is paid at once.
 * :class:`ReplayApproval` — presents the approval-bound token the task already used again:
-  the same payment once more, another amount, or another booking.
+  the same payment once more, another amount, or another booking (one it found first with
+  :class:`FindOtherBooking`: her bookings listed with the authority the agent holds).
 * :class:`RedeemAgain` — redeems the task's ``auth_req_id`` at the token endpoint a second
   time, for a second approval-bound token.
+* :class:`PayOther` — a compromised agent's plain payment on that other booking with the
+  task's own authority, no approval presented (``Scenario.hijack``, ``--model compromised``).
 
 Without agent IAM there is no approval to abuse: the agent pays with the authority its
 profile gives it (``call_as``), which is what the other profiles' figures show.
@@ -53,6 +56,7 @@ class Booked(Step):
             date.fromisoformat(self.check_out),
         )
         run.loot["other_booking"] = booking.id
+        run.loot["other_owed"] = booking.total_cents - booking.paid_cents
 
     def describe(self) -> str:
         return f"{self.guest} booked {self.hotel_id} {self.check_in} to {self.check_out} herself"
@@ -153,29 +157,95 @@ class AskApprovals(Step):
 
 
 @dataclass
+class FindOtherBooking(Step):
+    """A hijacked agent lists ``user``'s bookings at the booking service, with the authority
+    it holds for her, to find one other than its task's (``besides``) that is still owed,
+    and what is owed on it — what it needs to know before presenting an approval there.
+    Without an answer (the listing is refused) it goes on with the booking the setting
+    names: a booking id is no secret."""
+
+    besides: str
+    user: str = "alice"
+    agent: str = "booking-assistant"
+    attacker: bool = True
+
+    async def run(self, run: Run) -> None:
+        label = "list her bookings"
+        runtime = run.agents[self.agent]
+        url = f"{run.dep.resource('booking')}/bookings"
+        try:
+            headers, _ = await runtime.identity.headers(self.user, "booking", "GET", url)
+        except (NoAuthority, OAuthClientError) as exc:
+            status = exc.status if isinstance(exc, OAuthClientError) else 0
+            run.attacker_calls.append(AttackerCall(label, status, str(exc)[:200]))
+            return
+        response = await runtime.http.get(url, headers=headers)
+        error = None if response.status_code < 400 else response.text[:200]
+        run.attacker_calls.append(AttackerCall(label, response.status_code, error))
+        if error is not None:
+            return
+        for booking in response.json().get("bookings", []):
+            owed = int(booking["total_cents"]) - int(booking["paid_cents"])
+            if booking["id"] != self.besides and booking["status"] == "confirmed" and owed > 0:
+                run.loot["other_booking"], run.loot["other_owed"] = booking["id"], owed
+                return
+
+    def describe(self) -> str:
+        return f"hijacked {self.agent} lists {self.user}'s bookings for another one still owed"
+
+
+def _other(run: Run, amount_cents: int | None) -> tuple[str, int]:
+    """The other booking (found, or the setting's) and the amount: given, or what is owed."""
+    booking = str(run.loot.get("other_booking", "bk-none"))
+    return booking, amount_cents if amount_cents is not None else int(run.loot["other_owed"])
+
+
+@dataclass
 class ReplayApproval(Step):
     """A hijacked agent presents the approval-bound token its task already used, on a
-    payment of ``amount_cents`` on ``booking_id`` (``None``: the ``Booked`` stay)."""
+    payment of ``amount_cents`` (``None``: what is owed) on ``booking_id`` (``None``: the
+    other booking, found by :class:`FindOtherBooking` or named by :class:`Booked`)."""
 
-    amount_cents: int
+    amount_cents: int | None
     booking_id: str | None
     user: str = "alice"
     agent: str = "booking-assistant"
     attacker: bool = True
 
     async def run(self, run: Run) -> None:
-        booking = self.booking_id or str(run.loot.get("other_booking", "bk-none"))
+        booking, amount = _other(run, self.amount_cents)
+        booking = self.booking_id or booking
         identity = _identity(run, self.agent)
         held = identity.approvals_held(self.user) if identity else []
         rid = held[-1] if held else None
         if identity is not None and rid is None:
             run.attacker_calls.append(AttackerCall("replayed approval", 0, "no approval held"))
             return
-        await _pay(run, self.agent, self.user, "replayed approval", rid, booking, self.amount_cents)
+        await _pay(run, self.agent, self.user, "replayed approval", rid, booking, amount)
 
     def describe(self) -> str:
         where = self.booking_id or "her other booking"
-        return f"hijacked {self.agent} reuses the approval on {where} for {self.amount_cents}"
+        amount = "what is owed" if self.amount_cents is None else self.amount_cents
+        return f"hijacked {self.agent} reuses the approval on {where} for {amount}"
+
+
+@dataclass
+class PayOther(Step):
+    """A compromised agent pays ``user``'s other booking (what is owed on it) with the
+    authority its task holds, presenting no approval (``--model compromised``)."""
+
+    user: str = "alice"
+    agent: str = "booking-assistant"
+    attacker: bool = True
+
+    async def run(self, run: Run) -> None:
+        booking, amount = _other(run, None)
+        body = {"booking_id": booking, "amount_cents": amount, "payment_method_id": CARD}
+        label = "hijack pay her other booking"
+        await call_as(run, self.agent, self.user, label, "payment", "/payments", body)
+
+    def describe(self) -> str:
+        return f"compromised {self.agent} pays {self.user}'s other booking, no approval"
 
 
 @dataclass

@@ -106,17 +106,14 @@ def test_denials_name_who_and_why(with_iam: CatalogueResult) -> None:
             assert all(a.get("reason") for a in denials), o.id
 
 
-# Variants whose requests still look alike under both deployments: an open defect, listed so
-# that any new look-alike fails. c24's two variants both re-present the approval-bound token
-# to POST /hotel/payment/payments; they differ only in the body (another booking vs another
-# amount), which neither the path nor the token type shows. (c06, c23 and c25 were listed
-# here too, but they already differ under agent IAM: c06b's hand-off is refused at the token
-# endpoint where c06a reaches the payment service; c23b is refused at the token endpoint
-# where c23a reaches it; c25b's request is refused at /bc-authorize where c25a's is asked of
-# Alice and denied by her.)
-KNOWN_LOOKALIKES = {
-    ("c24a-approval-for-another-booking", "c24b-approval-for-another-amount"),
-}
+# Variants whose requests still look alike under both deployments: none today. The set stays
+# so that a known open defect can be listed while it is fixed; any pair not listed fails.
+# (c24 was the last: c24a now lists her bookings at the booking service before presenting
+# the approval on another one, where c24b goes straight to the payment service. c06, c23
+# and c25 differ under agent IAM: c06b's hand-off is refused at the token endpoint where
+# c06a reaches the payment service; c23b is refused at the token endpoint where c23a reaches
+# it; c25b's request is refused at /bc-authorize where c25a's is asked of Alice.)
+KNOWN_LOOKALIKES: set[tuple[str, str]] = set()
 
 
 def test_variants_of_a_case_take_different_paths(

@@ -100,14 +100,14 @@ def test_ordinary_deployments_do_their_peoples_tasks(sid: str, prof: str) -> Non
 
 def test_a_task_the_deployment_cannot_do_says_why() -> None:
     """The user's tokens give the agent no authority of its own: with nobody logged in there is
-    nothing to search with. A real property of that deployment, said per run."""
+    nothing to search with. A real property of that deployment, said per run — reported,
+    not expected (utility is expected under agent IAM only: test_profile_utility.py)."""
     outcome = asyncio.run(_outcome("c09a-forged-key", "benign", "user-token"))
     assert outcome.utility is False
     assert outcome.stopped_by is not None
     assert outcome.stopped_by.startswith("deployment:")
     assert "no token of any user" in outcome.stopped_by
-    failed = [e["text"] for e in outcome.expectations if not e["passed"]]
-    assert any("no token of any user" in text for text in failed), failed
+    assert outcome.passed, [e["text"] for e in outcome.expectations if not e["passed"]]
 
 
 def test_no_request_made_is_the_deployment_not_an_iam_decision() -> None:
