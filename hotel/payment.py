@@ -88,7 +88,8 @@ def _charge_fields(world: HotelWorld, booking: Booking, agent: str, body: Charge
 def create_app(
     world: HotelWorld, guard: Guard, *, resource: str, issuer: str, rar: bool = True
 ) -> FastAPI:
-    """``rar=False`` (an ablation, docs/design.md): the agent's grant details go unchecked."""
+    """``rar=False`` (an ablation, docs/design.md): the agent's grant details go unchecked;
+    the approval rule (payments at or above the threshold) holds either way."""
     app = service_app(
         "payment",
         resource=resource,
@@ -150,25 +151,30 @@ def create_app(
                 # Audited outside the transaction: a refusal must outlive its rollback.
                 raise access.deny("approval already used (replay)", object_id=body.booking_id)
             return payment.as_dict()
-        if agent is not None and rar:
-            grant = PaymentDetail.in_token(access.token)
-            if grant is None:
-                raise access.deny(
-                    "no payment grant: an agent may only pay what the guest "
-                    "authorised (authorization_details)",
-                    object_id=body.booking_id,
-                )
-            reason = outside_payment_grant(grant, booking, agent)
-            if reason is not None:
-                raise access.deny(reason, object_id=body.booking_id)
-            cap = grant.max_amount_cents
-            # The cap bounds what this agent charges on the booking in all, not each charge.
-            earlier = sum(
-                p.amount_cents for p in world.payments_of(body.booking_id) if p.charged_by == agent
-            )
+        if agent is not None:
             rules = access.guard.policy.approvals
             threshold = rules.payment_threshold_cents
-            over = cap is None or earlier + body.amount_cents > cap
+            cap: int | None = None
+            earlier, over = 0, False
+            if rar:  # the RAR caps: off in the no-rar ablation, the approval rule is not
+                grant = PaymentDetail.in_token(access.token)
+                if grant is None:
+                    raise access.deny(
+                        "no payment grant: an agent may only pay what the guest "
+                        "authorised (authorization_details)",
+                        object_id=body.booking_id,
+                    )
+                reason = outside_payment_grant(grant, booking, agent)
+                if reason is not None:
+                    raise access.deny(reason, object_id=body.booking_id)
+                cap = grant.max_amount_cents
+                # The cap bounds what this agent charges on the booking in all, not each one.
+                earlier = sum(
+                    p.amount_cents
+                    for p in world.payments_of(body.booking_id)
+                    if p.charged_by == agent
+                )
+                over = cap is None or earlier + body.amount_cents > cap
             if over or (threshold is not None and body.amount_cents >= threshold):
                 access.details.update(authorised_cents=cap, attempted_cents=body.amount_cents)
                 if earlier:

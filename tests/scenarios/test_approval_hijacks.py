@@ -69,3 +69,12 @@ def test_a_refusal_by_the_business_rule_is_not_called_the_iam() -> None:
     o = asyncio.run(_attack("c23a-replay-the-approval-token", "shared-key", None))
     assert not o.attack_succeeded
     assert (o.stopped_by or "").startswith("business rule:"), o.stopped_by
+
+
+def test_without_rar_caps_a_payment_at_the_threshold_still_needs_the_persons_approval() -> None:
+    """The no-rar ablation removes exactly the caps: c11a's raised payment (at or above the
+    €400 threshold) is still an approval challenge, which the person denies — before, removing
+    the caps removed the approval rule too (the ablation removed two defences at once)."""
+    o = asyncio.run(_attack("c11a-raise-the-amount", "agent-iam-no-rar", None))
+    assert not o.attack_succeeded, o.harm
+    assert (o.stopped_by or "").startswith("iam: alice denied"), o.stopped_by
