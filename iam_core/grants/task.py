@@ -37,6 +37,10 @@ def live_task(iam: IAM, form: Mapping[str, str], agent_id: str) -> Token:
         task = iam.verify_active(raw, audience=iam.issuer)
     except InvalidToken as exc:
         raise InvalidGrant(f"the task is over or unknown ({exc.description})") from exc
+    if task.exp <= iam.clock.now():
+        # The leeway of verification is for other machines' clocks; the IAM reads its own:
+        # past its end, a task yields nothing (a token born expired, honoured for the leeway).
+        raise InvalidGrant("the task is over (expired)")
     if not is_task_token(task):
         raise InvalidGrant(f"{TASK_PARAMETER} is not a task token")
     may_act = task.claims.get("may_act")
@@ -80,4 +84,7 @@ def inherited_task(iam: IAM, subject: Token) -> tuple[dict[str, str], int | None
         return {}, None
     _within_budget(iam, task)  # an exchange or hand-off is one more token of the task
     row = iam.store.one("SELECT exp FROM issued_tokens WHERE jti = ?", (task,))
-    return {TASK_CLAIM: task}, int(row["exp"]) if row else subject.exp
+    ends = int(row["exp"]) if row else subject.exp
+    if ends <= iam.clock.now():
+        raise InvalidGrant("the task the subject_token belongs to is over (expired)")
+    return {TASK_CLAIM: task}, ends

@@ -92,6 +92,9 @@ async def test_the_task_token_is_no_bearer_token_anywhere(dep: Deployment) -> No
     assert (await dep.http.get("/audit", headers=bearer)).status_code == 403
     assert (await dep.http.get("/scim/v2/Users", headers=bearer)).status_code == 403
     assert (await dep.http.post("/events/poll", headers=bearer, json={})).status_code == 403
+    assert await dep.oauth.introspect(task.token, as_app=dep.app("booking-backend")) == {
+        "active": False
+    }
     refused = await _refused(dep.oauth.revoke(task.token, as_agent=dep.agent(BA)))
     assert refused.error == "unauthorized_client"
     other = await _refused(dep.oauth.revoke(task.token, as_app=dep.app("booking-backend")))
@@ -303,18 +306,28 @@ async def test_a_task_revoked_by_blocking_stays_revoked_after_unblocking(dep: De
 
 
 async def test_a_task_about_to_expire_yields_nothing_beyond_its_end() -> None:
-    """Tokens asked at the last second end with the task; past its end (and the leeway) the
-    task yields nothing."""
+    """Tokens asked at the last second end with the task. Found: past its end, within the
+    verification leeway (30 s), the task still yielded tokens — born expired, honoured by
+    the services until the leeway ran out, and counted against a cap whose rows the
+    retention prune may already have dropped. The IAM reads its own clock: a task is over
+    at its ``exp``, for its own tokens and for exchanges from a delegation within it. Fails
+    without either check (``live_task``, ``inherited_task``)."""
     clock = ManualClock()
     async with deployment(in_memory=True, clock=clock) as dep:
         task = await _door(dep).open(BA)
         ends = claims({"access_token": task.token})["exp"]
         clock.advance(ends - clock.now() - 1)
         last = await _own(dep, BA, task.token)
-        assert claims(last)["exp"] <= ends
-        clock.advance(60)
+        obo = await _obo_within(dep, task)
+        assert claims(last)["exp"] <= ends and claims(obo)["exp"] <= ends
+        clock.advance(11)  # past the task's end, within the leeway
         refused = await _refused(_own(dep, BA, task.token))
         assert refused.error == "invalid_grant"
+        exchanged = await _refused(
+            token_flows.exchange_token(dep, obo["access_token"], BA, "booking:read", "booking")
+        )
+        assert exchanged.error == "invalid_grant"
+        clock.advance(30)  # and the services' leeway is over too
         assert (await _hotels(dep, last["access_token"])).status_code == 401
 
 
