@@ -98,6 +98,14 @@ class IAMConfig:
         default_factory=lambda: {"hotel-services": HOTEL_SERVICES}
     )
 
+    def __post_init__(self) -> None:
+        # The request budget is per task: its window must outlast the task's last token,
+        # honoured until the task's end plus the services' leeway — else the requests made
+        # at the task's start slide out before its end and the agent gets a second budget.
+        spec, span = self.requests_per_task, self.lifetimes.app + 2 * self.leeway
+        if spec is not None and spec.window < span:
+            object.__setattr__(self, "requests_per_task", replace(spec, window=span))
+
     def resource_map(self) -> Mapping[str, Resource]:
         return self.resources or default_resources(self.issuer)
 

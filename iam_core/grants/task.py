@@ -37,20 +37,31 @@ def live_task(iam: IAM, form: Mapping[str, str], agent_id: str) -> Token:
         task = iam.verify_active(raw, audience=iam.issuer)
     except InvalidToken as exc:
         raise InvalidGrant(f"the task is over or unknown ({exc.description})") from exc
+    if task.exp <= iam.clock.now():
+        # The leeway of verification is for other machines' clocks; the IAM reads its own:
+        # past its end, a task yields nothing (a token born expired, honoured for the leeway).
+        raise InvalidGrant("the task is over (expired)")
     if not is_task_token(task):
         raise InvalidGrant(f"{TASK_PARAMETER} is not a task token")
     may_act = task.claims.get("may_act")
     if not isinstance(may_act, Mapping) or may_act.get("sub") != agent_id:
         raise InvalidGrant(f"the task was not opened for {agent_id}")
+    _within_budget(iam, task.jti)
+    return task
+
+
+def _within_budget(iam: IAM, task_jti: str) -> None:
+    """429 once the task has yielded ``tokens_per_task`` tokens — counting every token
+    issued within it: the agent's own, the delegation redeemed in it, and whatever was
+    exchanged or handed off from those (else an exchange loop escapes the cap)."""
     limit = iam.config.tokens_per_task
     issued = iam.store.one(
-        "SELECT COUNT(*) AS n FROM token_actors WHERE actor = ?", (task_name(task.jti),)
+        "SELECT COUNT(*) AS n FROM token_actors WHERE actor = ?", (task_name(task_jti),)
     )
     if limit is not None and issued is not None and int(issued["n"]) >= limit:
         raise TemporarilyUnavailable(
             f"quota exceeded: the task already yielded {limit} tokens (tokens_per_task)"
         )
-    return task
 
 
 def bound_to_task(
@@ -66,9 +77,14 @@ def bound_to_task(
 
 def inherited_task(iam: IAM, subject: Token) -> tuple[dict[str, str], int | None]:
     """A token exchanged from one issued within a task belongs to that task: the holder
-    cannot drop the binding, and the new token never outlives the task."""
+    cannot drop the binding, the new token never outlives the task, and it counts against
+    the task's ``tokens_per_task``."""
     task = subject.claims.get(TASK_CLAIM)
     if not isinstance(task, str):
         return {}, None
+    _within_budget(iam, task)  # an exchange or hand-off is one more token of the task
     row = iam.store.one("SELECT exp FROM issued_tokens WHERE jti = ?", (task,))
-    return {TASK_CLAIM: task}, int(row["exp"]) if row else subject.exp
+    ends = int(row["exp"]) if row else subject.exp
+    if ends <= iam.clock.now():
+        raise InvalidGrant("the task the subject_token belongs to is over (expired)")
+    return {TASK_CLAIM: task}, ends
