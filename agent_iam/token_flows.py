@@ -95,12 +95,16 @@ async def _code_flow(
         requested_actor=agent,
         authorization_details=authorization_details,
     )
+    # An agent redeems the person's code within a task: the caller stands in for the front
+    # door and opens one (docs/design.md §3.2); the delegation ends with it.
+    task = (await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(agent)).token if agent else None
     return await dep.oauth.redeem_code(
         dep.app(app),
         code,
         verifier,
         redirect_uri=redirect,
         actor_token=await actor_token(dep, agent) if agent else None,
+        task=task,
         resource=resource_for(dep, resource, scope),
     )
 

@@ -67,24 +67,28 @@ def _within_budget(iam: IAM, task_jti: str) -> None:
 def bound_to_task(
     iam: IAM, form: Mapping[str, str], actor: str
 ) -> tuple[dict[str, str], int | None]:
-    """A delegated token redeemed within a task (``task_token`` given, optional): its
-    ``task`` claim and end, so that ending the task revokes it too — whoever holds it."""
-    if not form.get(TASK_PARAMETER):
+    """A person's delegation redeemed by an agent within a task: its ``task`` claim and end,
+    so that ending the task revokes it too — whoever holds it. Required while tasks are on
+    (deny by default): a runtime that left the task out would hold a delegation no task
+    ends."""
+    if not form.get(TASK_PARAMETER) and not iam.config.task_scoped_agents:
         return {}, None
     task = live_task(iam, form, actor)
     return {TASK_CLAIM: task.jti}, task.exp
 
 
-def inherited_task(iam: IAM, subject: Token) -> tuple[dict[str, str], int | None]:
+def inherited_task(iam: IAM, subject: Token) -> tuple[dict[str, str], int]:
     """A token exchanged from one issued within a task belongs to that task: the holder
     cannot drop the binding, the new token never outlives the task, and it counts against
-    the task's ``tokens_per_task``."""
+    the task's ``tokens_per_task``. Within a task or not, an exchanged token never outlives
+    its subject token: re-exchanging before expiry cannot renew a delegation for as long as
+    the consent lasts (RFC 8693 §2.1 leaves the lifetime to the server)."""
     task = subject.claims.get(TASK_CLAIM)
     if not isinstance(task, str):
-        return {}, None
+        return {}, subject.exp  # a delegation never outlives the token it came from
     _within_budget(iam, task)  # an exchange or hand-off is one more token of the task
     row = iam.store.one("SELECT exp FROM issued_tokens WHERE jti = ?", (task,))
     ends = int(row["exp"]) if row else subject.exp
     if ends <= iam.clock.now():
         raise InvalidGrant("the task the subject_token belongs to is over (expired)")
-    return {TASK_CLAIM: task}, ends
+    return {TASK_CLAIM: task}, min(ends, subject.exp)

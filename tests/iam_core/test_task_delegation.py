@@ -15,8 +15,10 @@ import pytest
 from agent_iam import token_flows
 from agents.front_door import FRONT_DOOR, FrontDoor, Task
 from agents.oauth import OAuthClientError
+from iam_core.clock import ManualClock
+from iam_core.iam import IAMConfig
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
-from scenarios.deployment import Deployment
+from scenarios.deployment import Deployment, deployment
 from tests.iam_core.helpers import audit, claims
 
 pytestmark = pytest.mark.anyio
@@ -73,16 +75,27 @@ async def test_ending_the_task_revokes_the_delegation_got_within_it(dep: Deploym
     assert refused.value.error == "invalid_grant"
 
 
-async def test_a_delegation_redeemed_outside_any_task_is_not_touched_by_one(
-    dep: Deployment,
-) -> None:
-    """The binding is the task's, not a side effect: another task's end leaves it be."""
-    door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
-    obo = await _obo_within(dep, None)
-    assert "task" not in claims(obo)
-    other = await door.open(BA)
-    await door.close(other)
-    assert await _active(dep, obo["access_token"])
+async def test_an_agent_cannot_redeem_a_persons_code_outside_a_task(dep: Deployment) -> None:
+    """Deny by default: a runtime that leaves the task out (a hijacked one would) gets no
+    delegation that no task ends."""
+    with pytest.raises(OAuthClientError) as refused:
+        await _obo_within(dep, None)
+    assert refused.value.error == "invalid_request"
+    assert "task_token is required" in refused.value.description
+
+
+async def test_with_tasks_off_a_delegation_is_redeemed_and_belongs_to_none() -> None:
+    """The ablation (``task_scoped_agents=False``): the OBO token carries no task — and an
+    exchange from it still never outlives it."""
+    clock, config = ManualClock(), IAMConfig(task_scoped_agents=False)
+    async with deployment(in_memory=True, config=config, clock=clock) as dep:
+        obo = await _obo_within(dep, None)
+        assert "task" not in claims(obo)
+        clock.advance(120)
+        again = await token_flows.exchange_token(
+            dep, obo["access_token"], BA, "booking:read", "booking"
+        )
+        assert claims(again)["exp"] <= claims(obo)["exp"]
 
 
 async def test_a_code_cannot_be_redeemed_within_another_agents_or_an_ended_task(
@@ -95,3 +108,17 @@ async def test_a_code_cannot_be_redeemed_within_another_agents_or_an_ended_task(
         with pytest.raises(OAuthClientError) as refused:
             await _obo_within(dep, task)
         assert refused.value.error == "invalid_grant", refused.value.description
+
+
+async def test_an_exchange_never_outlives_its_subject_token() -> None:
+    """Re-exchanging before expiry cannot renew a delegation: each hop ends no later than
+    the token it came from (outside any task too)."""
+    clock = ManualClock()
+    async with deployment(in_memory=True, clock=clock) as dep:
+        obo = await _obo_within(dep, await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(BA))
+        first, token = claims(obo)["exp"], obo["access_token"]
+        for _ in range(3):
+            clock.advance(60)
+            again = await token_flows.exchange_token(dep, token, BA, "booking:read", "booking")
+            assert claims(again)["exp"] <= first
+            token = again["access_token"]
