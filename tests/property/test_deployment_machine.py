@@ -7,7 +7,8 @@ consent (the code flow) and withdraw consent, issue all four token types and exc
 (nesting ``act``), mint tokens the token endpoint would refuse (so that every guard rule is
 reached), open and end the front door's tasks (an agent's own token for a service only within a
 live task opened for it, at most ``tokens_per_task`` a task, never outliving it; ending a task
-revokes every token issued within it — docs/design.md §3.2), revoke tokens, block and unblock agents, disable and enable users, rotate the
+revokes every token issued within it — docs/design.md §3.2), revoke tokens, block and unblock
+agents, disable and enable users, rotate the
 signing keys, move the clock past expiries, and call service routes with genuine, stolen
 (another DPoP key, no proof, a replayed proof), tampered, expired and mis-addressed tokens.
 
