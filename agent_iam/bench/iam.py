@@ -8,6 +8,7 @@
 * **audit verify** — ``AuditLog.verify`` over a log on a file database (chain, checkpoints,
   head seal) against a bare SHA-256 chain over the same entries;
 * **POST /token** — client_credentials with a fresh private_key_jwt assertion per request,
+  within a task (``task_token``; the tasks opened beforehand, one per ``tokens_per_task``),
   served by one uvicorn worker on a file database (a ``jti``, the issued token and an audit
   entry written per request), against the trivial ASGI app driven by the same client.
 """
@@ -170,12 +171,37 @@ def audit_figure(iam: Any, settings: Settings) -> Figure:
     )
 
 
+def open_tasks(issuer: str, count: int) -> list[str]:
+    """``count`` task tokens for the agent, asked of the running server as its front door
+    (``hotel-chat``) asks them: an agent's own token for a service is issued only within a
+    task, at most ``tokens_per_task`` a task (docs/design.md §3.2)."""
+    import httpx
+
+    from agents.front_door import FRONT_DOOR, TASK_SCOPE
+    from iam_core.seed import DEMO_SECRETS
+
+    form = {"grant_type": "client_credentials", "scope": TASK_SCOPE, "requested_actor": AGENT}
+    tasks = []
+    with httpx.Client(base_url=issuer, auth=(FRONT_DOOR, DEMO_SECRETS[FRONT_DOOR])) as http:
+        for _ in range(count):
+            response = http.post("/token", data=form)
+            if response.status_code != 200:
+                raise RuntimeError(f"opening a task failed: {response.text[:200]}")
+            tasks.append(str(response.json()["access_token"]))
+    return tasks
+
+
 def token_requests(folder: Path, port: int, count: int) -> list[bytes]:
-    """``count`` POST /token requests, each with a fresh client assertion (a jti counts once)."""
+    """``count`` POST /token requests, each with a fresh client assertion (a jti counts once),
+    within tasks opened beforehand: one task per ``TOKENS_PER_TASK`` requests, so the figure
+    includes the task check (``task_token``, docs/design.md §3.2) but not the front door."""
     from agents.keystore import AgentKeyStore
     from agents.oauth import AgentCredentials, OAuthClient
+    from iam_core.iam import IAMConfig
 
+    per_task = IAMConfig().tokens_per_task or count
     issuer = f"http://127.0.0.1:{port}"
+    tasks = open_tasks(issuer, -(-count // per_task))
     keystore = AgentKeyStore(folder / "agent-keys")
     agent = AgentCredentials(AGENT, keystore.private_key(AGENT), keystore.kid(AGENT))
     oauth = OAuthClient(None, issuer)  # type: ignore[arg-type] # only builds assertions
@@ -187,8 +213,11 @@ def token_requests(folder: Path, port: int, count: int) -> list[bytes]:
     }
     content = [("Content-Type", "application/x-www-form-urlencoded")]
     out = []
-    for _ in range(count):
-        body = urlencode({**form, "client_assertion": oauth.client_assertion(agent, lifetime=240)})
+    for n in range(count):
+        assertion = oauth.client_assertion(agent, lifetime=240)
+        body = urlencode(
+            {**form, "client_assertion": assertion, "task_token": tasks[n // per_task]}
+        )
         out.append(encode_request("POST", port, "/token", content, body.encode()))
     return out
 

@@ -3,9 +3,11 @@
 Each configuration is a fresh server subprocess — the IAM alone, quotas off, on a SQLite file
 (WAL) or on a PostgreSQL schema of its own (dropped afterwards) — fed the same kind of requests
 as the ``iam`` suite's token figure: client_credentials with a fresh private_key_jwt assertion
-each (a ``jti``, the issued token and an audit entry written per request). With two workers the
-load generator, the workers and (for PostgreSQL) the database server share this machine's
-CPUs: the figures compare the stores on one machine, not a deployment's capacity.
+each, within a task opened beforehand (``task_token``, docs/design.md §3.2; the task check
+reads the store too), a ``jti``, the issued token and an audit entry written per request.
+With two workers the load generator, the workers and (for PostgreSQL) the database server
+share this machine's CPUs: the figures compare the stores on one machine, not a deployment's
+capacity.
 
 The PostgreSQL column reads "not available" when no server answers at
 ``AGENT_IAM_BENCH_PG`` (default ``postgresql://127.0.0.1:5432/test``).

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from agents.front_door import FRONT_DOOR, FrontDoor
 from agents.llm.client import ChatModel, ModelSettings, open_model
 from agents.runtime import AgentRuntime, Conversation
 from iam_core.seed import DEMO_PASSWORDS, DEMO_SECRETS
@@ -34,6 +35,13 @@ async def model() -> AsyncIterator[ChatModel]:
 async def resistant() -> AsyncIterator[ChatModel]:
     async with open_model(ModelSettings(model="embedded-resistant")) as m:
         yield m
+
+
+@pytest.fixture
+def door(dep: Deployment) -> FrontDoor:
+    """The front door (``hotel-chat``): hands a request to an agent within a task, as the
+    chat does (agents/front_door.py, docs/design.md §3.2)."""
+    return FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
 
 
 @pytest.fixture

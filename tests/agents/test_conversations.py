@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.front_door import FrontDoor, ask
 from agents.runtime import AgentRuntime, Conversation
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_BOOKING_ID
 from scenarios.crew import person
@@ -28,9 +29,13 @@ def decisions(dep: Deployment, convo: Conversation) -> list[tuple[str, str, str,
     return [(e.service or "", e.outcome, e.sub or "", tuple(e.act)) for e in entries]
 
 
-async def test_book_and_pay_for_a_guest(dep: Deployment, agents: dict[str, AgentRuntime]) -> None:
+async def test_book_and_pay_for_a_guest(
+    dep: Deployment, agents: dict[str, AgentRuntime], door: FrontDoor
+) -> None:
     before = world(dep).snapshot()
-    convo = await agents[BA].run(f"Book a double room {STAY} and pay for it", human=person("alice"))
+    convo, _ = await ask(
+        door, agents[BA], f"Book a double room {STAY} and pay for it", human=person("alice")
+    )
     assert convo.ok, convo.failed
     assert calls(convo) == [
         ("search_availability", "allowed"),
@@ -54,12 +59,12 @@ async def test_book_and_pay_for_a_guest(dep: Deployment, agents: dict[str, Agent
 
 
 async def test_on_its_own_the_agent_may_search_but_not_book(
-    dep: Deployment, agents: dict[str, AgentRuntime]
+    dep: Deployment, agents: dict[str, AgentRuntime], door: FrontDoor
 ) -> None:
-    convo = await agents[BA].run(f"Find a double room {STAY}")
+    convo, _ = await ask(door, agents[BA], f"Find a double room {STAY}")
     assert calls(convo) == [("search_availability", "allowed")]
     assert decisions(dep, convo) == [("availability", "allowed", BA, ())]
-    booking = await agents[BA].run(f"Book a double room {STAY}")
+    booking, _ = await ask(door, agents[BA], f"Book a double room {STAY}")
     assert ("book_room", "denied") in calls(booking) or not calls(booking)[1:]
     assert not [b for b in world(dep).bookings_of("alice") if b.acting_agent == BA]
 

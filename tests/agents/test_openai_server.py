@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from agents.front_door import FRONT_DOOR, FrontDoor, ask
 from agents.llm.client import ModelSettings, open_model
 from agents.llm.recording import read_recording
 from agents.llm.replay import Player
@@ -119,6 +120,11 @@ def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
         sock.close()
 
 
+def front_door(dep: Deployment) -> FrontDoor:
+    """The chat's front door: the search is asked within a task it opens (design §3.2)."""
+    return FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+
+
 async def test_agent_runs_against_an_openai_compatible_server_over_a_socket(
     dep: Deployment,
     fake_openai: tuple[FakeOpenAI, str],
@@ -132,8 +138,10 @@ async def test_agent_runs_against_an_openai_compatible_server_over_a_socket(
     assert (settings.base_url, settings.model, settings.embedded) == (base_url, MODEL, False)
 
     async with open_model(settings) as model, crew(dep, model) as agents:
-        convo = await agents["booking-assistant"].run(
-            "Find a double room at the Grand Meridian from 2026-12-10 to 2026-12-12"
+        convo, _ = await ask(
+            front_door(dep),
+            agents["booking-assistant"],
+            "Find a double room at the Grand Meridian from 2026-12-10 to 2026-12-12",
         )
     assert convo.ok, convo.failed
 
@@ -197,7 +205,7 @@ async def test_a_run_recorded_against_a_server_replays_without_it(
         open_model(settings) as model,
         crew(dep, model) as agents,
     ):
-        original = await agents["booking-assistant"].run(asked)
+        original, _ = await ask(front_door(dep), agents["booking-assistant"], asked)
     assert original.ok, original.failed
     assert len(fake.requests) == 2
     recording = read_recording(path)
@@ -214,7 +222,7 @@ async def test_a_run_recorded_against_a_server_replays_without_it(
         open_model(replay) as model,
         crew(dep, model) as agents,
     ):
-        replayed = await agents["booking-assistant"].run(asked)
+        replayed, _ = await ask(front_door(dep), agents["booking-assistant"], asked)
     assert replayed.ok, replayed.failed
     assert isinstance(model.tape, Player) and model.tape.finish() is None
     assert replayed.answer == original.answer and len(fake.requests) == 2

@@ -44,6 +44,7 @@ from tests.hotel.helpers import (
     url,
     world,
 )
+from tests.iam_core.helpers import open_task
 
 pytestmark = pytest.mark.anyio
 
@@ -578,7 +579,11 @@ async def test_a_charge_above_the_granted_amount_is_refused(dep: Deployment) -> 
 
 async def bound_agent_token(dep: Deployment, key: DPoPKey) -> str:
     response = await dep.oauth.agent_token(
-        dep.agent(BA), scope="availability:read", resource=dep.resource("availability"), dpop=key
+        dep.agent(BA),
+        scope="availability:read",
+        resource=dep.resource("availability"),
+        dpop=key,
+        task=await open_task(dep, BA),
     )
     assert response["token_type"] == "DPoP"
     return str(response["access_token"])

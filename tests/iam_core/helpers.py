@@ -1,4 +1,4 @@
-"""Small helpers for IAM tests: decode without verifying, read audit entries."""
+"""Small helpers for IAM tests: decode without verifying, read audit entries, open a task."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from agents.front_door import FRONT_DOOR, FrontDoor
 from agents.oauth import decode_unverified
 from iam_core.audit import AuditEntry
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
@@ -68,3 +69,9 @@ async def consented_code(
         requested_actor=actor,
         approve=approve,
     )
+
+
+async def open_task(dep: Deployment, agent: str = "booking-assistant") -> str:
+    """A task token for ``agent``, opened as its front door (``hotel-chat``) opens one: an
+    agent's own token for a service is asked within a task (docs/design.md §3.2)."""
+    return (await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(agent)).token

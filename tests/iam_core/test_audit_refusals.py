@@ -16,7 +16,7 @@ import pytest
 from agents.oauth import OAuthClientError
 from iam_core.seed import REDIRECT_URIS
 from scenarios.deployment import Deployment, deployment
-from tests.iam_core.helpers import audit, consented_code, last_refusal
+from tests.iam_core.helpers import audit, consented_code, last_refusal, open_task
 
 AGENT = "booking-assistant"
 
@@ -65,10 +65,13 @@ def test_a_blocked_agents_refused_requests_name_it() -> None:
     async def body(dep: Deployment) -> None:
         assert dep.iam is not None
         agent = dep.agent(AGENT)
-        token = (await dep.oauth.agent_token(agent, scope="availability:read"))["access_token"]
+        task = await open_task(dep, AGENT)
+        token = (await dep.oauth.agent_token(agent, scope="availability:read", task=task))[
+            "access_token"
+        ]
         dep.iam.block_agent(AGENT, by="admin")
         with pytest.raises(OAuthClientError):
-            await dep.oauth.agent_token(agent, scope="availability:read")
+            await dep.oauth.agent_token(agent, scope="availability:read", task=task)
         refusal = last_refusal(dep)
         assert "is blocked" in refusal.reason
         assert (refusal.sub, refusal.client_id) == (AGENT, AGENT)

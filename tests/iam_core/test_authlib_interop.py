@@ -27,7 +27,7 @@ from iam_core.iam import IAM
 from iam_core.seed import DEMO_PASSWORDS, DEMO_SECRETS, REDIRECT_URIS
 from iam_core.server import create_app
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import sign_in
+from tests.iam_core.helpers import open_task, sign_in
 
 pytestmark = pytest.mark.anyio
 BA = "booking-assistant"
@@ -82,6 +82,7 @@ async def test_private_key_jwt_client_credentials(
         grant_type="client_credentials",
         scope="availability:read",
         resource=dep.resource("availability"),
+        task_token=await open_task(dep, BA),  # an extra parameter (design §3.2)
     )
     verified = iam_of(dep).verifier.verify(
         token["access_token"], audience=dep.resource("availability")
@@ -161,7 +162,10 @@ async def test_token_exchange(dep: Deployment, agent_client: AsyncOAuth2Client) 
 
 async def test_introspection(dep: Deployment, agent_client: AsyncOAuth2Client) -> None:
     token = await agent_client.fetch_token(
-        dep.oauth.token_endpoint, grant_type="client_credentials", scope="availability:read"
+        dep.oauth.token_endpoint,
+        grant_type="client_credentials",
+        scope="availability:read",
+        task_token=await open_task(dep, BA),
     )
     response = await agent_client.introspect_token(
         f"{dep.issuer}/introspect", token=token["access_token"]
@@ -172,7 +176,10 @@ async def test_introspection(dep: Deployment, agent_client: AsyncOAuth2Client) -
 
 async def test_revocation(dep: Deployment, agent_client: AsyncOAuth2Client) -> None:
     token = await agent_client.fetch_token(
-        dep.oauth.token_endpoint, grant_type="client_credentials", scope="availability:read"
+        dep.oauth.token_endpoint,
+        grant_type="client_credentials",
+        scope="availability:read",
+        task_token=await open_task(dep, BA),
     )
     response = await agent_client.revoke_token(f"{dep.issuer}/revoke", token=token["access_token"])
     assert response.status_code == 200, response.text

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.oauth import ASSERTION_TYPE
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import last_refusal
+from tests.iam_core.helpers import last_refusal, open_task
 
 pytestmark = pytest.mark.anyio
 AGENT = "booking-assistant"
@@ -42,12 +42,17 @@ def assertion(
     )
 
 
-async def token_request(dep: Deployment, client_assertion: str, **extra: str) -> Any:
+async def token_request(
+    dep: Deployment, client_assertion: str, task: str | None = None, **extra: str
+) -> Any:
+    """The agent's own token request for availability, within ``task`` (design §3.2): one
+    the front door opens now unless given."""
     form = {
         "grant_type": "client_credentials",
         "scope": "availability:read",
         "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": client_assertion,
+        "task_token": task or await open_task(dep, AGENT),
     }
     form.update(extra)
     return await dep.http.post("/token", data=form)
@@ -167,8 +172,9 @@ async def test_an_assertion_hmac_signed_with_the_public_key_is_refused(dep: Depl
 async def test_a_blocked_agent_cannot_authenticate(dep: Deployment) -> None:
     """Blocking an agent stops its credentials at once."""
     assert dep.iam is not None
+    task = await open_task(dep, AGENT)  # a blocked agent gets no task: opened before
     dep.iam.block_agent(AGENT, by="dave")
-    response = await token_request(dep, assertion(dep))
+    response = await token_request(dep, assertion(dep), task)
     assert response.status_code == 401 and "blocked" in response.json()["error_description"]
 
 

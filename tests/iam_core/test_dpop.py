@@ -14,7 +14,7 @@ from iam_core.clock import ManualClock
 from iam_core.dpop import DPoPProof, DPoPVerifier, ReplayCache, check_binding
 from iam_core.errors import TokenError
 from scenarios.deployment import Deployment
-from tests.iam_core.helpers import claims, consented_code
+from tests.iam_core.helpers import claims, consented_code, open_task
 
 URL = "https://hotel.example/hotel/booking/bookings"
 
@@ -24,7 +24,10 @@ async def test_a_proof_at_the_token_endpoint_binds_the_token_to_the_key(dep: Dep
     """cnf.jkt is the key's RFC 7638 thumbprint; token_type is DPoP."""
     key = DPoPKey()
     response = await dep.oauth.agent_token(
-        dep.agent("booking-assistant"), scope="availability:read", dpop=key
+        dep.agent("booking-assistant"),
+        scope="availability:read",
+        dpop=key,
+        task=await open_task(dep),
     )
     assert response["token_type"] == "DPoP"
     assert claims(response)["cnf"] == {"jkt": key.jkt}
@@ -50,6 +53,7 @@ async def test_a_replayed_proof_at_the_token_endpoint_is_refused(dep: Deployment
     key.observe(dep.oauth.token_endpoint, await dep.http.post("/token"))  # the nonce (§8)
     proof = key.proof("POST", dep.oauth.token_endpoint)
     agent = dep.agent("booking-assistant")
+    task = await open_task(dep)
     ok = await dep.http.post(
         "/token",
         headers={"DPoP": proof},
@@ -58,9 +62,10 @@ async def test_a_replayed_proof_at_the_token_endpoint_is_refused(dep: Deployment
             "scope": "availability:read",
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": dep.oauth.client_assertion(agent),
+            "task_token": task,
         },
     )
-    assert ok.status_code == 200
+    assert ok.status_code == 200, ok.text
     # The replay store is consulted only once the client is authenticated (RFC 9449 §11.1).
     replay = await dep.http.post(
         "/token",

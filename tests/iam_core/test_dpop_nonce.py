@@ -22,20 +22,24 @@ from agents.dpop import DPoPKey
 from iam_core.clock import ManualClock
 from iam_core.dpop import DPoPNonces, DPoPVerifier, NonceRequired, ReplayCache
 from iam_core.errors import TokenError
+from iam_core.seed import DEMO_SECRETS
 from iam_core.server import create_app
 from iam_core.store import Store
 from scenarios.deployment import Deployment, agent_keystore, build_iam
+from tests.iam_core.helpers import open_task
 
 URL = "https://hotel.example/hotel/availability/hotels"
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def agent_form(dep: Deployment, agent: str = "booking-assistant") -> dict[str, str]:
+def agent_form(dep: Deployment, task: str, agent: str = "booking-assistant") -> dict[str, str]:
+    """The agent's own token request for availability, within ``task`` (design §3.2)."""
     return {
         "grant_type": "client_credentials",
         "scope": "availability:read",
         "client_assertion_type": ASSERTION,
         "client_assertion": dep.oauth.client_assertion(dep.agent(agent)),
+        "task_token": task,
     }
 
 
@@ -51,7 +55,7 @@ async def test_a_proof_without_a_nonce_gets_use_dpop_nonce_at_the_token_endpoint
     """§8: 400 use_dpop_nonce with a DPoP-Nonce header; the same request (same client
     assertion, unspent) then succeeds with that nonce, and the answer carries a nonce too."""
     key = DPoPKey()
-    form = agent_form(dep)
+    form = agent_form(dep, await open_task(dep))
     asked = await dep.http.post(
         "/token", data=form, headers={"DPoP": key.proof("POST", dep.oauth.token_endpoint)}
     )
@@ -75,6 +79,7 @@ async def test_a_proof_without_a_nonce_gets_use_dpop_nonce_at_a_service(
             scope="availability:read",
             resource=dep.resource("availability"),
             dpop=key,
+            task=await open_task(dep),
         )
     )["access_token"]
     target = f"{dep.resource('availability')}/hotels"
@@ -127,7 +132,8 @@ async def test_nonces_work_across_two_iam_instances_on_one_database(tmp_path: Pa
         for i in iams
     ]
     try:
-        from agents.oauth import AgentCredentials, OAuthClient
+        from agents.front_door import FRONT_DOOR, FrontDoor
+        from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
 
         one, two = clients
         token_url = f"{iams[0].issuer}/token"
@@ -138,11 +144,13 @@ async def test_nonces_work_across_two_iam_instances_on_one_database(tmp_path: Pa
             keystore.kid("booking-assistant"),
         )
         oauth = OAuthClient(two, iams[1].issuer)
+        door = FrontDoor(oauth, AppCredentials(FRONT_DOOR, DEMO_SECRETS[FRONT_DOOR]))
         form = {
             "grant_type": "client_credentials",
             "scope": "availability:read",
             "client_assertion_type": ASSERTION,
             "client_assertion": oauth.client_assertion(agent),
+            "task_token": (await door.open("booking-assistant")).token,
         }
         proof = DPoPKey().proof("POST", token_url, nonce=nonce)
         ok = await two.post("/token", data=form, headers={"DPoP": proof})
@@ -165,18 +173,19 @@ async def test_an_unauthenticated_flood_of_token_proofs_adds_no_rows(dep: Deploy
     nonce = (await dep.http.post("/token")).headers["DPoP-Nonce"]
     before = jti_rows(store)
     key = DPoPKey()
+    task = await open_task(dep)
     for i in range(60):
         form = (
             {"grant_type": "client_credentials", "client_id": "booking-assistant"}
             if i % 2
-            else {**agent_form(dep), "client_assertion": "not.a.jwt"}
+            else {**agent_form(dep, task), "client_assertion": "not.a.jwt"}
         )
         proof = key.proof("POST", dep.oauth.token_endpoint, nonce=nonce)
         response = await dep.http.post("/token", data=form, headers={"DPoP": proof})
         assert response.status_code in (400, 401)
     assert jti_rows(store) == before
     proof = key.proof("POST", dep.oauth.token_endpoint, nonce=nonce)
-    ok = await dep.http.post("/token", data=agent_form(dep), headers={"DPoP": proof})
+    ok = await dep.http.post("/token", data=agent_form(dep, task), headers={"DPoP": proof})
     assert ok.status_code == 200 and jti_rows(store) == before + 1
 
 
@@ -210,6 +219,7 @@ async def test_the_client_retries_on_use_dpop_nonce_transparently(dep: Deploymen
             scope="availability:read",
             resource=dep.resource("availability"),
             dpop=key,
+            task=await open_task(dep),
         )
     )["access_token"]
     assert key.nonces and "0.stale" not in key.nonces.values()

@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet
 from agent_iam import token_flows
 from iam_core.server import create_app
 from scenarios.deployment import Deployment
+from tests.iam_core.helpers import open_task
 
 pytestmark = pytest.mark.anyio
 
@@ -68,6 +69,7 @@ async def test_authlib_obtains_an_agent_token_with_private_key_jwt(dep: Deployme
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    task = await open_task(dep, "booking-assistant")
     key = ECKey.import_key(pem)  # Authlib takes joserfc keys for EC (its default is RSA)
     # Authlib's client may be built on httpx or its fork httpx2: use that library's transport.
     base = next(c for c in AsyncOAuth2Client.__mro__ if c.__name__ == "AsyncClient")
@@ -86,6 +88,7 @@ async def test_authlib_obtains_an_agent_token_with_private_key_jwt(dep: Deployme
             grant_type="client_credentials",
             scope="availability:read",
             resource=dep.resource("availability"),
+            task_token=task,  # an extra parameter of the token request (design §3.2)
         )
     verified = dep.iam.verifier.verify(token["access_token"], audience=dep.resource("availability"))
     assert verified.sub == "booking-assistant" and verified.claims["aut"] == "AGENT"

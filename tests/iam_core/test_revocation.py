@@ -63,8 +63,9 @@ async def test_blocking_an_agent_revokes_every_token_naming_it_anywhere(dep: Dep
         "alice": True,
     }
     blocked = audit(dep, "agent.blocked")[-1]
-    # the hop, its own token, and the identity token it presented as actor_token
-    assert blocked.object_id == "staff-assistant" and blocked.details["tokens_revoked"] == 3
+    # the hop, its own token, the identity token it presented as actor_token, and the task
+    # its own token was asked within (the task's may_act names it, design §3.2)
+    assert blocked.object_id == "staff-assistant" and blocked.details["tokens_revoked"] == 4
 
 
 async def test_blocking_the_first_agent_kills_the_whole_chain_below_it(dep: Deployment) -> None:

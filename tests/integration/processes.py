@@ -16,11 +16,14 @@ from typing import IO
 import httpx
 
 from agents.dpop import DPoPKey
+from agents.front_door import FRONT_DOOR, FrontDoor
 from agents.keystore import AgentKeyStore
-from agents.oauth import AgentCredentials, OAuthClient
+from agents.oauth import AgentCredentials, AppCredentials, OAuthClient
 from iam_core.client_auth import ASSERTION_TYPE
+from iam_core.seed import DEMO_SECRETS
 
 START_TIMEOUT = 90.0
+SECRET = DEMO_SECRETS[FRONT_DOOR]
 
 
 def free_port() -> int:
@@ -113,10 +116,33 @@ def agent(home: Path) -> AgentCredentials:
     )
 
 
-async def agent_token(issuer: str, home: Path, resource: str, dpop: DPoPKey | None) -> str:
+class Tasks:
+    """The front door's tasks for the agent's tokens (``hotel-chat``, docs/design.md §3.2):
+    a new task every ``per_task`` tokens, the most the IAM issues within one
+    (``IAMConfig.tokens_per_task``), so a refusal seen by a test is never the task's cap."""
+
+    def __init__(self, issuer: str, per_task: int = 8) -> None:
+        self.issuer = issuer
+        self.per_task = per_task
+        self._token: str | None = None
+        self._used = 0
+
+    async def next(self, http: httpx.AsyncClient) -> str:
+        if self._token is None or self._used >= self.per_task:
+            door = FrontDoor(OAuthClient(http, self.issuer), AppCredentials(FRONT_DOOR, SECRET))
+            self._token, self._used = (await door.open("booking-assistant")).token, 0
+        self._used += 1
+        return self._token
+
+
+async def agent_token(
+    issuer: str, home: Path, resource: str, dpop: DPoPKey | None, tasks: Tasks
+) -> str:
+    """The agent's own token for ``resource``, within the front door's current task."""
     async with httpx.AsyncClient(timeout=30.0) as http:
+        task = await tasks.next(http)
         body = await OAuthClient(http, issuer).agent_token(
-            agent(home), resource=resource, scope="availability:read", dpop=dpop
+            agent(home), resource=resource, scope="availability:read", dpop=dpop, task=task
         )
     return str(body["access_token"])
 

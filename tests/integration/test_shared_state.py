@@ -15,6 +15,7 @@ import pytest
 
 from agents.dpop import DPoPKey
 from tests.integration.processes import (
+    Tasks,
     agent_token,
     free_port,
     processes,
@@ -50,21 +51,22 @@ def test_kill9_and_restart_keep_revocations_dpop_replay_and_quotas(
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     availability = f"{issuer}/hotel/availability"
+    tasks = Tasks(issuer)
     with processes(tmp_path, store) as procs:
         server = procs.start(port=port)
         procs.wait_ready(server, f"{issuer}/jwks.json")
-        revoked = asyncio.run(agent_token(issuer, tmp_path, availability, None))
-        kept = asyncio.run(agent_token(issuer, tmp_path, availability, None))
+        revoked = asyncio.run(agent_token(issuer, tmp_path, availability, None, tasks))
+        kept = asyncio.run(agent_token(issuer, tmp_path, availability, None, tasks))
         assert search(availability, revoked) == 200
         revoke(issuer, tmp_path, revoked)
         assert search(availability, revoked) == 401
         key = DPoPKey()
-        bound = asyncio.run(agent_token(issuer, tmp_path, availability, key))
+        bound = asyncio.run(agent_token(issuer, tmp_path, availability, key, tasks))
         proof = key.proof("GET", f"{availability}/hotels", bound)
         assert search(availability, bound, proof) == 200
         # Use up the agent's token quota (120 a minute) less what was taken already.
         taken = 3
-        while asyncio.run(_try_token(issuer, tmp_path, availability)):
+        while asyncio.run(_try_token(issuer, tmp_path, availability, tasks)):
             taken += 1
             assert taken <= 200, "the token quota never refused"
         procs.kill9(server)
@@ -74,14 +76,14 @@ def test_kill9_and_restart_keep_revocations_dpop_replay_and_quotas(
         assert search(availability, revoked) == 401  # the revocation survived the crash
         assert search(availability, kept) == 200
         assert search(availability, bound, proof) == 401  # the proof is not replayable
-        assert not asyncio.run(_try_token(issuer, tmp_path, availability))  # quota continues
+        assert not asyncio.run(_try_token(issuer, tmp_path, availability, tasks))  # quota continues
 
 
-async def _try_token(issuer: str, home: Path, resource: str) -> bool:
+async def _try_token(issuer: str, home: Path, resource: str, tasks: Tasks) -> bool:
     from agents.oauth import OAuthClientError
 
     try:
-        await agent_token(issuer, home, resource, None)
+        await agent_token(issuer, home, resource, None, tasks)
     except OAuthClientError as exc:
         status = exc.status
     else:
@@ -97,6 +99,7 @@ def test_two_workers_and_a_standalone_service_share_revocations(
     issuer = f"http://127.0.0.1:{port}"
     availability = f"{issuer}/hotel/availability"
     standalone = f"http://127.0.0.1:{alone}"
+    tasks = Tasks(issuer)
     with processes(tmp_path, store) as procs:
         server = procs.start("--workers", "2", port=port)
         procs.wait_ready(server, f"{issuer}/jwks.json")
@@ -106,21 +109,21 @@ def test_two_workers_and_a_standalone_service_share_revocations(
 
         # With the delivery wait, refused everywhere as soon as /revoke returns.
         for _ in range(3):
-            token = asyncio.run(agent_token(issuer, tmp_path, availability, None))
+            token = asyncio.run(agent_token(issuer, tmp_path, availability, None, tasks))
             assert {search(url, token) for url in everywhere} == {200}
             response = revoke(issuer, tmp_path, token, wait=10)
             assert response.headers["Revocation-Delivery"] == "acknowledged"
             assert {search(url, token) for url in everywhere} == {401}
 
         # Without it, refused everywhere shortly after (polled, not timed).
-        token = asyncio.run(agent_token(issuer, tmp_path, availability, None))
+        token = asyncio.run(agent_token(issuer, tmp_path, availability, None, tasks))
         assert search(standalone, token) == 200
         revoke(issuer, tmp_path, token)
         assert until(lambda: {search(url, token) for url in everywhere} == {401})
 
         # The standalone service restarts and catches up from its own cursor.
         procs.kill9(service)
-        token = asyncio.run(agent_token(issuer, tmp_path, availability, None))
+        token = asyncio.run(agent_token(issuer, tmp_path, availability, None, tasks))
         revoke(issuer, tmp_path, token)
         service = procs.start("--only", "availability", "--issuer", issuer, port=alone)
         procs.wait_ready(service, f"{standalone}/.well-known/oauth-protected-resource")
@@ -128,7 +131,7 @@ def test_two_workers_and_a_standalone_service_share_revocations(
 
         # The agent's token quota holds across the workers: 120 a minute, not 120 each.
         taken = 5  # tokens this agent took above
-        while asyncio.run(_try_token(issuer, tmp_path, availability)):
+        while asyncio.run(_try_token(issuer, tmp_path, availability, tasks)):
             taken += 1
             assert taken <= 200, "the token quota never refused"
         assert taken == 120

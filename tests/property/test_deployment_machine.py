@@ -5,7 +5,10 @@ Hypothesis drives a :class:`RuleBasedStateMachine` whose rules act on the in-pro
 should happen: register users and agents (SCIM), change their roles and delegable scopes,
 consent (the code flow) and withdraw consent, issue all four token types and exchange them
 (nesting ``act``), mint tokens the token endpoint would refuse (so that every guard rule is
-reached), revoke tokens, block and unblock agents, disable and enable users, rotate the
+reached), open and end the front door's tasks (an agent's own token for a service only within a
+live task opened for it, at most ``tokens_per_task`` a task, never outliving it; ending a task
+revokes every token issued within it — docs/design.md §3.2), revoke tokens, block and unblock
+agents, disable and enable users, rotate the
 signing keys, move the clock past expiries, and call service routes with genuine, stolen
 (another DPoP key, no proof, a replayed proof), tampered, expired and mis-addressed tokens.
 
@@ -14,7 +17,7 @@ After every step:
 * the service's answer (status) equals the model's, and so does every token issued or refused;
 * the decision is exactly one ``access.decision`` audit entry with the model's outcome, ``sub``
   and ``act`` chain, service, method and path; the whole chain verifies;
-* no revoked, expired, blocked-agent or disabled-user token was accepted;
+* no revoked, expired, blocked-agent or disabled-user token was accepted, nor one of an ended task;
 * OBO scope ⊆ user's ∩ agent's delegable ∩ consent; an exchange never widens; depth ≤ 3;
 * no token string issued so far appears in the audit log.
 
@@ -45,6 +48,8 @@ from hypothesis.stateful import (
 )
 
 from agents.dpop import DPoPKey, asks_for_nonce
+from agents.front_door import FRONT_DOOR, FrontDoor
+from agents.front_door import Task as FrontDoorTask
 from agents.oauth import OAuthClientError, decode_unverified
 from hotel.stores.seed import ALICE_BOOKING_ID, BOB_PAYMENT_ID
 from hotel.world import DEFAULT_START
@@ -81,6 +86,7 @@ HUMAN = frozenset({"obo", "user"})
 BA, SA = "booking-assistant", "staff-assistant"
 BACKEND_SCOPES = frozenset({"availability:hold", "availability:read"})
 APPS = ("hotel-web", "staff-console")
+TOKENS_PER_TASK = 8  # IAMConfig.tokens_per_task, restated
 ADVANCES = (1, 4, 6, 1, 31, 120, 6, 301, 931)  # repeats: short steps are likelier
 
 
@@ -252,6 +258,8 @@ class MToken:
     # inherited by every exchange of it (an exchange is bounded by it, never by the union of
     # standing consents).
     authorized: frozenset[str] | None = None
+    may_act: str | None = None  # a task token: the one agent that may act within it
+    task: str | None = None  # an agent's own token: the jti of the task it was issued within
 
     @property
     def bound(self) -> frozenset[str]:
@@ -266,7 +274,7 @@ class MToken:
         return self.raw.rsplit(".", 1)[1]
 
     def names(self, identity: str) -> bool:
-        return self.sub == identity or identity in self.act
+        return self.sub == identity or identity in self.act or self.may_act == identity
 
     def __repr__(self) -> str:  # what a failing example prints
         return (
@@ -295,6 +303,8 @@ class Model:
     jwks: frozenset[str] = frozenset()  # what the services' JWKS cache holds
     last_fetch: float = float("-inf")
     cached: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SERVICES})
+    tasks: list[MToken] = field(default_factory=list)  # task tokens the front door opened
+    within: dict[str, int] = field(default_factory=dict)  # task jti -> tokens issued within
 
     # -- time and keys ---------------------------------------------------------------
     def expired(self, token: MToken) -> bool:
@@ -331,6 +341,26 @@ class Model:
             and token.jti not in self.revoked
             and all(self.identity_active(i) for i in (token.sub, *token.act))
         )
+
+    # -- tasks (docs/design.md §3.2) --------------------------------------------------
+    def task_refusal(self, task: MToken | None, agent: str) -> str | None:
+        """Why an agent's own token for a service may not be issued within ``task``."""
+        if task is None:
+            return "invalid_request"  # no task_token at all
+        if not self.active(task) or task.may_act != agent:
+            return "invalid_grant"  # over (ended, expired) or opened for another agent
+        if self.within.get(task.jti, 0) >= TOKENS_PER_TASK:
+            return "temporarily_unavailable"  # 429: the task's cap
+        return None
+
+    def end_task(self, task: MToken) -> set[str]:
+        """The front door revokes the task: it and every live token issued within it end.
+        Returns the tokens newly revoked within it."""
+        live = int(self.now) - LEEWAY
+        within = {t.jti for t in self.tokens if t.task == task.jti and t.exp > live}
+        newly = within - self.revoked
+        self.revoked |= within | {task.jti}
+        return newly
 
     def revoke_naming(self, identity: str) -> None:
         live = int(self.now) - LEEWAY
@@ -410,7 +440,12 @@ class DeploymentMachine(RuleBasedStateMachine):
             Policy(),
             approvals=ApprovalPolicy(refunds=False, rate_overrides=False, cancel_within_hours=None),
         )
-        self._served = served(self.clock, IAMConfig(policy=rules))
+        # The per-agent token quota (120 a minute) is not modelled: agents looping within
+        # tasks (act_within_a_task) would meet it on a still clock. Its own tests:
+        # tests/integration/test_shared_state.py.
+        config = IAMConfig(policy=rules, agent_token_quota=None)
+        assert config.tokens_per_task == TOKENS_PER_TASK and config.task_scoped_agents
+        self._served = served(self.clock, config)
         self.portal, self.dep = self._served.__enter__()
         self.model = Model(now=START)
         self.audit_seen = self._audit_head()
@@ -627,8 +662,10 @@ class DeploymentMachine(RuleBasedStateMachine):
         data: st.DataObject,
         origin: str = "issued",
         authorized: frozenset[str] | None = None,
+        task: MToken | None = None,
     ) -> MToken:
-        """Check an issued token against the model's expectation and record it."""
+        """Check an issued token against the model's expectation and record it. Within a
+        ``task`` it carries the task's jti and ends no later than the task."""
         raw = str(response["access_token"])
         self.remember(raw)
         header, claims, _ = split(raw)
@@ -647,7 +684,12 @@ class DeploymentMachine(RuleBasedStateMachine):
             key=key,
             origin=origin,
             authorized=authorized,
+            task=task.jti if task is not None else None,
         )
+        if task is not None:
+            token.exp = min(token.exp, task.exp)
+            self.model.within[task.jti] = self.model.within.get(task.jti, 0) + 1
+        assert claims.get("task") == token.task, f"task claim {claims.get('task')!r}, model {task}"
         got = (
             _kind_of(claims),
             claims["sub"],
@@ -697,6 +739,85 @@ class DeploymentMachine(RuleBasedStateMachine):
     def _key(self, bound: bool) -> DPoPKey | None:
         return DPoPKey(clock=self.clock) if bound else None
 
+    # -- tasks (docs/design.md §3.2) ---------------------------------------------------
+    def _door(self) -> FrontDoor:
+        return FrontDoor(self.dep.oauth, self.dep.app(FRONT_DOOR))
+
+    def _open_task(self, aid: str) -> MToken | None:
+        """The front door opens a task for ``aid``: only an active agent gets one."""
+        opened, refused = self.attempt(lambda: self._door().open(aid))
+        active = self.model.agents[aid].active
+        if refused is not None:
+            assert not active and refused.error == "invalid_request", refused
+            self._refused("task")
+            return None
+        assert active, f"a task was opened for {aid}, which is blocked"
+        raw = opened.token
+        self.remember(raw)
+        header, claims, _ = split(raw)
+        task = MToken(
+            raw,
+            "app",
+            FRONT_DOOR,
+            (),
+            FRONT_DOOR,
+            "iam",
+            frozenset({"tasks:open"}),
+            frozenset(),
+            int(self.model.now) + LIFETIMES["app"],
+            str(claims["jti"]),
+            str(header["kid"]),
+            origin="task",
+            may_act=aid,
+        )
+        got = (claims["sub"], claims["aud"], claims["scope"], claims.get("may_act"), claims["exp"])
+        want = (FRONT_DOOR, self.dep.resource("iam"), "tasks:open", {"sub": aid}, task.exp)
+        assert got == want, f"task {got}\n model {want}"
+        assert [e for e in self.new_entries("token.issued") if e.jti == task.jti]
+        self.model.tokens.append(task)
+        self.model.tasks.append(task)
+        self.count("task opened")
+        return task
+
+    @rule(data=st.data())
+    def open_task(self, data: st.DataObject) -> None:
+        """A person's request reaches the front door: a task for one agent (maybe blocked)."""
+        self._open_task(data.draw(st.sampled_from(list(self.model.agents)), label="agent"))
+
+    @precondition(lambda self: bool(self.model.tasks))
+    @rule(data=st.data())
+    def end_task(self, data: st.DataObject) -> None:
+        """The answer is given: the front door revokes the task (RFC 7009), and with it every
+        token issued within it. An expired task is no token any more: nothing to end."""
+        task = data.draw(st.sampled_from(self.model.tasks), label="task")
+        assert task.may_act is not None
+        self.run(lambda: self._door().close(FrontDoorTask(task.may_act, task.raw, 0)))
+        entries = self.new_entries()
+        if self.model.expired(task):
+            assert not [e for e in entries if e.event == "task.ended"], entries
+            return
+        newly = self.model.end_task(task)
+        (ended,) = [e for e in entries if e.event == "task.ended"]
+        assert (ended.jti, ended.act) == (task.jti, (task.may_act,))
+        assert ended.details["tokens_revoked"] == len(newly), (ended.details, newly)
+        self.count("task ended")
+
+    def _task_for(self, aid: str, data: st.DataObject) -> MToken | None:
+        """The task an agent's own token is asked within: mostly a fresh one for it, else its
+        latest (ended, expired or used up, perhaps), any task at all (another agent's), or none."""
+        how = data.draw(
+            st.sampled_from(["fresh", "fresh", "its latest", "its latest", "any", "none"]),
+            label="task",
+        )
+        own = [t for t in self.model.tasks if t.may_act == aid]
+        if how == "its latest" and own:
+            return own[-1]
+        if how == "any" and self.model.tasks:
+            return data.draw(st.sampled_from(self.model.tasks), label="any task")
+        if how == "none":
+            return None
+        return self._open_task(aid)
+
     @rule(
         target=tokens,
         data=st.data(),
@@ -706,22 +827,71 @@ class DeploymentMachine(RuleBasedStateMachine):
     def issue_agent_token(self, data: st.DataObject, service: str, bound: bool) -> Any:
         aid = data.draw(st.sampled_from(list(self.model.agents)), label="agent")
         requested = data.draw(_scopes_for(service), label="scope")
+        task = self._task_for(aid, data)
+        return (
+            self._agent_token(aid, service, requested, task, self._key(bound), data) or multiple()
+        )
+
+    @rule(target=tokens, data=st.data(), loop=st.booleans())
+    def act_within_a_task(self, data: st.DataObject, loop: bool) -> Any:
+        """An agent asks tokens for a service it may act at on its own, within a task — once,
+        or looping (as a hijacked agent does) until the IAM refuses: the task's cap, its end."""
+        able = [a for a, m in self.model.agents.items() if m.autonomous & frozenset(HOTEL_SCOPES)]
+        if not able:
+            return multiple()
+        aid = data.draw(st.sampled_from(sorted(able)), label="agent")
+        own = self.model.agents[aid].autonomous
+        service = data.draw(
+            st.sampled_from([s for s in SERVICES if own & frozenset(SERVICE_SCOPES[s])]),
+            label="service",
+        )
+        requested = own & frozenset(SERVICE_SCOPES[service])
+        task = self._task_for(aid, data)
+        issued: list[MToken] = []
+        for _ in range(TOKENS_PER_TASK + 1 if loop else 1):
+            token = self._agent_token(aid, service, requested, task, None, data)
+            if token is None:
+                break
+            issued.append(token)
+        return multiple(*issued)
+
+    def _agent_token(
+        self,
+        aid: str,
+        service: str,
+        requested: frozenset[str],
+        task: MToken | None,
+        key: DPoPKey | None,
+        data: st.DataObject,
+    ) -> MToken | None:
+        """The agent's own token for ``service`` within ``task``, checked against the model;
+        None when refused (as the model says, for the model's reason)."""
         agent = self.model.agents[aid]
         granted = requested & agent.autonomous & frozenset(SERVICE_SCOPES[service])
-        key = self._key(bound)
+        # The IAM's order: client authentication, the scope, then the task (§3.2).
+        if not agent.active:
+            expected: str | None = "invalid_client"
+        elif not granted:
+            expected = "invalid_scope"
+        else:
+            expected = self.model.task_refusal(task, aid)
         response, refused = self.attempt(
             lambda: self.dep.oauth.agent_token(
                 self.dep.agent(aid),
                 scope=" ".join(sorted(requested)),
                 resource=self.dep.resource(service),
                 dpop=key,
+                task=task.raw if task is not None else None,
             )
         )
         if refused is not None:
-            assert not agent.active or not granted, refused
-            return self._refused("agent token")
-        assert agent.active and granted, f"issued, but the model refuses {aid}: {granted}"
-        assert granted <= agent.autonomous
+            assert refused.error == expected, f"refused ({refused}), the model: {expected} {task}"
+            if expected == "temporarily_unavailable":
+                assert refused.status == 429
+            self._refused(f"agent token: {expected}")
+            return None
+        assert expected is None, f"issued, but the model refuses {aid}: {expected} {task}"
+        assert agent.active and granted and granted <= agent.autonomous
         return self._issued(
             response,
             kind="agent",
@@ -733,6 +903,7 @@ class DeploymentMachine(RuleBasedStateMachine):
             roles=frozenset(),
             key=key,
             data=data,
+            task=task,
         )
 
     @rule(target=tokens, data=st.data(), service=st.sampled_from(SERVICES))
