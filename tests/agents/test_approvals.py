@@ -22,6 +22,7 @@ from iam_core.clock import ManualClock
 from scenarios.approver import people_of
 from scenarios.crew import crew, person
 from scenarios.deployment import Deployment, deployment
+from tests.agents.served import served
 
 pytestmark = pytest.mark.anyio
 BA = "booking-assistant"
@@ -49,7 +50,7 @@ async def pay_task(agents: dict[str, AgentRuntime], approves: bool) -> Conversat
     assert people is not None
     # Her task as the scenario states it: this payment, or (not approving) nothing at all.
     people.expect("alice", (TASK,) if approves else ())
-    return await agents[BA].run(ASK, human=person("alice"), end_task=False)
+    return await served(agents[BA], ASK, human=person("alice"), end_task=False)
 
 
 async def test_the_agent_waits_for_alices_approval_and_then_pays_once(
@@ -115,7 +116,7 @@ async def test_an_unanswered_request_expires_and_the_agent_says_so(
     async with crew(dep, model) as agents:
         agents[BA].notify = None  # her phone is off
         agents[BA].sleep = sleep
-        convo = await agents[BA].run(ASK, human=person("alice"))
+        convo = await served(agents[BA], ASK, human=person("alice"))
     assert lines(convo)[-1].startswith("alice did not answer in time")
     assert paid(dep) == 0
     assert waited and set(waited) == {1.0} and sum(waited) <= 300
@@ -140,7 +141,7 @@ async def test_the_agent_slows_down_when_the_iam_says_slow_down(
         assert people is not None
         agents[BA].notify = None
         agents[BA].sleep = impatient
-        await agents[BA].run(ASK, human=person("alice"), end_task=False)
+        await served(agents[BA], ASK, human=person("alice"), end_task=False)
         identity = agents[BA].identity
         assert isinstance(identity, AgentIdentity)
         people.expect("alice", (TASK,))

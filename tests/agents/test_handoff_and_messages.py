@@ -35,6 +35,7 @@ from hotel.stores.seed import BOB_PAYMENT_ID
 from iam_core.registry import Agent
 from scenarios.crew import person
 from scenarios.deployment import Deployment
+from tests.agents.served import served
 from tests.hotel.helpers import bearer, iam_of, last_decision, url, world
 
 pytestmark = pytest.mark.anyio
@@ -288,8 +289,8 @@ async def test_confused_deputy_a_handed_off_refund_is_denied(
 ) -> None:
     staff = agents[SA]
     # dave (a manager) delegates a refund to staff-assistant, and it keeps his delegation.
-    mine = await staff.run(
-        f"Refund payment {BOB_PAYMENT_ID} of $5", human=person("dave"), end_task=False
+    mine = await served(
+        staff, f"Refund payment {BOB_PAYMENT_ID} of $5", human=person("dave"), end_task=False
     )
     assert calls(mine) == [("refund_payment", "allowed")]
     assert staff.identity.has_delegation("dave")  # type: ignore[union-attr]
@@ -298,8 +299,10 @@ async def test_confused_deputy_a_handed_off_refund_is_denied(
 
     # alice asks booking-assistant to have the staff assistant refund: the task arrives
     # signed and genuine, with alice's (concierge-only) grant — not dave's authority.
-    convo = await agents[BA].run(
-        f"Ask the staff assistant: refund payment {BOB_PAYMENT_ID} of $10", human=person("alice")
+    convo = await served(
+        agents[BA],
+        f"Ask the staff assistant: refund payment {BOB_PAYMENT_ID} of $10",
+        human=person("alice"),
     )
     (other,) = convo.handoffs
     assert other.events[0] == {"kind": "message", "outcome": "verified", "from": BA}
@@ -324,10 +327,10 @@ async def test_confused_deputy_a_handed_off_refund_is_denied(
 async def test_the_hand_off_exchange_is_in_the_hand_off_transcript_only(
     agents: dict[str, AgentRuntime],
 ) -> None:
-    earlier = await agents[SA].run("Show the staff directory", human=person("carol"))
+    earlier = await served(agents[SA], "Show the staff directory", human=person("carol"))
     carol_events = list(earlier.events)
-    convo = await agents[BA].run(
-        "Ask the staff assistant: please arrange a late checkout", human=person("alice")
+    convo = await served(
+        agents[BA], "Ask the staff assistant: please arrange a late checkout", human=person("alice")
     )
     (other,) = convo.handoffs
     grants = [e for e in other.events if e.get("grant") == "token_exchange (hand-off)"]

@@ -24,6 +24,7 @@ from agents.llm.embedded import create_app
 from agents.tools import TOOLS
 from scenarios.crew import crew, person
 from scenarios.deployment import deployment
+from tests.agents.served import served
 
 pytestmark = pytest.mark.anyio
 MODEL = "embedded-obedient"
@@ -165,8 +166,10 @@ async def test_an_agent_with_a_streaming_client_has_the_same_conversation() -> N
             open_model(settings) as model,
             crew(dep, model) as agents,
         ):
-            convo = await agents["booking-assistant"].run(
-                f"Book a double room {STAY} and pay for it", human=person("alice")
+            convo = await served(
+                agents["booking-assistant"],
+                f"Book a double room {STAY} and pay for it",
+                human=person("alice"),
             )
         assert convo.ok, convo.failed
         calls = [(e["tool"], e["outcome"]) for e in convo.tool_events()]
@@ -200,7 +203,7 @@ async def test_a_streamed_run_is_recorded_and_replayed(tmp_path: Path) -> None:
             open_model(settings) as model,
             crew(dep, model) as agents,
         ):
-            convo = await agents["booking-assistant"].run(f"Find a double room {STAY}")
+            convo = await served(agents["booking-assistant"], f"Find a double room {STAY}")
         assert convo.ok, convo.failed
         transcripts.append(_ids_and_times_out(json.dumps(convo.messages)))
     assert transcripts[0] == transcripts[1]

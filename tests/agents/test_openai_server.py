@@ -32,6 +32,7 @@ from agents.llm.recording import read_recording
 from agents.llm.replay import Player
 from scenarios.crew import crew
 from scenarios.deployment import Deployment, deployment
+from tests.agents.served import served
 from tests.hotel.helpers import iam_of
 
 pytestmark = pytest.mark.anyio
@@ -185,7 +186,9 @@ async def test_a_wrong_key_fails_the_run_cleanly(
     fake, base_url = fake_openai
     settings = ModelSettings(model=MODEL, base_url=base_url, api_key="sk-wrong")
     async with open_model(settings) as model, crew(dep, model) as agents:
-        convo = await agents["booking-assistant"].run("Find a double room at the Grand Meridian")
+        convo = await served(
+            agents["booking-assistant"], "Find a double room at the Grand Meridian"
+        )
     assert convo.failed is not None and "401" in convo.failed
     assert "sk-wrong" not in convo.failed
     assert fake.requests == [] and fake.authorizations == ["Bearer sk-wrong"]

@@ -28,6 +28,7 @@ from agents.runtime import Conversation
 from iam_core.clock import ManualClock
 from scenarios.crew import crew, person
 from scenarios.deployment import deployment
+from tests.agents.served import served
 from tests.hotel.helpers import world
 
 pytestmark = pytest.mark.anyio
@@ -46,7 +47,7 @@ async def converse(
         open_model(settings) as model,
         crew(dep, model) as agents,
     ):
-        convo = await agents["booking-assistant"].run(request, human=person("alice"))
+        convo = await served(agents["booking-assistant"], request, human=person("alice"))
         made = [b for b in world(dep).bookings_of("alice") if b.acting_agent is not None]
         tape = model.tape if isinstance(model.tape, Player) else None
         return convo, model.calls, made, tape
