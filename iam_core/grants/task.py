@@ -30,8 +30,8 @@ def live_task(iam: IAM, form: Mapping[str, str], agent_id: str) -> Token:
     raw = form.get(TASK_PARAMETER)
     if not raw:
         raise InvalidRequest(
-            f"{TASK_PARAMETER} is required: an agent's own authority at a service lives only "
-            "within a task its front door opened"
+            f"{TASK_PARAMETER} is required: an agent acts at a service (on its own authority "
+            "or a person's) only within a task its front door opened"
         )
     try:
         task = iam.verify_active(raw, audience=iam.issuer)

@@ -17,7 +17,7 @@ from iam_core.clock import ManualClock
 from iam_core.seed import REDIRECT_URIS
 from scenarios.deployment import Deployment
 from tests.hotel.helpers import BA, alice_obo, bearer, iam_of, url, world
-from tests.iam_core.helpers import consented_code, sign_in
+from tests.iam_core.helpers import consented_code, open_task, sign_in
 
 pytestmark = pytest.mark.anyio
 WEB = REDIRECT_URIS["hotel-web"]
@@ -33,6 +33,7 @@ async def bound_obo(dep: Deployment, key: DPoPKey) -> str:
         actor_token=await token_flows.actor_token(dep, BA),
         resource=dep.resource("booking"),
         dpop=key,
+        task=await open_task(dep, BA),
     )
     return str(response["access_token"])
 

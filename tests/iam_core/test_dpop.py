@@ -98,6 +98,7 @@ async def test_obo_and_exchanged_tokens_are_bound_too(dep: Deployment) -> None:
         actor_token=await actor_token(dep, "booking-assistant"),
         resource=dep.resource("booking"),
         dpop=key,
+        task=await open_task(dep, "booking-assistant"),
     )
     pay = await dep.oauth.exchange(
         dep.agent("booking-assistant"),

@@ -99,7 +99,9 @@ def test_two_workers_and_a_standalone_service_share_revocations(
     issuer = f"http://127.0.0.1:{port}"
     availability = f"{issuer}/hotel/availability"
     standalone = f"http://127.0.0.1:{alone}"
-    tasks = Tasks(issuer)
+    # A task per token: each token's ten searches stay within a task's request budget (20
+    # per service, IAMConfig.requests_per_task), so every refusal here is a revocation's.
+    tasks = Tasks(issuer, per_task=1)
     with processes(tmp_path, store) as procs:
         server = procs.start("--workers", "2", port=port)
         procs.wait_ready(server, f"{issuer}/jwks.json")
