@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agents.approval import Notify, Sleep, seeker
 from agents.assistants import AssistantSpec
 from agents.clock import WALL_CLOCK, Clock
+from agents.consent_page import Human, consent_details, quote
 from agents.graph import Turn, build_graph
 from agents.identity import AgentIdentity, NoAuthority, Presenter, SharedKeyIdentity, TokenUse
 from agents.llm.client import ChatModel
@@ -40,38 +41,6 @@ from agents.oauth import (
 )
 from agents.ordinary import ServiceAccountIdentity, UserTokenIdentity
 from agents.tools import ToolBox, scrub
-
-
-@dataclass
-class Human:
-    """A person at a browser: only they know their password; they answer the consent page.
-
-    ``approve`` sees what the consent page shows (agent, scopes, authorization details) and
-    decides; by default a person approves what their own request asked for.
-    """
-
-    user_id: str
-    password: str = field(repr=False)
-    approve: Callable[[Mapping[str, Any]], bool] = lambda page: True
-
-    async def consent(
-        self,
-        oauth: OAuthClient,
-        app: AppCredentials,
-        redirect_uri: str,
-        page: Mapping[str, Any],
-    ) -> tuple[str, str]:
-        """Log in and answer the consent page; (code, verifier), or OAuthClientError."""
-        return await oauth.authorize(
-            app,
-            user=self.user_id,
-            password=self.password,
-            scope=" ".join(page["scopes"]),
-            redirect_uri=redirect_uri,
-            requested_actor=str(page["agent"]),
-            authorization_details=list(page["authorization_details"]) or None,
-            approve=self.approve(page),
-        )
 
 
 @dataclass
@@ -351,7 +320,8 @@ class AgentRuntime:
     ) -> dict[str, Any]:
         """The person consents to exactly what the request needs; the agent redeems the code."""
         scopes = [s for s in args.get("scopes") or () if isinstance(s, str)]
-        details = await self._details(args)
+        search = f"{self.url('availability')}/search"
+        details = await consent_details(args, lambda s: quote(self.identity, self.http, search, s))
         page = {"agent": self.agent_id, "scopes": scopes, "authorization_details": details}
         event: dict[str, Any] = {"kind": "authorization", "user": human.user_id, **page}
         convo.events.append(event)
@@ -385,40 +355,6 @@ class AgentRuntime:
             }
         event.update(outcome="approved", token=use.describe())
         return {"ok": True, "data": {"scopes": scopes, "authorization_details": details}}
-
-    async def _details(self, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """RFC 9396 details for the consent page: the stay, and what may be paid for it."""
-        details: list[dict[str, Any]] = []
-        booking = args.get("booking")
-        quote = None
-        stay: dict[str, Any] = {}
-        if isinstance(booking, Mapping) and {"hotel_id", "check_in", "check_out"} <= set(booking):
-            stay = {k: booking[k] for k in ("hotel_id", "check_in", "check_out")}
-            wanted = {k: v for k, v in booking.items() if k in (*stay, "room_type")}
-            quote = await self._quote(wanted)
-            grant = {"type": "hotel_booking", **wanted}
-            details.append(grant | ({"max_total_cents": quote} if quote else {}))
-        if args.get("pay"):
-            cap = args.get("max_amount_cents") or quote
-            target = {"booking_id": args["booking_id"]} if args.get("booking_id") else stay
-            if isinstance(cap, int) and cap > 0 and target:
-                details.append({"type": "payment", "max_amount_cents": cap, **target})
-        return details
-
-    async def _quote(self, stay: Mapping[str, Any]) -> int | None:
-        """The price the app shows on the consent page: the cheapest fitting offer's total."""
-        url = f"{self.url('availability')}/search"
-        try:
-            headers, _ = await self.identity.headers(None, "availability", "GET", url)
-        except (NoAuthority, OAuthClientError):
-            return None
-        response = await self.http.get(url, params=dict(stay), headers=headers)
-        if self.identity.nonce_retry(url, response):  # RFC 9449 §9: once more, with the nonce
-            headers, _ = await self.identity.headers(None, "availability", "GET", url)
-            response = await self.http.get(url, params=dict(stay), headers=headers)
-        offers = response.json().get("offers", []) if response.status_code == 200 else []
-        totals = [int(o["total_cents"]) for o in offers if o.get("available", 0) > 0]
-        return min(totals) if totals else None
 
     async def _handoff(
         self, convo: Conversation, principal: str | None, task: str

@@ -17,8 +17,9 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.assistants import ASSISTANTS
+from agents.consent_page import Human
 from agents.llm.client import ChatModel
-from agents.runtime import AgentRuntime, Human
+from agents.runtime import AgentRuntime
 from hotel.baseline import DEMO_API_KEY
 from iam_core.policy import DEFAULT_ROLE_SCOPES
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
