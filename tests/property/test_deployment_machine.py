@@ -663,9 +663,11 @@ class DeploymentMachine(RuleBasedStateMachine):
         origin: str = "issued",
         authorized: frozenset[str] | None = None,
         task: MToken | None = None,
+        ends_by: int | None = None,
     ) -> MToken:
         """Check an issued token against the model's expectation and record it. Within a
-        ``task`` it carries the task's jti and ends no later than the task."""
+        ``task`` it carries the task's jti and ends no later than the task; an exchanged token
+        ends no later than its subject (``ends_by``)."""
         raw = str(response["access_token"])
         self.remember(raw)
         header, claims, _ = split(raw)
@@ -689,6 +691,8 @@ class DeploymentMachine(RuleBasedStateMachine):
         if task is not None:
             token.exp = min(token.exp, task.exp)
             self.model.within[task.jti] = self.model.within.get(task.jti, 0) + 1
+        if ends_by is not None:
+            token.exp = min(token.exp, ends_by)
         assert claims.get("task") == token.task, f"task claim {claims.get('task')!r}, model {task}"
         got = (
             _kind_of(claims),
@@ -1014,6 +1018,9 @@ class DeploymentMachine(RuleBasedStateMachine):
         user, agent = self.model.users[uid], self.model.agents[aid]
         grantable = requested & user_scopes(user.roles) & agent.delegable
         key = self._key(bound)
+        # The agent redeems the person's code within the task the front door opened for the
+        # request (docs/design.md §3.2): a blocked agent gets none, and no consent either.
+        task = self._open_task(aid) if agent.active else None
 
         async def flow() -> dict[str, Any] | None:
             code = await self._authorize(uid, app, requested, aid)
@@ -1031,6 +1038,7 @@ class DeploymentMachine(RuleBasedStateMachine):
                 actor_token=actor["access_token"],
                 resource=self.dep.resource(service),
                 dpop=key,
+                task=task.raw if task is not None else None,
             )
 
         consented = user.active and agent.active and bool(grantable)
@@ -1065,6 +1073,7 @@ class DeploymentMachine(RuleBasedStateMachine):
             key=key,
             data=data,
             authorized=authorized,
+            task=task,
         )
 
     @rule(
@@ -1136,6 +1145,8 @@ class DeploymentMachine(RuleBasedStateMachine):
             data=data,
             origin="exchanged",
             authorized=subject.bound,
+            task=self._task_of(subject),
+            ends_by=subject.exp,
         )
 
     def _expect_exchange(
@@ -1171,7 +1182,14 @@ class DeploymentMachine(RuleBasedStateMachine):
             scopes = (requested or subject.scopes) & subject.scopes & agent.delegable
             act = (aid, *subject.act)
         scopes &= frozenset(SERVICE_SCOPES[service])
+        task = self._task_of(subject)
+        if task is not None and self.model.within.get(task.jti, 0) >= TOKENS_PER_TASK:
+            return None  # the subject's task has yielded its tokens: 429 (§3.2)
         return (act, scopes) if scopes else None
+
+    def _task_of(self, token: MToken) -> MToken | None:
+        """The task a token was issued within (an exchange inherits it, §3.2)."""
+        return next((t for t in self.model.tasks if t.jti == token.task), None)
 
     @rule(
         target=tokens,
