@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from iam_core.clock import Clock
 from iam_core.store import AnyStore
+from iam_core.tasks import task_name
 from iam_core.tokens import Token
 
 SCHEMA = """
@@ -51,7 +52,7 @@ def revocation_names(token: Token) -> tuple[str, ...]:
     task it was issued within (``task:<jti>``, iam_core/tasks.py — no identity holds ':',
     iam_core/identifiers.py, so the names cannot collide)."""
     task = token.claims.get("task")
-    return (*named_actors(token), f"task:{task}") if isinstance(task, str) else named_actors(token)
+    return (*named_actors(token), task_name(task)) if isinstance(task, str) else named_actors(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +159,20 @@ class RevocationRegistry:
         return event.jtis
 
     def prune(self, margin: int = 300) -> int:
-        """Forget tokens expired more than ``margin`` seconds ago (well past any leeway)."""
+        """Forget tokens expired more than ``margin`` seconds ago (well past any leeway).
+
+        A token's ``task:<jti>`` row outlives the token while its task is remembered: the
+        rows are what a task's ``tokens_per_task`` counts (iam_core/grants/task.py), so
+        forgetting an expired token of a live task would hand the task a fresh allowance
+        whenever tokens live shorter than tasks."""
         now = int(self._clock.now()) - margin
         with self._store.transaction() as tx:
             tx.execute(
-                "DELETE FROM token_actors WHERE jti IN"
-                " (SELECT jti FROM issued_tokens WHERE exp <= ?)",
-                (now,),
+                "DELETE FROM token_actors WHERE NOT EXISTS (SELECT 1 FROM issued_tokens t"
+                "  WHERE t.jti = token_actors.jti AND t.exp > ?)"
+                " AND NOT (substr(actor, 1, 5) = 'task:' AND EXISTS (SELECT 1 FROM"
+                "  issued_tokens t WHERE t.jti = substr(token_actors.actor, 6) AND t.exp > ?))",
+                (now, now),
             )
             removed = tx.execute("DELETE FROM issued_tokens WHERE exp <= ?", (now,)).rowcount
             tx.execute("DELETE FROM revoked_tokens WHERE exp <= ?", (now,))

@@ -349,3 +349,34 @@ async def test_the_request_budget_covers_the_whole_task() -> None:
         last = (await _own(dep, BA, task.token))["access_token"]
         clock.advance(20)  # past the task's end, within the services' leeway (30 s)
         assert (await _hotels(dep, last)).status_code == 429
+
+
+async def test_forgetting_expired_tokens_gives_a_live_task_no_new_allowance() -> None:
+    """Found: ``tokens_per_task`` counts the task's rows in ``token_actors``, which the
+    retention prune dropped with each expired token. With agent tokens living shorter than
+    the task (an operator shortening them, as RFC 9700 §2.2 advises), a task that had used
+    its allowance got it back after a prune. Fails without the prune keeping a live task's
+    rows (``Revocations.prune``); once the task is over its rows go too."""
+    from dataclasses import replace
+
+    from iam_core.iam import IAMConfig
+    from iam_core.retention import prune_iam
+    from iam_core.tokens import Lifetimes
+
+    clock = ManualClock()
+    config = replace(IAMConfig(), lifetimes=Lifetimes(agent=60))
+    async with deployment(in_memory=True, clock=clock, config=config) as dep:
+        assert dep.iam is not None
+        limit = dep.iam.config.tokens_per_task
+        assert limit is not None
+        task = await _door(dep).open(BA)
+        for _ in range(limit):
+            await _own(dep, BA, task.token)
+        clock.advance(400)  # every token expired 340 s ago; the task lives 200 s more
+        assert prune_iam(dep.iam).tokens == limit
+        refused = await _refused(_own(dep, BA, task.token))
+        assert refused.status == 429 and "tokens_per_task" in refused.description
+        clock.advance(600)  # the task is over and forgotten: so are its rows
+        prune_iam(dep.iam)
+        left = dep.iam.store.one("SELECT COUNT(*) AS n FROM token_actors")
+        assert left is not None and int(left["n"]) == 0
