@@ -139,7 +139,9 @@ async def seek_approval(
         await notify(user)
     while True:
         try:
-            response = await oauth.ciba_token(identity.credentials, auth_req_id, dpop=identity.dpop)
+            response = await oauth.ciba_token(
+                identity.credentials, auth_req_id, dpop=identity.dpop, task=identity.task
+            )
         except OAuthClientError as exc:
             waiting = exc.error in ("authorization_pending", "slow_down")
             if waiting and identity.clock.now() + interval <= deadline:

@@ -336,11 +336,18 @@ class OAuthClient:
         return dict((await self._post("/bc-authorize", form)).json())
 
     async def ciba_token(
-        self, agent: AgentCredentials, auth_req_id: str, *, dpop: DPoPKey | None = None
+        self,
+        agent: AgentCredentials,
+        auth_req_id: str,
+        *,
+        dpop: DPoPKey | None = None,
+        task: str | None = None,
     ) -> dict[str, Any]:
-        """CIBA §10.1 token request; §11 answers (``authorization_pending``, ``slow_down``,
-        ``access_denied``, ``expired_token``) raise :class:`OAuthClientError`."""
+        """CIBA §10.1 token request, within ``task`` (the approval-bound token ends with it);
+        §11 answers (``authorization_pending``, ``slow_down``, ``access_denied``,
+        ``expired_token``) raise :class:`OAuthClientError`."""
         form = {"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id, **self._agent_auth(agent)}
+        form.update(_optional(task_token=task))
         return dict((await self._post("/token", form, dpop=dpop)).json())
 
     async def withdraw_consent(

@@ -9,7 +9,9 @@
   the person approves; then one on-behalf-of token whose ``act`` names the agent (RFC 8693
   §4.1), whose ``authorization_details`` are exactly the approved ones and whose ``approval``
   claim names the request. The service records its ``jti`` as consumed with the action, so
-  the token pays once.
+  the token pays once. Like every token an agent gets for a service, it is redeemed within
+  the task of the person's request (``task_token``, iam_core/tasks.py): it carries the task,
+  ends with it and counts against its ``tokens_per_task``.
 
 Only an agent the person has consented to may ask her (no consent: ``unknown_user_id``,
 §13, the same answer as for a person who does not exist — nobody learns who is a user).
@@ -28,6 +30,7 @@ from iam_core.client_auth import Client
 from iam_core.dpop import DPoPProof
 from iam_core.errors import InvalidGrant, InvalidRequest, InvalidScope, OAuthError
 from iam_core.grants.issue import Grant, Issued, UserClaims, mint, requested_scope, required
+from iam_core.grants.task import bound_to_task
 from iam_core.iam import IAM
 from iam_core.tokens import TokenType
 
@@ -143,10 +146,15 @@ def ciba_grant(iam: IAM, client: Client, form: Mapping[str, str], dpop: DPoPProo
         raise CibaError("expired_token", "the request expired before it was approved")
     if approval.status != APPROVED:
         raise InvalidGrant("this approval was already used")
-    return _issue(iam, approval, dpop)
+    # After the §11 answers: polling needs no task, redeeming the approval does (and an
+    # approval refused for want of a live task stays unused, for a retry within one).
+    task = bound_to_task(iam, form, client.id)
+    return _issue(iam, approval, dpop, task)
 
 
-def _issue(iam: IAM, approval: Approval, dpop: DPoPProof | None) -> Issued:
+def _issue(
+    iam: IAM, approval: Approval, dpop: DPoPProof | None, task: tuple[dict[str, str], int | None]
+) -> Issued:
     user = iam.registry.get_user(approval.user_id)
     agent = iam.registry.get_agent(approval.agent_id)
     if user is None or not user.active or agent is None or not agent.active:
@@ -162,7 +170,8 @@ def _issue(iam: IAM, approval: Approval, dpop: DPoPProof | None) -> Issued:
         act={"sub": agent.id},
         user=UserClaims(user.roles, approval.details),
     )
-    issued = mint(iam, grant, dpop, extra={"approval": approval_claim(approval)})
+    extra = {"approval": approval_claim(approval), **task[0]}
+    issued = mint(iam, grant, dpop, extra=extra, expires_at=task[1])
     if not iam.approvals.mark_used(approval, issued.claims.jti):
         raise InvalidGrant("this approval was already used")
     return issued

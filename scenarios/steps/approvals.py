@@ -140,7 +140,7 @@ class AskApprovals(Step):
             label = f"approval request {n}"
             try:
                 token = await identity.oauth.ciba_token(
-                    identity.credentials, rid, dpop=identity.dpop
+                    identity.credentials, rid, dpop=identity.dpop, task=identity.task
                 )
             except OAuthClientError as exc:
                 run.attacker_calls.append(AttackerCall(label, exc.status, exc.error))
@@ -278,7 +278,9 @@ class RedeemAgain(Step):
             return
         rid = held[-1]
         try:
-            token = await identity.oauth.ciba_token(identity.credentials, rid, dpop=identity.dpop)
+            token = await identity.oauth.ciba_token(
+                identity.credentials, rid, dpop=identity.dpop, task=identity.task
+            )
         except OAuthClientError as exc:
             run.attacker_calls.append(
                 AttackerCall("second redemption", exc.status, exc.description)

@@ -24,6 +24,7 @@ from iam_core.iam import IAMConfig
 from iam_core.policy import Policy
 from scenarios.deployment import Deployment, deployment
 from tests.hotel.helpers import alice_obo, iam_of, staff_obo, url, world
+from tests.iam_core.helpers import open_task
 from tests.iam_core.test_ciba import CIBA, assertion, decide, metadata, person
 
 pytestmark = pytest.mark.anyio
@@ -69,6 +70,7 @@ async def approved(
     await browser.aclose()
     clock.advance(1)
     polled = {"grant_type": CIBA, "auth_req_id": rid, **assertion(dep, clock, agent)}
+    polled["task_token"] = await open_task(dep, agent)  # redeemed within the request's task
     issued = await dep.http.post(meta["token_endpoint"], data=polled)
     assert issued.status_code == 200, issued.text
     return str(issued.json()["access_token"])

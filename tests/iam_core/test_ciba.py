@@ -19,10 +19,12 @@ import httpx
 import jwt
 import pytest
 
+from agents.front_door import FRONT_DOOR, FrontDoor
 from iam_core.clock import ManualClock
 from iam_core.seed import DEMO_PASSWORDS
 from scenarios.deployment import Deployment, deployment
 from tests.hotel.helpers import alice_obo
+from tests.iam_core.helpers import open_task
 
 pytestmark = pytest.mark.anyio
 BA = "booking-assistant"
@@ -53,10 +55,14 @@ async def metadata(dep: Deployment) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def poll(dep: Deployment, clock: ManualClock, auth_req_id: str) -> httpx.Response:
+async def poll(
+    dep: Deployment, clock: ManualClock, auth_req_id: str, task: str | None = None
+) -> httpx.Response:
+    """The CIBA grant (§10.1), within ``task`` when given (redeeming needs one)."""
     clock.advance(1)
     meta = await metadata(dep)
     form = {"grant_type": CIBA, "auth_req_id": auth_req_id, **assertion(dep, clock)}
+    form |= {"task_token": task} if task else {}
     return await dep.http.post(meta["token_endpoint"], data=form)
 
 
@@ -141,12 +147,20 @@ async def test_an_approved_payment_pays_that_amount_for_that_booking_once(
     browser = await person(dep)
     page = await decide(browser, body["auth_req_id"], "approve")
     assert "pay €200.00 for booking bk-ALI001 at Alpine Lodge" in page
-    issued = await poll(dep, clock, body["auth_req_id"])
+    # Approved, but redeemed outside any task: refused, and the approval stays usable.
+    outside = await poll(dep, clock, body["auth_req_id"])
+    assert outside.json()["error"] == "invalid_request", outside.text
+    assert "task_token is required" in outside.json()["error_description"]
+    task = await open_task(dep, BA)
+    issued = await poll(dep, clock, body["auth_req_id"], task)
     assert issued.status_code == 200, issued.text
     token = issued.json()["access_token"]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["act"] == {"sub": BA} and claims["authorization_details"] == [detail]
-    assert (await poll(dep, clock, body["auth_req_id"])).json()["error"] == "invalid_grant"
+    task_claims = jwt.decode(task, options={"verify_signature": False})
+    assert claims["task"] == task_claims["jti"] and claims["exp"] <= task_claims["exp"]
+    again = await poll(dep, clock, body["auth_req_id"], task)
+    assert again.json()["error"] == "invalid_grant"
     # Another amount, another booking: refused; the approved one pays, once.
     assert (await pay(dep, token, 19_000)).status_code == 403
     assert (await pay(dep, token, 20_000, "bk-BOB001")).status_code in (403, 404)
@@ -201,3 +215,24 @@ async def test_only_a_consented_agent_may_ask(ciba: tuple[Deployment, ManualCloc
     detail = {"type": "payment", "booking_id": BOOKING, "amount_cents": 100, "currency": "EUR"}
     asked = await ask(dep, clock, detail, "Pay EUR 1.00")
     assert asked.json()["error"] == "unknown_user_id"
+
+
+async def test_an_approval_bound_token_ends_with_its_task(
+    ciba: tuple[Deployment, ManualClock],
+) -> None:
+    """Like every token an agent gets for a service (iam_core/tasks.py): the front door ends
+    the person's request and the approval dies unused with it, whoever holds the token.
+    Fails without ``bound_to_task`` in the CIBA grant."""
+    dep, clock = ciba
+    detail = await challenged(dep, 20_000)
+    rid = (await ask(dep, clock, detail, "Pay EUR 200.00 for bk-ALI001")).json()["auth_req_id"]
+    browser = await person(dep)
+    await decide(browser, rid, "approve")
+    await browser.aclose()
+    door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
+    task = await door.open(BA)
+    issued = await poll(dep, clock, rid, task.token)
+    assert issued.status_code == 200, issued.text
+    await door.close(task)
+    paid = await pay(dep, issued.json()["access_token"], 20_000)
+    assert paid.status_code == 401, paid.text
