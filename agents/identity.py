@@ -382,38 +382,6 @@ class Presenter(Protocol):
     async def end_task(self, principal: str) -> int: ...
 
 
-class SharedKeyIdentity:
-    """The baseline: one shared API key for every call, the user named in ``X-User``.
-
-    What many agent deployments do today: no token per agent or per user, nothing to revoke,
-    and the service trusts whichever user the agent names.
-    """
-
-    def __init__(self, agent_id: str, credentials: AgentCredentials, api_key: str) -> None:
-        self.agent_id = agent_id
-        self.credentials = credentials
-        self.api_key = api_key
-        self.acquired: list[dict[str, Any]] = []
-        self.seconds = 0.0
-
-    def reset_state(self) -> None:
-        self.acquired = []
-        self.seconds = 0.0
-
-    async def headers(
-        self, principal: str | None, service: str, method: str, url: str
-    ) -> tuple[dict[str, str], TokenUse]:
-        user = (principal or self.agent_id).split("/", 1)[0]
-        use = TokenUse("api-key", user, (), "shared", service, "*", "-", False)
-        return {"Authorization": f"Bearer {self.api_key}", "X-User": user}, use
-
-    def nonce_retry(self, url: str, response: httpx.Response) -> bool:
-        return False  # no DPoP: nothing to retry
-
-    async def end_task(self, principal: str) -> int:
-        return 0  # a shared key cannot be revoked per task
-
-
 def _token_type(claims: dict[str, Any]) -> str:
     if "act" in claims:
         return "obo"

@@ -1,7 +1,9 @@
 """Identities of agents deployed with ordinary OAuth, to compare agent IAM against.
 
-Two ways many deployments give an agent authority today (issue 14, docs/design.md):
+Three ways many deployments give an agent authority today (issue 14, docs/design.md):
 
+* :class:`SharedKeyIdentity` — one API key shared by every call, held by the tools (never
+  in the prompt), and the user named in ``X-User``, taken from the app's session.
 * :class:`UserTokenIdentity` — the app runs code + PKCE for the user, asks for the user's
   full scopes at each service, and hands the user's own access tokens to the agent. The
   services see the user: no agent identity, no ``act``, bearer tokens, no caps.
@@ -22,11 +24,43 @@ from typing import Any
 import httpx
 
 from agents.identity import NoAuthority, TokenUse
-from agents.oauth import AppCredentials, OAuthClient, OAuthClientError
+from agents.oauth import AgentCredentials, AppCredentials, OAuthClient, OAuthClientError
 
 SERVICES = ("availability", "booking", "payment", "concierge")
 # The IAM's answer when a user may hold none of the scopes asked for (iam_core consent).
 NOTHING_GRANTABLE = "nothing grantable was requested"
+
+
+class SharedKeyIdentity:
+    """The baseline: one shared API key for every call, the user named in ``X-User``.
+
+    What many agent deployments do today: no token per agent or per user, nothing to revoke,
+    and the service trusts whichever user the agent names.
+    """
+
+    def __init__(self, agent_id: str, credentials: AgentCredentials, api_key: str) -> None:
+        self.agent_id = agent_id
+        self.credentials = credentials
+        self.api_key = api_key
+        self.acquired: list[dict[str, Any]] = []
+        self.seconds = 0.0
+
+    def reset_state(self) -> None:
+        self.acquired = []
+        self.seconds = 0.0
+
+    async def headers(
+        self, principal: str | None, service: str, method: str, url: str
+    ) -> tuple[dict[str, str], TokenUse]:
+        user = (principal or self.agent_id).split("/", 1)[0]
+        use = TokenUse("api-key", user, (), "shared", service, "*", "-", False)
+        return {"Authorization": f"Bearer {self.api_key}", "X-User": user}, use
+
+    def nonce_retry(self, url: str, response: httpx.Response) -> bool:
+        return False  # no DPoP: nothing to retry
+
+    async def end_task(self, principal: str) -> int:
+        return 0  # a shared key cannot be revoked per task
 
 
 class UserTokenIdentity:

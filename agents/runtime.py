@@ -29,7 +29,7 @@ from agents.assistants import AssistantSpec
 from agents.clock import WALL_CLOCK, Clock
 from agents.consent_page import Human, consent_details, quote
 from agents.graph import Turn, build_graph
-from agents.identity import AgentIdentity, NoAuthority, Presenter, SharedKeyIdentity, TokenUse
+from agents.identity import AgentIdentity, NoAuthority, Presenter, TokenUse
 from agents.llm.client import ChatModel
 from agents.messages import MessageRejected, MessageVerifier, sign_message
 from agents.oauth import (
@@ -39,7 +39,7 @@ from agents.oauth import (
     OAuthClientError,
     decode_unverified,
 )
-from agents.ordinary import ServiceAccountIdentity, UserTokenIdentity
+from agents.ordinary import ServiceAccountIdentity, SharedKeyIdentity, UserTokenIdentity
 from agents.tools import ToolBox, scrub
 
 

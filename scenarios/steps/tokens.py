@@ -22,8 +22,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.dpop import DPoPKey, asks_for_nonce
-from agents.identity import SharedKeyIdentity
 from agents.oauth import ASSERTION_TYPE
+from agents.ordinary import SharedKeyIdentity
 from hotel.baseline import DEMO_API_KEY
 from scenarios.model import AttackerCall, Run, Step
 
