@@ -64,7 +64,7 @@ class SecurityEvent:
 
 
 def event_type_for(revocation: Revocation) -> str:
-    if revocation.reason in ("agent blocked", "user disabled"):
+    if revocation.reason in ("agent blocked", "user disabled", "client disabled"):
         return TOKEN_CLAIMS_CHANGE
     return SESSION_REVOKED
 

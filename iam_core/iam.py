@@ -278,6 +278,18 @@ class IAM:
         self.registry.save_agent(replace(agent, status="active"))
         self._record("agent.unblocked", by, agent_id, "agent unblocked", 0)
 
+    def set_app_active(self, app_id: str, active: bool, *, by: str | None) -> int:
+        """Disable (or enable) an app — a service account, a front door: it authenticates
+        nowhere, and every live token issued to it or naming it is revoked, for good
+        (re-enabling revives none). KeyError for an unknown app."""
+        self.registry.set_app_active(app_id, active)
+        jtis: tuple[str, ...] = ()
+        if not active:
+            jtis = self.revocations.revoke_client(app_id, "client disabled")
+        event = "app.enabled" if active else "app.disabled"
+        self._record(event, by, app_id, event.replace(".", " "), len(jtis))
+        return len(jtis)
+
     def set_user_active(self, user_id: str, active: bool, *, by: str | None) -> int:
         user = self.registry.get_user(user_id)
         if user is None:

@@ -292,6 +292,19 @@ class Registry:
     def apps(self) -> list[App]:
         return [_app(r) for r in self._store.all("SELECT * FROM apps ORDER BY id")]
 
+    def set_app_active(self, app_id: str, active: bool) -> App:
+        """Enable or disable an app: a disabled one authenticates nowhere (check_secret)."""
+        if (
+            self._store.execute(
+                "UPDATE apps SET active = ? WHERE id = ?", (int(active), app_id)
+            ).rowcount
+            == 0
+        ):
+            raise KeyError(app_id)
+        app = self.get_app(app_id)
+        assert app is not None
+        return app
+
     def check_secret(self, app_id: str, secret: str) -> App | None:
         """The active app whose secret this is, compared in constant time."""
         row = self._store.one("SELECT * FROM apps WHERE id = ?", (app_id,))

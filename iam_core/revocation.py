@@ -128,6 +128,15 @@ class RevocationRegistry:
         )
         return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, identity, None)
 
+    def revoke_client(self, client_id: str, reason: str) -> tuple[str, ...]:
+        """Revoke every live token issued to ``client_id`` or naming it (a disabled app)."""
+        now = int(self._clock.now()) - self._leeway
+        rows = self._store.all(
+            "SELECT jti, exp FROM issued_tokens WHERE (client_id = ? OR sub = ?) AND exp > ?",
+            (client_id, client_id, now),
+        )
+        return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, client_id, None)
+
     def revoke_delegation(self, user_id: str, actor: str, reason: str) -> tuple[str, ...]:
         """Revoke every live token of ``user_id`` in whose ``act`` chain ``actor`` appears."""
         rows = self._store.all(

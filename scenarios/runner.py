@@ -57,7 +57,10 @@ COMPROMISED_BASE = "embedded-resistant"
 # The stacks a worker process built (one per profile and configuration), reused by every
 # batch it runs; each run still gets a fresh state (stack.py).
 _STACKS = Stacks()
-BATCH = 5  # runs per worker task: one model client for a few runs; progress still moves
+# Runs per worker task: one model client for a few runs; progress still moves. Even: an
+# attack and its benign twin (adjacent jobs) run in one process, the twin first, so the
+# attack's judge can see what the twin did (judging.attempted).
+BATCH = 6
 
 
 @dataclass
@@ -108,11 +111,13 @@ async def run_one(
     prof: Profile | None = None,
     threat: str | None = None,
     stacks: Stacks | None = None,
+    twin: judging.Trace | None = None,
 ) -> Outcome:
     """One run in a fresh deployment; ``config`` changes the IAM's policy (a policy lab);
     ``prof`` the deployment profile (``baseline``: shared-key); ``threat`` is
     ``compromised`` when the attacker controls the agent's tool calls. With ``stacks``, the
-    deployment is built once per process and each run gets a fresh state (``stack.py``)."""
+    deployment is built once per process and each run gets a fresh state (``stack.py``).
+    ``twin``: the benign twin's request trace, when it ran (``judging.attempted``)."""
     async with live_run(
         scenario,
         kind,
@@ -123,6 +128,7 @@ async def run_one(
         prof=prof,
         threat=threat,
         stacks=stacks,
+        twin=twin,
     ) as (outcome, _):
         return outcome
 
@@ -139,6 +145,7 @@ async def live_run(
     prof: Profile | None = None,
     threat: str | None = None,
     stacks: Stacks | None = None,
+    twin: judging.Trace | None = None,
 ) -> AsyncIterator[tuple[Outcome, Run]]:
     """:func:`run_one`, its world kept open while the block lasts: the :class:`Run` (its IAM,
     audit log, hotel and agents) is there to query, or to tamper with (audit forensics)."""
@@ -147,13 +154,15 @@ async def live_run(
     if stacks is not None and reusable():
         stack = await stacks.get(prof, config, seed, model)
         async with stack.fresh(model) as (dep, agents):
-            yield await play(scenario, kind, dep, agents, model, started, threat, stack.before)
+            yield await play(
+                scenario, kind, dep, agents, model, started, threat, stack.before, twin
+            )
         return
     async with (
         deployment(in_memory=True, seed=seed, prof=prof, config=config) as dep,
         crew(dep, model) as agents,
     ):
-        yield await play(scenario, kind, dep, agents, model, started, threat)
+        yield await play(scenario, kind, dep, agents, model, started, threat, twin=twin)
 
 
 async def play(
@@ -165,6 +174,7 @@ async def play(
     started: float,
     threat: str | None = None,
     before: WorldSnapshot | None = None,
+    twin: judging.Trace | None = None,
 ) -> tuple[Outcome, Run]:
     """Play a scenario's steps in a fresh deployment, then judge the run; ``before`` is the
     world's snapshot now, when known (a reused stack took it once, from its template)."""
@@ -188,12 +198,12 @@ async def play(
         sequence.append(_step_record(step, run, marks))
         if error:
             break
-    results = expectations(scenario, kind, run) if error is None else []
+    results = expectations(scenario, kind, run, twin) if error is None else []
     attack = scenario.attack(run) if kind == "attack" and error is None else None
     utility = scenario.utility(run) if error is None else None
     attempted = stopped = None
     if kind == "attack" and error is None:
-        attempted = judging.attempted(scenario, run, bool(attack), compromised)
+        attempted = judging.attempted(scenario, run, bool(attack), compromised, twin)
         stopped = None if attack else judging.stopped_by(run, attempted, scenario)
     elif kind == "benign" and utility is False:
         stopped = judging.task_stopped_by(run)  # why the person's own task failed
@@ -228,7 +238,9 @@ def _all(conversations: Iterable[Conversation]) -> Iterator[Conversation]:
         yield from _all(convo.handoffs)
 
 
-def expectations(scenario: Scenario, kind: Kind, run: Run) -> list[dict[str, Any]]:
+def expectations(
+    scenario: Scenario, kind: Kind, run: Run, twin: judging.Trace | None = None
+) -> list[dict[str, Any]]:
     found: list[tuple[str, bool]] = []
     if kind == "benign" and run.profile.agent_iam:
         useful = scenario.utility(run)
@@ -239,7 +251,7 @@ def expectations(scenario: Scenario, kind: Kind, run: Run) -> list[dict[str, Any
         harmed = scenario.attack(run)
         found.append(("the attack does no harm", not harmed))
         # Denials are expected of attempted actions only (an unattempted attack is neither).
-        if harmed or judging.attempted(scenario, run, harmed, compromised=False):
+        if harmed or judging.attempted(scenario, run, harmed, compromised=False, twin=twin):
             found += [(c.text, c.holds(run)) for c in scenario.checks]
     # Other profiles: their figures are reported, not expected (README, “Profiles”); an
     # ordinary profile's failed twin says why in its ``stopped_by`` (``play``).
@@ -348,6 +360,9 @@ async def _play_jobs(
     for model, group in by_model.items():
         settings = model_settings(model)
         tape = tapes.tape(settings) if tapes else None  # run --record/--replay (recordings.py)
+        # Each benign twin before its attack (stable: the pairs keep their order).
+        group.sort(key=lambda job: job[3] != "benign")
+        twins: dict[tuple[str, str], judging.Trace] = {}
         async with open_model(settings, tape=tape) as chat:
             for prof, _, sid, kind in group:
                 if tapes:
@@ -362,7 +377,10 @@ async def _play_jobs(
                     prof=profile(prof),
                     threat=COMPROMISED if model == COMPROMISED else None,
                     stacks=stacks,
+                    twin=twins.get((prof, sid)) if kind == "attack" else None,
                 )
+                if kind == "benign" and outcome.error is None:
+                    twins[(prof, sid)] = judging.request_trace(outcome.audit)
                 done(tapes.settle(chat, outcome) if tapes else outcome)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from agents.front_door import FRONT_DOOR, FrontDoor, ask
 from scenarios.approver import people_of
 from scenarios.crew import person
+from scenarios.deployment import service_account
 from scenarios.model import Run, Step
 
 
@@ -104,7 +105,14 @@ class Revoke(Step):
             await run.dep.oauth.withdraw_consent(
                 user=who.user_id, password=who.password, actor=self.agent
             )
+        elif self.how == "block" and run.profile.identity == "service-account":
+            # The IAM knows this agent as its OAuth client: the admin disables that client
+            # (its tokens revoked, its secret refused) — what blocking is in this deployment.
+            client = service_account(self.agent).client_id
+            run.iam.set_app_active(client, False, by="iam-admin")
         elif self.how == "block":
+            # Where the IAM knows no agent (shared key, the user's token), blocking the agent
+            # identity reaches nothing the agent uses: the profile's documented weakness.
             run.iam.block_agent(self.agent, by="iam-admin", reason="agent blocked by an admin")
         else:
             run.iam.set_user_active(self.user, False, by="iam-admin")
