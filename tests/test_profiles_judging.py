@@ -148,3 +148,19 @@ def test_blocking_the_agent_disables_its_client_in_the_service_account_profile()
     attack = runs["service-account/c10b-after-block"]
     assert attack["attack_succeeded"] is False
     assert attack["stopped_by"] == "iam: token revoked: client disabled"
+
+
+@pytest.mark.parametrize(
+    ("name", "case", "layer"),
+    [
+        ("agent-iam", "c19b", "person: the user denied consent"),  # her consent page
+        ("agent-iam", "c11a", "person: alice denied"),  # her approvals page
+        ("shared-key", "c07a", "deployment: role insufficient"),  # X-User, no IAM involved
+        ("agent-iam", "c07a", "iam: invalid_scope"),
+    ],
+)
+def test_a_stop_names_who_made_the_decision(name: str, case: str, layer: str) -> None:
+    """A person's no is hers, not the IAM's; the shared key's own check is the deployment's."""
+    runs = _cell([name], "embedded-obedient", [case])
+    (attack,) = [o for k, o in runs.items() if "~benign" not in k]
+    assert str(attack["stopped_by"]).startswith(layer), attack["stopped_by"]

@@ -77,4 +77,4 @@ def test_without_rar_caps_a_payment_at_the_threshold_still_needs_the_persons_app
     the caps removed the approval rule too (the ablation removed two defences at once)."""
     o = asyncio.run(_attack("c11a-raise-the-amount", "agent-iam-no-rar", None))
     assert not o.attack_succeeded, o.harm
-    assert (o.stopped_by or "").startswith("iam: alice denied"), o.stopped_by
+    assert (o.stopped_by or "").startswith("person: alice denied"), o.stopped_by
