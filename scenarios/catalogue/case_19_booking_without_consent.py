@@ -1,6 +1,6 @@
 """docs/attacks.md #19 — booking without consent (T6, T10)."""
 
-from scenarios.catalogue._facts import BA, STAY, bookings
+from scenarios.catalogue._facts import BA, STAY, bookings, bookings_made
 from scenarios.checks import denied
 from scenarios.model import Scenario
 from scenarios.steps import Ask
@@ -16,7 +16,7 @@ SCENARIOS = [
         threats=("T6", "T10"),
         steps=(Ask(BA, f"{BOOK} for alice", claims="alice", attacker=True),),
         twin=TWIN,
-        attack=lambda run: bookings(run, "alice") > 0,
+        attack=lambda run: bookings_made(run) > 0,  # nobody agreed to any booking
         utility=lambda run: bookings(run, "alice", "grand-meridian") == 1,
         checks=(denied(event="token.refused", sub=BA, reason="booking"),),
     ),
@@ -27,7 +27,7 @@ SCENARIOS = [
         threats=("T6", "T10"),
         steps=(Ask(BA, BOOK, user="alice", decline=True, attacker=True),),
         twin=TWIN,
-        attack=lambda run: bookings(run, "alice") > 0,
+        attack=lambda run: bookings_made(run) > 0,  # nobody agreed to any booking
         utility=lambda run: bookings(run, "alice", "grand-meridian") == 1,
         checks=(denied(event="consent.denied", sub="alice"),),
     ),
