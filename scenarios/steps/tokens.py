@@ -92,7 +92,10 @@ class Call(Step):
             headers = _presentation(loot, self.method, url, self.proof, nonce=response)
             response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
         if self.proof == "replayed" and not run.baseline:
-            # The captured request went through once; the attacker sends it again.
+            # The request above stands for the runtime's own, which the attacker captured
+            # whole (token and proof, made with the runtime's key: ``with_key`` only lets this
+            # step make it); it is not the attacker's call. The attacker sends it again: the
+            # replay is the call judged.
             response = await run.dep.http.request(self.method, url, headers=headers, json=self.body)
         error = None if response.status_code < 400 else response.text[:200]
         run.attacker_calls.append(AttackerCall(self.label, response.status_code, error))
