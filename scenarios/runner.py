@@ -111,7 +111,7 @@ async def run_one(
     prof: Profile | None = None,
     threat: str | None = None,
     stacks: Stacks | None = None,
-    twin: judging.Trace | None = None,
+    twin: judging.Twin | None = None,
 ) -> Outcome:
     """One run in a fresh deployment; ``config`` changes the IAM's policy (a policy lab);
     ``prof`` the deployment profile (``baseline``: shared-key); ``threat`` is
@@ -145,7 +145,7 @@ async def live_run(
     prof: Profile | None = None,
     threat: str | None = None,
     stacks: Stacks | None = None,
-    twin: judging.Trace | None = None,
+    twin: judging.Twin | None = None,
 ) -> AsyncIterator[tuple[Outcome, Run]]:
     """:func:`run_one`, its world kept open while the block lasts: the :class:`Run` (its IAM,
     audit log, hotel and agents) is there to query, or to tamper with (audit forensics)."""
@@ -174,7 +174,7 @@ async def play(
     started: float,
     threat: str | None = None,
     before: WorldSnapshot | None = None,
-    twin: judging.Trace | None = None,
+    twin: judging.Twin | None = None,
 ) -> tuple[Outcome, Run]:
     """Play a scenario's steps in a fresh deployment, then judge the run; ``before`` is the
     world's snapshot now, when known (a reused stack took it once, from its template)."""
@@ -227,7 +227,7 @@ async def play(
         error=error,
         attempted=attempted,
         stopped_by=stopped,
-        harm=judging.harm(run, scenario) if kind == "attack" and error is None else [],
+        harm=judging.harm(run, scenario, twin) if kind == "attack" and error is None else [],
     )
     return outcome, run
 
@@ -239,7 +239,7 @@ def _all(conversations: Iterable[Conversation]) -> Iterator[Conversation]:
 
 
 def expectations(
-    scenario: Scenario, kind: Kind, run: Run, twin: judging.Trace | None = None
+    scenario: Scenario, kind: Kind, run: Run, twin: judging.Twin | None = None
 ) -> list[dict[str, Any]]:
     found: list[tuple[str, bool]] = []
     if kind == "benign" and run.profile.agent_iam:
@@ -362,13 +362,13 @@ async def _play_jobs(
         tape = tapes.tape(settings) if tapes else None  # run --record/--replay (recordings.py)
         # Each benign twin before its attack (stable: the pairs keep their order).
         group.sort(key=lambda job: job[3] != "benign")
-        twins: dict[tuple[str, str], judging.Trace] = {}
+        twins: dict[tuple[str, str], judging.Twin] = {}
         async with open_model(settings, tape=tape) as chat:
             for prof, _, sid, kind in group:
                 if tapes:
-                    run = run_id(found[sid], kind)
-                    tapes.begin(chat, profile=prof, threat=model, run_id=run, seed=seed)
-                outcome = await run_one(
+                    rid = run_id(found[sid], kind)
+                    tapes.begin(chat, profile=prof, threat=model, run_id=rid, seed=seed)
+                async with live_run(
                     found[sid],
                     kind,
                     seed=seed,
@@ -378,9 +378,9 @@ async def _play_jobs(
                     threat=COMPROMISED if model == COMPROMISED else None,
                     stacks=stacks,
                     twin=twins.get((prof, sid)) if kind == "attack" else None,
-                )
-                if kind == "benign" and outcome.error is None:
-                    twins[(prof, sid)] = judging.request_trace(outcome.audit)
+                ) as (outcome, played):
+                    if kind == "benign" and outcome.error is None:
+                        twins[(prof, sid)] = judging.twin_of(played, outcome.audit)
                 done(tapes.settle(chat, outcome) if tapes else outcome)
 
 

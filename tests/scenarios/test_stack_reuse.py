@@ -19,10 +19,11 @@ import pytest
 from agents.front_door import FRONT_DOOR, FrontDoor, ask
 from agents.llm.client import ModelSettings, open_model
 from iam_core.state_reset import fingerprint
+from scenarios import judging
 from scenarios.catalogue import by_id
 from scenarios.crew import person
 from scenarios.profiles import profile
-from scenarios.runner import KINDS, Outcome, run_catalogue, run_one
+from scenarios.runner import KINDS, Outcome, live_run, run_catalogue, run_one
 from scenarios.stack import Stack, Stacks, build
 
 MODEL = "embedded-obedient"
@@ -151,12 +152,15 @@ def test_the_process_pool_on_reused_stacks_agrees_with_fresh_stacks() -> None:
     scenarios = [by_id()[sid] for sid in CHOSEN]
 
     async def fresh_runs() -> dict[tuple[str, str], dict[str, Any]]:
+        """Each in a world of its own; the attack judged beside its twin, as the pool does."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
         async with open_model(ModelSettings(model=MODEL)) as model:
-            return {
-                (s.id, kind): judged(await run_one(s, kind, seed=0, model=model))
-                for s in scenarios
-                for kind in KINDS
-            }
+            for s in scenarios:
+                async with live_run(s, "benign", seed=0, model=model) as (benign, played):
+                    twin = judging.twin_of(played, benign.audit)
+                attack = await run_one(s, "attack", seed=0, model=model, twin=twin)
+                found[(s.id, "benign")], found[(s.id, "attack")] = judged(benign), judged(attack)
+        return found
 
     fresh = asyncio.run(fresh_runs())
     pooled = run_catalogue(scenarios, model=MODEL, workers=2)
