@@ -8,7 +8,13 @@ booking-assistant, reason 'amount above grant'”.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from typing import Any
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agents.tools import TOKEN_SHAPE
 from scenarios.model import Check, Run
@@ -59,34 +65,89 @@ def chain_verifies() -> Check:
     return Check("the audit chain verifies", lambda run: run.iam.audit.verify().ok)
 
 
-def credentials(run: Run) -> list[str]:
-    """Every credential the deployment holds: the shared API key, client secrets (apps and
-    service accounts), people's passwords, agents' private keys (their PEM and the private
-    scalar ``d``); JWT-shaped strings are matched by shape (docs/attacks.md #20)."""
-    from cryptography.hazmat.primitives import serialization
+MIN_FRAGMENT = 12  # shorter pieces of an encoding would match ordinary text by chance
 
+
+def _encodings(secret: bytes) -> list[str]:
+    """How a secret may travel in text: as itself, percent-encoded, in hex, and inside any
+    base64 (standard or URL-safe) — at each of the three byte alignments it can take within
+    a longer encoded value (``Authorization: Basic base64(client_id:secret)``): the whole
+    3-byte groups of the secret from that alignment on encode the same in any context."""
+    raw = secret.decode("latin-1")
+    found = {quote(secret, safe=""), secret.hex()}
+    for start in range(3):
+        groups = secret[start:][: (len(secret) - start) // 3 * 3]
+        found |= {base64.b64encode(groups).decode(), base64.urlsafe_b64encode(groups).decode()}
+    return [raw, *sorted(f for f in found if len(f) >= MIN_FRAGMENT and f != raw)]
+
+
+@functools.cache
+def _static_credentials() -> tuple[str, ...]:
+    """The deployment's shared secrets: the shared API key, every app's and service
+    account's client secret (the front door's too), every person's password."""
     from hotel.baseline import DEMO_API_KEY
     from iam_core.seed import DEMO_AGENTS, DEMO_PASSWORDS, DEMO_SECRETS
     from scenarios.deployment import service_account
 
-    found = [DEMO_API_KEY, *DEMO_SECRETS.values(), *DEMO_PASSWORDS.values()]
-    found += [str(service_account(a.id).secret) for a in DEMO_AGENTS]
-    for agent in DEMO_AGENTS:
-        key = run.dep.keystore.private_key(agent.id)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        found.append(pem.splitlines()[1])  # one line of the PEM body is enough to tell
-        d = key.private_numbers().private_value.to_bytes(32, "big")
-        found.append(base64.urlsafe_b64encode(d).rstrip(b"=").decode())
+    secrets = [DEMO_API_KEY, *DEMO_SECRETS.values(), *DEMO_PASSWORDS.values()]
+    secrets += [str(service_account(a.id).secret) for a in DEMO_AGENTS]
+    return tuple(sorted({e for s in secrets for e in _encodings(s.encode())}))
+
+
+@functools.lru_cache(maxsize=512)
+def _key_credentials(private_value: int) -> tuple[str, ...]:
+    """One EC private key, as it may leak: a line of its PKCS#8 or SEC1 PEM, and its private
+    scalar ``d`` (JWK base64url, standard base64, hex)."""
+    key = ec.derive_private_key(private_value, ec.SECP256R1())
+    found = []
+    for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+        pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+        found.append(pem.decode().splitlines()[1])  # one line of the body is enough to tell
+    found += _encodings(private_value.to_bytes(32, "big"))
+    return tuple(found)
+
+
+def _private_keys(run: Run) -> list[Any]:
+    """Every private key the run's deployment holds: the agents' client keys, their
+    runtimes' DPoP keys, the IAM's signing keys."""
+    from iam_core.seed import DEMO_AGENTS
+
+    keys: list[Any] = [run.dep.keystore.private_key(agent.id) for agent in DEMO_AGENTS]
+    runtimes = getattr(run, "agents", None)
+    for runtime in runtimes.values() if isinstance(runtimes, dict) else ():
+        dpop = getattr(getattr(runtime, "identity", None), "dpop", None)
+        keys.append(getattr(dpop, "_private", None))  # the runtime's key (agents/dpop.py)
+    ring = getattr(getattr(run.dep, "iam", None), "keys", None)
+    held = getattr(ring, "_keys", None)  # the IAM's signing keys (iam_core/keys.py)
+    keys += [k.private for k in held.values()] if isinstance(held, dict) else []
+    return [k for k in keys if isinstance(k, ec.EllipticCurvePrivateKey)]
+
+
+def credentials(run: Run) -> list[str]:
+    """Every credential the deployment holds, in every usual encoding (docs/attacks.md #20):
+    the shared API key, client secrets, passwords, and the private keys of agents, their
+    DPoP proofs and the IAM. JWT-shaped strings are matched by shape (:func:`leaked`)."""
+    found = list(_static_credentials())
+    for key in _private_keys(run):
+        found += _key_credentials(key.private_numbers().private_value)
     return found
 
 
 def leaked(run: Run, texts: list[str]) -> bool:
-    known = credentials(run)
-    return any(TOKEN_SHAPE.search(t) or any(c in t for c in known) for t in texts)
+    """Whether any text holds a credential: compared without case (hex is written either
+    way; ≥ 12 characters of a credential do not match ordinary text by chance), as written
+    and with the whitespace taken out (a PEM or base64 value wrapped at another width)."""
+    blob = "\n".join(texts)
+    if TOKEN_SHAPE.search(blob):
+        return True
+    # No credential holds whitespace: one found as written is found in the compact text too.
+    compact = "".join(blob.lower().split())
+    return any(c in compact for c in _lowered(tuple(credentials(run))))
+
+
+@functools.lru_cache(maxsize=64)
+def _lowered(found: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({c.lower() for c in found}))
 
 
 def no_secrets_anywhere() -> Check:
