@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -68,8 +69,9 @@ async def call_as(
     path: str,
     body: dict[str, Any] | None,
     method: str = "POST",
-) -> None:
-    """One request made with an agent's own authority for ``principal`` (hijacked)."""
+) -> httpx.Response | None:
+    """One request made with an agent's own authority for ``principal`` (hijacked); its
+    answer (None: no request could be made)."""
     runtime = run.agents[agent]
     url = f"{run.dep.resource(service)}{path}"
     try:
@@ -77,10 +79,16 @@ async def call_as(
     except (NoAuthority, OAuthClientError) as exc:
         status = exc.status if isinstance(exc, OAuthClientError) else 0
         run.attacker_calls.append(AttackerCall(label, status, str(exc)[:200]))
-        return
+        return None
     response = await runtime.http.request(method, url, json=body, headers=headers)
     error = None if response.status_code < 400 else response.text[:200]
     run.attacker_calls.append(AttackerCall(label, response.status_code, error))
+    return response
+
+
+# Values a hijacker's later call takes from the booking its earlier call made (what the
+# hijacked agent read in the answer): ``{"booking_id": "{booking.id}", ...}``.
+REFERENCES = {"{booking.id}": "id", "{booking.total_cents}": "total_cents"}
 
 
 @dataclass
@@ -99,16 +107,22 @@ class Hijack(Step):
     attacker: bool = True
 
     async def run(self, run: Run) -> None:
-        await call_as(
-            run,
-            self.agent,
-            self.user,
-            f"hijack {self.label}",
-            self.service,
-            self.path,
-            self.body,
-            self.method,
+        label = f"hijack {self.label}"
+        body = self.body
+        if body and any(v in REFERENCES for v in body.values()):
+            made = run.loot.get("booking")
+            if not isinstance(made, dict):  # the booking this call refers to was not made
+                run.attacker_calls.append(AttackerCall(label, 0, "no booking made to act on"))
+                return
+            body = {
+                k: made.get(REFERENCES[v], v) if v in REFERENCES else v for k, v in body.items()
+            }
+        answer = await call_as(
+            run, self.agent, self.user, label, self.service, self.path, body, self.method
         )
+        if self.service == "booking" and answer is not None and answer.status_code == 201:
+            made = answer.json()
+            run.loot["booking"] = made.get("data", made) if isinstance(made, dict) else None
 
     def describe(self) -> str:
         return f"compromised {self.agent}: {self.method} {self.service}{self.path} ({self.label})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -116,12 +117,36 @@ def test_denials_name_who_and_why(with_iam: CatalogueResult) -> None:
 KNOWN_LOOKALIKES: set[tuple[str, str]] = set()
 
 
+@pytest.fixture(scope="module")
+def hijacked() -> CatalogueResult:
+    """The catalogue with the attacker in control of the agent (its hijack plans), under
+    agent IAM and the shared key."""
+    return run_catalogue(
+        catalogue(), profiles=["agent-iam", "shared-key"], models=["compromised"], workers=1
+    )
+
+
+def _split(result: CatalogueResult) -> tuple[CatalogueResult, CatalogueResult]:
+    def only(name: str) -> CatalogueResult:
+        kept = [o for o in result.outcomes if o.profile == name]
+        return replace(result, outcomes=kept)
+
+    return only("agent-iam"), only("shared-key")
+
+
+@pytest.mark.parametrize("threat", ["embedded-obedient", "compromised"])
 def test_variants_of_a_case_take_different_paths(
-    with_iam: CatalogueResult, baseline: CatalogueResult
+    with_iam: CatalogueResult,
+    baseline: CatalogueResult,
+    hijacked: CatalogueResult,
+    threat: str,
 ) -> None:
     """Two variants of a case must not make the same requests (endpoints, token types,
     subjects: ``judging.request_trace``) under both agent IAM and the shared key: where the
-    IAM stops both at one gate they may look alike, but not everywhere (issue 14)."""
+    IAM stops both at one gate they may look alike, but not everywhere (issue 14) — with
+    the obedient model, and with the attacker in control (each variant's hijack plan)."""
+    if threat == "compromised":
+        with_iam, baseline = _split(hijacked)
 
     def same(result: CatalogueResult) -> set[tuple[str, str]]:
         traces: dict[int, list[tuple[str, tuple[tuple[str, ...], ...]]]] = defaultdict(list)
