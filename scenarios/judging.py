@@ -98,7 +98,7 @@ class Twin:
 
 
 def world_changes(run: Run) -> Changes:
-    before, after = run.before, run.world.snapshot()
+    before, after = run.before, run.world.snapshot(digest=False)
     found: Changes = {}
     for name in WORLD:
         was, now = getattr(before, name, None), getattr(after, name, None)
