@@ -117,7 +117,7 @@ async def run_one(
     ``prof`` the deployment profile (``baseline``: shared-key); ``threat`` is
     ``compromised`` when the attacker controls the agent's tool calls. With ``stacks``, the
     deployment is built once per process and each run gets a fresh state (``stack.py``).
-    ``twin``: the benign twin's request trace, when it ran (``judging.attempted``)."""
+    ``twin``: what the benign twin did, when it ran first (``judging.Twin``)."""
     async with live_run(
         scenario,
         kind,
