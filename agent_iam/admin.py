@@ -1,12 +1,12 @@
-"""The operator's commands: ``agents list|block|unblock``, ``tokens introspect|revoke``,
-``keys rotate`` and ``reset``.
+"""The operator's commands: ``agents list|block|unblock``, ``apps list|disable|enable``,
+``tokens introspect|revoke``, ``keys rotate`` and ``reset``.
 
 Each one speaks HTTP to the IAM — in-process on the local state folder (``--db``) or to a
 running server (``--server URL``) — through the same endpoints an administrator's tool uses:
 SCIM 2.0 with the ``iam-admin`` app's ``scim:admin`` token, RFC 7662 introspection and
 RFC 7009 revocation. So every action is audited by the IAM exactly as over HTTP
-(docs/design.md, "Audit"). Only key rotation, which has no endpoint, works on the local
-state alone and records its own audit entry.
+(docs/design.md, "Audit"). Key rotation and the apps commands, which have no endpoint, work
+on the local state alone; the IAM audits them as it does every administrative action.
 """
 
 from __future__ import annotations
@@ -139,10 +139,7 @@ async def tokens_revoke(
 
 
 async def keys_rotate(console: Console, *, server: str | None, db: Path | None) -> int:
-    if server is not None:
-        raise UsageError(
-            "keys rotate works on the local state (--db): the IAM has no HTTP endpoint for it"
-        )
+    _local("keys rotate", server)
     async with deployment(db=db) as dep:
         iam = dep.iam
         assert iam is not None
@@ -160,6 +157,58 @@ async def keys_rotate(console: Console, *, server: str | None, db: Path | None) 
         )
     console.print(f"new signing key {kid}; earlier keys stay published until their tokens expire")
     console.print("running servers on this database sign with it within 0.5 s")
+    return 0
+
+
+def _local(command: str, server: str | None) -> None:
+    if server is not None:
+        raise UsageError(
+            f"{command} works on the local state (--db): the IAM has no HTTP endpoint for it"
+        )
+
+
+async def apps_list(console: Console, *, server: str | None, db: Path | None, as_json: bool) -> int:
+    """The registered apps (OAuth clients: front doors, service accounts, web apps)."""
+    _local("apps list", server)
+    async with deployment(db=db) as dep:
+        assert dep.iam is not None
+        apps: list[dict[str, Any]] = [
+            {
+                "id": a.id,
+                "name": a.name,
+                "confidential": a.confidential,
+                "grant_types": sorted(a.grant_types),
+                "status": "active" if a.active else "disabled",
+            }
+            for a in dep.iam.registry.apps()
+        ]
+    if as_json:
+        print(json.dumps(apps, indent=2))
+        return 0
+    table = Table("app", "name", "client", "grant types", "status", title=f"{len(apps)} apps")
+    for a in apps:
+        colour = "green" if a["status"] == "active" else "red"
+        kind = "confidential" if a["confidential"] else "public"
+        grants = ", ".join(a["grant_types"])
+        table.add_row(a["id"], a["name"], kind, grants, f"[{colour}]{a['status']}[/{colour}]")
+    console.print(table)
+    return 0
+
+
+async def apps_set_active(
+    console: Console, app: str, active: bool, *, server: str | None, db: Path | None
+) -> int:
+    """Disable an app — it authenticates nowhere and every live token issued to it or
+    naming it is revoked, for good — or enable it again (IAM.set_app_active, audited)."""
+    _local("apps disable/enable", server)
+    async with deployment(db=db) as dep:
+        assert dep.iam is not None
+        try:
+            revoked = dep.iam.set_app_active(app, active, by=ADMIN_APP)
+        except KeyError:
+            raise UsageError(f"no such app: {app} (agent-iam apps list)") from None
+    said = "active" if active else f"disabled; {revoked} live token(s) revoked"
+    console.print(f"{app}: {said}")
     return 0
 
 

@@ -14,7 +14,8 @@ agent-iam chat --agent A [--user U] "request"   one conversation with an assista
 agent-iam demo [--json]             the demo world and its credentials
 agent-iam audit verify|show         check or read the audit log
 agent-iam bench [SUITE] [--quick]   the benchmarks, each figure with its goal and baseline
-agent-iam agents list|block|unblock, tokens introspect|revoke, keys rotate, reset   operators
+agent-iam agents list|block|unblock, apps list|disable|enable, tokens introspect|revoke,
+          keys rotate, reset   operators
 
 Every mistake ends in one line on stderr and exit 2 (usage) or 1 (failure): see
 ``agent_iam.errors``.
@@ -229,6 +230,19 @@ def _parser() -> argparse.ArgumentParser:
         one.add_argument("agent")
         _target(one)
 
+    apps = _add(sub, "apps", "list, disable or enable apps (OAuth clients; local state)")
+    apps_sub = apps.add_subparsers(dest="action", required=True, metavar="ACTION")
+    apps_list = apps_sub.add_parser("list", help="every registered app and its status")
+    apps_list.add_argument("--json", action="store_true")
+    _target(apps_list)
+    for action, text in (
+        ("disable", "disable an app: it authenticates nowhere, its tokens are revoked"),
+        ("enable", "enable an app again (its revoked tokens stay revoked)"),
+    ):
+        one = apps_sub.add_parser(action, help=text)
+        one.add_argument("app")
+        _target(one)
+
     tokens = _add(sub, "tokens", "introspect or revoke a token")
     tokens_sub = tokens.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("introspect", "RFC 7662 introspection"), ("revoke", "RFC 7009")):
@@ -335,6 +349,11 @@ def _admin(args: argparse.Namespace) -> int:
             return asyncio.run(admin.agents_list(console, as_json=args.json, **target))
         status = "blocked" if args.action == "block" else "active"
         return asyncio.run(admin.agents_set_status(console, args.agent, status, **target))
+    if args.command == "apps":
+        if args.action == "list":
+            return asyncio.run(admin.apps_list(console, as_json=args.json, **target))
+        active = args.action == "enable"
+        return asyncio.run(admin.apps_set_active(console, args.app, active, **target))
     if args.command == "tokens":
         act = admin.tokens_introspect if args.action == "introspect" else admin.tokens_revoke
         return asyncio.run(act(console, args.token, **target))

@@ -129,11 +129,16 @@ class RevocationRegistry:
         return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, identity, None)
 
     def revoke_client(self, client_id: str, reason: str) -> tuple[str, ...]:
-        """Revoke every live token issued to ``client_id`` or naming it (a disabled app)."""
+        """Revoke every live token issued to ``client_id`` or naming it (a disabled app), and
+        every token issued within a task it opened (a front door's, iam_core/tasks.py)."""
         now = int(self._clock.now()) - self._leeway
         rows = self._store.all(
-            "SELECT jti, exp FROM issued_tokens WHERE (client_id = ? OR sub = ?) AND exp > ?",
-            (client_id, client_id, now),
+            "SELECT jti, exp FROM issued_tokens WHERE (client_id = ? OR sub = ?) AND exp > ?"
+            " UNION SELECT t.jti, t.exp FROM issued_tokens k"
+            " JOIN token_actors a ON a.actor = 'task:' || k.jti"
+            " JOIN issued_tokens t ON t.jti = a.jti"
+            " WHERE (k.client_id = ? OR k.sub = ?) AND t.exp > ?",
+            (client_id, client_id, now, client_id, client_id, now),
         )
         return self._revoke([(r["jti"], r["exp"]) for r in rows], reason, client_id, None)
 

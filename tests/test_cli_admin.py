@@ -124,3 +124,30 @@ def test_run_one_scenario_into_an_output_folder(
     assert {p.name for p in folder.iterdir()} == {"transcript.json", "audit.json", "report.json"}
     assert (out / f"{first.id}-benign" / "report.json").exists()
     assert json.loads((out / "report.json").read_text())["summary"]["runs"] == 2
+
+
+def test_disabling_an_app_revokes_its_tokens_refuses_it_and_is_audited(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["token", "app", "--scope", "availability:hold"]) == 0  # booking-backend's
+    token = capsys.readouterr().out.strip()
+    assert main(["apps", "disable", "booking-backend"]) == 0
+    assert "1 live token(s) revoked" in capsys.readouterr().out
+    assert main(["tokens", "introspect", token]) == 1
+    assert main(["token", "app", "--scope", "availability:hold"]) != 0  # no secret works
+    assert "invalid_client" in capsys.readouterr().err
+    assert main(["apps", "list", "--json"]) == 0
+    apps = {a["id"]: a["status"] for a in json.loads(capsys.readouterr().out)}
+    assert apps["booking-backend"] == "disabled" and apps["hotel-chat"] == "active"
+    assert main(["apps", "enable", "booking-backend"]) == 0
+    assert main(["tokens", "introspect", token]) == 1  # enabling revives no token
+    events = [(e["event"], e["sub"], e["object_id"]) for e in _audit(capsys)]
+    assert ("app.disabled", "iam-admin", "booking-backend") in events
+    assert ("app.enabled", "iam-admin", "booking-backend") in events
+
+
+def test_apps_commands_say_what_is_wrong(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["apps", "disable", "no-such-app"]) == 2
+    assert "no such app: no-such-app" in capsys.readouterr().err
+    assert main(["apps", "list", "--server", "http://127.0.0.1:1"]) == 2
+    assert "local state" in capsys.readouterr().err

@@ -52,3 +52,18 @@ async def test_disabling_an_unknown_app_is_a_key_error(dep: Deployment) -> None:
     assert dep.iam is not None
     with pytest.raises(KeyError):
         dep.iam.set_app_active("no-such-app", False, by="iam-admin")
+
+
+async def test_disabling_a_front_door_ends_its_tasks_and_what_was_issued_within(
+    dep: Deployment,
+) -> None:
+    """A front door whose secret leaked is disabled: its task tokens are revoked, and so is
+    every token an agent got within those tasks (they name the task, not the app)."""
+    assert dep.iam is not None
+    task = await open_task(dep, BA)
+    own = await dep.oauth.agent_token(
+        dep.agent(BA), scope="availability:read", resource=dep.resource("availability"), task=task
+    )
+    assert dep.iam.set_app_active(FRONT_DOOR, False, by="iam-admin") == 2
+    jti = claims_jti(str(own["access_token"]))
+    assert dep.iam.revocations.reason_revoked(jti) == "client disabled"
