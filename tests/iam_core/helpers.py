@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from agents.front_door import FRONT_DOOR, FrontDoor
+from agent_iam import token_flows
+from agents.front_door import FRONT_DOOR, FrontDoor, Task
 from agents.oauth import decode_unverified
 from iam_core.audit import AuditEntry
 from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
@@ -75,3 +76,28 @@ async def open_task(dep: Deployment, agent: str = "booking-assistant") -> str:
     """A task token for ``agent``, opened as its front door (``hotel-chat``) opens one: an
     agent's own token for a service is asked within a task (docs/design.md §3.2)."""
     return (await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(agent)).token
+
+
+async def obo_within(
+    dep: Deployment, task: Task | None, scope: str = "booking:create booking:read concierge:request"
+) -> dict[str, Any]:
+    """alice consents to the booking assistant at hotel-web; it redeems the code for booking
+    within ``task`` (the front door's task of her request; None: without one)."""
+    app, redirect = dep.app("hotel-web"), REDIRECT_URIS["hotel-web"]
+    code, verifier = await dep.oauth.authorize(
+        app,
+        user="alice",
+        password=DEMO_PASSWORDS["alice"],
+        scope=scope,
+        redirect_uri=redirect,
+        requested_actor="booking-assistant",
+    )
+    return await dep.oauth.redeem_code(
+        app,
+        code,
+        verifier,
+        redirect_uri=redirect,
+        actor_token=await token_flows.actor_token(dep, "booking-assistant"),
+        resource=dep.resource("booking"),
+        task=task.token if task else None,
+    )

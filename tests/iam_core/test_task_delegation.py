@@ -8,44 +8,19 @@ anything (a hijacked runtime would not).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from agent_iam import token_flows
-from agents.front_door import FRONT_DOOR, FrontDoor, Task
+from agents.front_door import FRONT_DOOR, FrontDoor
 from agents.oauth import OAuthClientError
 from iam_core.clock import ManualClock
 from iam_core.iam import IAMConfig
-from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment, deployment
-from tests.iam_core.helpers import audit, claims
+from tests.iam_core.helpers import audit, claims, obo_within
 
 pytestmark = pytest.mark.anyio
 BA, SA = "booking-assistant", "staff-assistant"
 SCOPE = "booking:create booking:read concierge:request"
-
-
-async def _obo_within(dep: Deployment, task: Task | None) -> dict[str, Any]:
-    """alice consents to the booking assistant; it redeems the code within ``task``."""
-    app, redirect = dep.app("hotel-web"), REDIRECT_URIS["hotel-web"]
-    code, verifier = await dep.oauth.authorize(
-        app,
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope=SCOPE,
-        redirect_uri=redirect,
-        requested_actor=BA,
-    )
-    return await dep.oauth.redeem_code(
-        app,
-        code,
-        verifier,
-        redirect_uri=redirect,
-        actor_token=await token_flows.actor_token(dep, BA),
-        resource=dep.resource("booking"),
-        task=task.token if task else None,
-    )
 
 
 async def _active(dep: Deployment, token: str) -> bool:
@@ -56,7 +31,7 @@ async def _active(dep: Deployment, token: str) -> bool:
 async def test_ending_the_task_revokes_the_delegation_got_within_it(dep: Deployment) -> None:
     door = FrontDoor(dep.oauth, dep.app(FRONT_DOOR))
     task = await door.open(BA)
-    obo = await _obo_within(dep, task)
+    obo = await obo_within(dep, task)
     hop = await token_flows.exchange_token(dep, obo["access_token"], SA, "booking:read", "booking")
     task_jti = claims({"access_token": task.token})["jti"]
     # The binding is carried on: the exchanged token names the same task, ends no later.
@@ -79,7 +54,7 @@ async def test_an_agent_cannot_redeem_a_persons_code_outside_a_task(dep: Deploym
     """Deny by default: a runtime that leaves the task out (a hijacked one would) gets no
     delegation that no task ends."""
     with pytest.raises(OAuthClientError) as refused:
-        await _obo_within(dep, None)
+        await obo_within(dep, None)
     assert refused.value.error == "invalid_request"
     assert "task_token is required" in refused.value.description
 
@@ -89,7 +64,7 @@ async def test_with_tasks_off_a_delegation_is_redeemed_and_belongs_to_none() -> 
     exchange from it still never outlives it."""
     clock, config = ManualClock(), IAMConfig(task_scoped_agents=False)
     async with deployment(in_memory=True, config=config, clock=clock) as dep:
-        obo = await _obo_within(dep, None)
+        obo = await obo_within(dep, None)
         assert "task" not in claims(obo)
         clock.advance(120)
         again = await token_flows.exchange_token(
@@ -106,7 +81,7 @@ async def test_a_code_cannot_be_redeemed_within_another_agents_or_an_ended_task(
         if task.agent == BA:
             await door.close(task)
         with pytest.raises(OAuthClientError) as refused:
-            await _obo_within(dep, task)
+            await obo_within(dep, task)
         assert refused.value.error == "invalid_grant", refused.value.description
 
 
@@ -115,7 +90,7 @@ async def test_an_exchange_never_outlives_its_subject_token() -> None:
     the token it came from (outside any task too)."""
     clock = ManualClock()
     async with deployment(in_memory=True, clock=clock) as dep:
-        obo = await _obo_within(dep, await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(BA))
+        obo = await obo_within(dep, await FrontDoor(dep.oauth, dep.app(FRONT_DOOR)).open(BA))
         first, token = claims(obo)["exp"], obo["access_token"]
         for _ in range(3):
             clock.advance(60)

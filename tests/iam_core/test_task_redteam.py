@@ -16,12 +16,11 @@ import httpx
 import pytest
 
 from agent_iam import token_flows
-from agents.front_door import FRONT_DOOR, FrontDoor, Task
+from agents.front_door import FRONT_DOOR, FrontDoor
 from agents.oauth import OAuthClientError
 from iam_core.clock import ManualClock
-from iam_core.seed import DEMO_PASSWORDS, REDIRECT_URIS
 from scenarios.deployment import Deployment, deployment
-from tests.iam_core.helpers import audit, claims
+from tests.iam_core.helpers import audit, claims, obo_within
 
 pytestmark = pytest.mark.anyio
 BA, SA = "booking-assistant", "staff-assistant"
@@ -51,27 +50,6 @@ async def _refused(call: Any) -> OAuthClientError:
 async def _hotels(dep: Deployment, token: str) -> httpx.Response:
     return await dep.http.get(
         f"{dep.resource('availability')}/hotels", headers={"Authorization": f"Bearer {token}"}
-    )
-
-
-async def _obo_within(dep: Deployment, task: Task) -> dict[str, Any]:
-    app, redirect = dep.app("hotel-web"), REDIRECT_URIS["hotel-web"]
-    code, verifier = await dep.oauth.authorize(
-        app,
-        user="alice",
-        password=DEMO_PASSWORDS["alice"],
-        scope=SCOPE,
-        redirect_uri=redirect,
-        requested_actor=BA,
-    )
-    return await dep.oauth.redeem_code(
-        app,
-        code,
-        verifier,
-        redirect_uri=redirect,
-        actor_token=await token_flows.actor_token(dep, BA),
-        resource=dep.resource("booking"),
-        task=task.token,
     )
 
 
@@ -234,7 +212,7 @@ async def test_exchanges_within_a_task_count_against_tokens_per_task(dep: Deploy
     so a hijacked agent minted as many tokens as it liked inside the task. Fails without
     the cap in ``inherited_task``."""
     task = await _door(dep).open(BA)
-    obo = await _obo_within(dep, task)  # 1 token within the task
+    obo = await obo_within(dep, task)  # 1 token within the task
     got, refusal = 1, None
     for _ in range(12):
         try:
@@ -278,7 +256,7 @@ async def test_after_the_task_ends_its_tokens_are_refused_even_cached(dep: Deplo
 async def test_a_handoff_dies_with_the_senders_task(dep: Deployment) -> None:
     door = _door(dep)
     task = await door.open(BA)
-    obo = await _obo_within(dep, task)
+    obo = await obo_within(dep, task)
     handoff = await dep.oauth.exchange(
         dep.agent(BA),
         subject_token=obo["access_token"],
@@ -318,7 +296,7 @@ async def test_a_task_about_to_expire_yields_nothing_beyond_its_end() -> None:
         ends = claims({"access_token": task.token})["exp"]
         clock.advance(ends - clock.now() - 1)
         last = await _own(dep, BA, task.token)
-        obo = await _obo_within(dep, task)
+        obo = await obo_within(dep, task)
         assert claims(last)["exp"] <= ends and claims(obo)["exp"] <= ends
         clock.advance(11)  # past the task's end, within the leeway
         refused = await _refused(_own(dep, BA, task.token))
