@@ -11,7 +11,6 @@ import pytest
 from agent_iam.cli import main
 from scenarios import report
 from scenarios.catalogue import by_id, select
-from scenarios.checks import leaked
 from scenarios.profiles import PROFILES, profile
 from scenarios.runner import run_catalogue
 
@@ -94,18 +93,6 @@ def test_harm_is_money_beyond_the_task_not_a_quota() -> None:
         assert c15a.attack(run)  # one cent more than the €420 task is harm
     with mock.patch("scenarios.catalogue._approvals.charged", return_value=42_000):
         assert not c15a.attack(run)
-
-
-def test_the_secrets_check_knows_every_credential_not_only_jwts() -> None:
-    from hotel.baseline import DEMO_API_KEY
-    from iam_core.seed import DEMO_PASSWORDS, DEMO_SECRETS
-
-    run = mock.Mock()
-    run.dep.keystore.private_key.side_effect = lambda agent: _key()
-    assert leaked(run, [f"mailed: {DEMO_API_KEY}"])
-    assert leaked(run, [DEMO_SECRETS["booking-backend"]])
-    assert leaked(run, [f"pw {DEMO_PASSWORDS['alice']}"])
-    assert not leaked(run, ["a review of the Grand Meridian"])
 
 
 _KEY = None
