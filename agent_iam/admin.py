@@ -76,9 +76,9 @@ async def agents_list(
     table = Table("agent", "name", "owner", "type", "status", title=f"{len(agents)} agents")
     for a in agents:
         colour = "green" if a["status"] == "active" else "red"
-        table.add_row(
-            a["id"], a["name"], a["owner"], a["type"], f"[{colour}]{a['status']}[/{colour}]"
-        )
+        owner = a["owner"]  # a SCIM reference (RFC 7643 §2.3.7): {"value", "$ref", "display"}
+        owner = owner.get("value") if isinstance(owner, dict) else owner
+        table.add_row(a["id"], a["name"], owner, a["type"], f"[{colour}]{a['status']}[/{colour}]")
     console.print(table)
     return 0
 

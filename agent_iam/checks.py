@@ -75,6 +75,7 @@ def output_file(text: str) -> Path:
     problem = _writable_place(path)
     if problem:
         raise argparse.ArgumentTypeError(f"{text} {problem}")
+    path.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is made now, not after
     return path
 
 

@@ -37,6 +37,8 @@ def test_blocking_an_agent_revokes_its_tokens_and_is_audited_as_over_scim(
     assert agents["booking-assistant"] == "blocked"
     assert main(["tokens", "introspect", token]) == 1  # no longer active
     assert main(["agents", "unblock", "booking-assistant"]) == 0
+    assert main(["agents", "list"]) == 0  # the table renders SCIM's owner reference
+    assert "booking-assistant" in capsys.readouterr().out
     entries = _audit(capsys)
     events = [(e["event"], e["sub"], e["object_id"]) for e in entries]
     assert ("agent.blocked", "iam-admin", "booking-assistant") in events
