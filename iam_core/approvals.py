@@ -148,7 +148,7 @@ class Approvals:
                 reason = f"{user_id} already has a pending request from {agent_id} for {action}"
                 raise ApprovalError("invalid_request", reason)
         approval = Approval(
-            secrets.token_urlsafe(24),
+            _request_id(),
             user_id,
             agent_id,
             client_id,
@@ -350,3 +350,12 @@ def _approval(row: Any) -> Approval:
         decided_by=row["decided_by"],
         jti=row["jti"],
     )
+
+
+def _request_id() -> str:
+    """An unguessable ``auth_req_id`` (CIBA §7.3) that never starts with ``-``: a person types
+    it on a command line (``agent-iam approvals approve ID``), where that reads as an option."""
+    while True:
+        rid = secrets.token_urlsafe(24)
+        if not rid.startswith("-"):
+            return rid
