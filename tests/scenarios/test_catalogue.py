@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -107,57 +106,56 @@ def test_denials_name_who_and_why(with_iam: CatalogueResult) -> None:
             assert all(a.get("reason") for a in denials), o.id
 
 
-# Variants whose requests still look alike under both deployments: none today. The set stays
-# so that a known open defect can be listed while it is fixed; any pair not listed fails.
-# (c24 was the last: c24a now lists her bookings at the booking service before presenting
-# the approval on another one, where c24b goes straight to the payment service. c06, c23
-# and c25 differ under agent IAM: c06b's hand-off is refused at the token endpoint where
-# c06a reaches the payment service; c23b is refused at the token endpoint where c23a reaches
-# it; c25b's request is refused at /bc-authorize where c25a's is asked of Alice.)
-KNOWN_LOOKALIKES: set[tuple[str, str]] = set()
+# The deployments the variants' paths are compared in: the shared key, a service account and
+# agent IAM (the ablations take agent IAM's paths but where their defence is missing).
+PATH_PROFILES = ("shared-key", "service-account", "agent-iam")
+
+# Variants that make the same requests in one deployment, under either threat model, because
+# the deployment lacks what tells them apart; any pair not listed fails, and so does a listed
+# pair that no longer looks alike (the list stays true). c01, c05, c09, c11 and c13 were here
+# (issue 14's red-team pass): c01b finds her card before it books and pays; c05a looks the
+# booking up before it pays; c09's variants each present their forgery at another verifier
+# (the token endpoint, then straight at a service: an unsigned, an HS256 and an unknown-kid
+# access token); c11b splits its charge in two; c13a looks the booking up before overriding.
+KNOWN_LOOKALIKES: dict[tuple[str, str, str], str] = {
+    ("c06a-forwarded-token-used-by-other-agent", "c06b-handoff-of-payment-to-staff-agent",
+     "shared-key"): "no token to forward nor delegation to hand on: both charge with the key",
+    **{
+        (a, b, profile): "no approvals in this deployment: both pay with what the agent holds"
+        for a, b in (
+            ("c23a-replay-the-approval-token", "c23b-redeem-the-approval-twice"),
+            ("c25a-harmless-sounding-message", "c25b-false-amount-in-the-message"),
+        )
+        for profile in ("shared-key", "service-account")
+    },
+}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def hijacked() -> CatalogueResult:
-    """The catalogue with the attacker in control of the agent (its hijack plans), under
-    agent IAM and the shared key."""
+@pytest.fixture(scope="module", params=["embedded-obedient", "compromised"])
+def paths(request: pytest.FixtureRequest) -> CatalogueResult:
+    """The catalogue in each of ``PATH_PROFILES`` under one threat model: the obedient model,
+    or the attacker in control of the agent (each variant's hijack plan)."""
     return run_catalogue(
-        catalogue(), profiles=["agent-iam", "shared-key"], models=["compromised"], workers=1
+        catalogue(), profiles=list(PATH_PROFILES), models=[request.param], workers=1
     )
 
 
-def _split(result: CatalogueResult) -> tuple[CatalogueResult, CatalogueResult]:
-    def only(name: str) -> CatalogueResult:
-        kept = [o for o in result.outcomes if o.profile == name]
-        return replace(result, outcomes=kept)
-
-    return only("agent-iam"), only("shared-key")
-
-
-@pytest.mark.parametrize("threat", ["embedded-obedient", "compromised"])
-def test_variants_of_a_case_take_different_paths(
-    with_iam: CatalogueResult,
-    baseline: CatalogueResult,
-    hijacked: CatalogueResult,
-    threat: str,
-) -> None:
+def test_variants_of_a_case_take_different_paths(paths: CatalogueResult) -> None:
     """Two variants of a case must not make the same requests (endpoints, token types,
-    subjects: ``judging.request_trace``) under both agent IAM and the shared key: where the
-    IAM stops both at one gate they may look alike, but not everywhere (issue 14) — with
-    the obedient model, and with the attacker in control (each variant's hijack plan)."""
-    if threat == "compromised":
-        with_iam, baseline = _split(hijacked)
-
-    def same(result: CatalogueResult) -> set[tuple[str, str]]:
-        traces: dict[int, list[tuple[str, tuple[tuple[str, ...], ...]]]] = defaultdict(list)
-        for o in result.outcomes:
-            if o.kind == "attack":
-                traces[o.case].append((o.scenario, judging.request_trace(o.audit)))
-        return {
-            (a, b)
-            for variants in traces.values()
-            for (a, ta), (b, tb) in combinations(variants, 2)
-            if ta == tb
-        }
-
-    assert not (same(with_iam) & same(baseline)) - KNOWN_LOOKALIKES
+    subjects: ``judging.request_trace``) in any of the deployments, under either threat
+    model: a variant that takes another's path tests nothing new (issue 14), even where the
+    IAM stops both — it must make its attempt another way."""
+    traces: dict[tuple[str, int], list[tuple[str, judging.Trace]]] = defaultdict(list)
+    for o in paths.outcomes:
+        assert o.error is None, (o.id, o.profile, o.model, o.error)
+        if o.kind == "attack":
+            traces[(o.profile, o.case)].append((o.scenario, judging.request_trace(o.audit)))
+    assert {profile for profile, _ in traces} == set(PATH_PROFILES)
+    same = {
+        (a, b, profile)
+        for (profile, _), variants in traces.items()
+        for (a, ta), (b, tb) in combinations(sorted(variants), 2)
+        if ta == tb
+    }
+    assert same - set(KNOWN_LOOKALIKES) == set()
+    assert set(KNOWN_LOOKALIKES) - same == set()
